@@ -1,0 +1,9 @@
+DROP TABLE audit_log;
+DROP TABLE audit_streams;
+DROP TABLE outbox;
+DROP TABLE one_time_tokens;
+DROP TABLE refresh_tokens;
+DROP TABLE users;
+DROP TABLE insurers;
+DROP TABLE villages;
+DROP TABLE townships;

@@ -1,0 +1,126 @@
+//! The OpenAPI document (generated from the handlers) and the vendored Swagger UI.
+
+use actix_web::http::Method;
+use actix_web::HttpResponse;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+
+use super::Routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "landx API", version = "1",
+        description = "Rural land management-rights exchange: public trading + performance insurance (公开交易 + 履约保险)."),
+    paths(
+        super::service::healthz, super::service::readyz, super::service::metrics,
+        super::auth::register, super::auth::verify_email, super::auth::login, super::auth::refresh,
+        super::auth::logout, super::auth::reset_request, super::auth::reset_confirm,
+        super::auth::accept_invitation, super::auth::me,
+        super::users::create_user, super::users::list_users, super::users::get_user,
+        super::users::disable_user,
+        super::orgs::list_townships, super::orgs::create_township, super::orgs::get_township,
+        super::orgs::list_villages, super::orgs::create_village, super::orgs::get_village,
+        super::orgs::list_insurers, super::orgs::create_insurer,
+    ),
+    components(schemas(crate::error::Problem, crate::error::FieldError)),
+    modifiers(&CommonResponses),
+)]
+pub struct ApiDoc;
+
+/// Adds the error answers every operation can give, as problem+json, and the bearer scheme.
+struct CommonResponses;
+
+impl Modify for CommonResponses {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        let problem = |desc: &str| {
+            ResponseBuilder::new()
+                .description(desc)
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in doc.paths.paths.iter_mut() {
+            let public_service = matches!(path.as_str(), "/healthz" | "/metrics");
+            let ops = [
+                item.get.as_mut(),
+                item.post.as_mut(),
+                item.put.as_mut(),
+                item.patch.as_mut(),
+                item.delete.as_mut(),
+            ];
+            for op in ops.into_iter().flatten() {
+                let protected = op.security.as_ref().is_some_and(|s| !s.is_empty());
+                let mut codes: Vec<(&str, &str)> = vec![("500", "internal error")];
+                if !public_service {
+                    codes.extend([
+                        ("400", "malformed request"),
+                        ("404", "not found"),
+                        ("413", "body over 1 MiB"),
+                        ("422", "validation failed"),
+                        ("503", "database unavailable"),
+                    ]);
+                }
+                if protected {
+                    codes.extend([("401", "missing or invalid token"), ("403", "not allowed")]);
+                }
+                for (code, desc) in codes {
+                    op.responses
+                        .responses
+                        .entry(code.to_string())
+                        .or_insert_with(|| problem(desc).into());
+                }
+            }
+        }
+    }
+}
+
+pub fn routes(r: &mut Routes) {
+    r.add(Method::GET, "/openapi.json", openapi_json)
+        .add(Method::GET, "/docs", docs_index)
+        .add(Method::GET, "/docs/", docs_index)
+        .add(Method::GET, "/docs/swagger-ui.css", docs_css)
+        .add(Method::GET, "/docs/swagger-ui-bundle.js", docs_js);
+}
+
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(document())
+}
+
+async fn docs_index() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(&include_bytes!("../../static/swagger-ui/index.html")[..])
+}
+
+async fn docs_css() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=86400"))
+        .body(&include_bytes!("../../static/swagger-ui/swagger-ui.css")[..])
+}
+
+async fn docs_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=86400"))
+        .body(&include_bytes!("../../static/swagger-ui/swagger-ui-bundle.js")[..])
+}

@@ -1,0 +1,267 @@
+//! HTTP layer: one module per resource. Handlers translate HTTP to domain calls and back.
+
+pub mod auth;
+pub mod docs;
+pub mod orgs;
+pub mod service;
+pub mod users;
+
+use actix_web::http::Method;
+use actix_web::{web, FromRequest, Handler, HttpResponse, Responder, Route};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, FieldError};
+
+/// Parses a JSON body. Only unparsable JSON is 400; unknown, missing or wrongly typed fields
+/// are 422 naming the field. An empty body reads as `{}` (actions without parameters).
+pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let value: T = match serde_path_to_error::deserialize(&mut de) {
+        Ok(v) => v,
+        Err(err) => {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            use serde_json::error::Category;
+            return Err(match inner.classify() {
+                Category::Syntax | Category::Eof | Category::Io => {
+                    ApiError::BadRequest(format!("malformed JSON: {inner}"))
+                }
+                Category::Data => {
+                    let msg = inner.to_string();
+                    let named = ["unknown field `", "missing field `"]
+                        .iter()
+                        .find_map(|p| msg.split_once(p))
+                        .and_then(|(_, rest)| rest.split_once('`'))
+                        .map(|(name, _)| name.to_string());
+                    let parent = if path == "." { String::new() } else { path };
+                    let field = match (named, parent.is_empty()) {
+                        (Some(n), true) => n,
+                        (Some(n), false) => format!("{parent}.{n}"),
+                        (None, false) => parent,
+                        (None, true) => "body".to_string(),
+                    };
+                    let message = msg
+                        .split(" at line ")
+                        .next()
+                        .unwrap_or(&msg)
+                        .to_string();
+                    ApiError::Validation(vec![FieldError::new(field, message)])
+                }
+            });
+        }
+    };
+    de.end()
+        .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
+    Ok(value)
+}
+
+/// `?limit=&cursor=` of every list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// 1–200, default 50.
+    pub limit: Option<i64>,
+    /// Opaque cursor from the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+impl PageQuery {
+    pub fn to_req(&self) -> Result<crate::db::queries::PageReq, ApiError> {
+        let limit = self.limit.unwrap_or(50);
+        if !(1..=200).contains(&limit) {
+            return Err(ApiError::field("limit", "must be between 1 and 200"));
+        }
+        let after = match &self.cursor {
+            None => None,
+            Some(c) if c.is_empty() => None,
+            Some(c) => Some(decode_cursor(c)?),
+        };
+        Ok(crate::db::queries::PageReq { after, limit })
+    }
+}
+
+pub fn encode_cursor(id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+pub fn decode_cursor(c: &str) -> Result<String, ApiError> {
+    URL_SAFE_NO_PAD
+        .decode(c.as_bytes())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .filter(|s| uuid::Uuid::parse_str(s).is_ok())
+        .ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))
+}
+
+/// A page of a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from `limit + 1` fetched rows keyed by `id`.
+    pub fn from_rows<R>(
+        mut rows: Vec<R>,
+        limit: i64,
+        id: impl Fn(&R) -> String,
+        map: impl FnMut(R) -> T,
+    ) -> Page<T> {
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let next_cursor = if more {
+            rows.last().map(|r| encode_cursor(&id(r)))
+        } else {
+            None
+        };
+        Page {
+            items: rows.into_iter().map(map).collect(),
+            next_cursor,
+        }
+    }
+}
+
+/// A path id: must be a UUID (else 400).
+pub fn parse_id(raw: &str) -> Result<String, ApiError> {
+    uuid::Uuid::parse_str(raw)
+        .map(|u| u.to_string())
+        .map_err(|_| ApiError::BadRequest("path id must be a UUID".into()))
+}
+
+pub fn created<T: Serialize>(location: String, body: &T) -> HttpResponse {
+    HttpResponse::Created()
+        .insert_header((actix_web::http::header::LOCATION, location))
+        .json(body)
+}
+
+/// Collects routes so they are registered grouped by path (one resource per path, so a wrong
+/// method is 405 with `Allow`) and so tests can compare them with the OpenAPI document.
+#[derive(Default)]
+pub struct Routes {
+    entries: Vec<(String, Method, Route)>,
+}
+
+impl Routes {
+    pub fn add<F, Args>(&mut self, method: Method, path: &str, handler: F) -> &mut Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.entries.push((
+            path.to_string(),
+            method.clone(),
+            web::method(method).to(handler),
+        ));
+        self
+    }
+
+    pub fn list(&self) -> Vec<(Method, String)> {
+        self.entries
+            .iter()
+            .map(|(p, m, _)| (m.clone(), p.clone()))
+            .collect()
+    }
+
+    pub fn register(self, cfg: &mut web::ServiceConfig) {
+        let mut paths: Vec<String> = Vec::new();
+        let mut grouped: std::collections::HashMap<String, Vec<(Method, Route)>> =
+            Default::default();
+        for (p, m, r) in self.entries {
+            if !grouped.contains_key(&p) {
+                paths.push(p.clone());
+            }
+            grouped.entry(p).or_default().push((m, r));
+        }
+        for p in paths {
+            let routes = grouped.remove(&p).unwrap_or_default();
+            let allow = routes
+                .iter()
+                .map(|(m, _)| m.as_str().to_string())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let mut res = web::resource(p.as_str());
+            for (_, r) in routes {
+                res = res.route(r);
+            }
+            res = res.default_service(web::to(move || {
+                let allow = allow.clone();
+                async move {
+                    let mut r = actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed);
+                    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&allow) {
+                        r.headers_mut().insert(actix_web::http::header::ALLOW, v);
+                    }
+                    r
+                }
+            }));
+            cfg.service(res);
+        }
+    }
+}
+
+/// Every route of the service, in one table.
+pub fn routes() -> Routes {
+    let mut r = Routes::default();
+    service::routes(&mut r);
+    docs::routes(&mut r);
+    auth::routes(&mut r);
+    users::routes(&mut r);
+    orgs::routes(&mut r);
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        inner: Option<Inner>,
+    }
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        n: i64,
+    }
+
+    fn field_of(e: ApiError) -> String {
+        match e {
+            ApiError::Validation(v) => v[0].field.clone(),
+            other => panic!("expected validation, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn json_errors_name_fields() {
+        assert!(matches!(parse_json::<Body>(b"{"), Err(ApiError::BadRequest(_))));
+        assert!(matches!(parse_json::<Body>(b"{} x"), Err(ApiError::BadRequest(_))));
+        assert_eq!(field_of(parse_json::<Body>(b"{}").unwrap_err()), "name");
+        assert_eq!(field_of(parse_json::<Body>(br#"{"name":"a","status":1}"#).unwrap_err()), "status");
+        assert_eq!(field_of(parse_json::<Body>(br#"{"name":1}"#).unwrap_err()), "name");
+        assert_eq!(field_of(parse_json::<Body>(br#"{"name":"a","inner":{"n":"x"}}"#).unwrap_err()), "inner.n");
+        assert_eq!(field_of(parse_json::<Body>(br#"{"name":"a","inner":{}}"#).unwrap_err()), "inner.n");
+        assert_eq!(field_of(parse_json::<Body>(b"[]").unwrap_err()), "body");
+    }
+
+    #[test]
+    fn cursors_round_trip() {
+        let id = uuid::Uuid::now_v7().to_string();
+        assert_eq!(decode_cursor(&encode_cursor(&id)).unwrap(), id);
+        assert!(decode_cursor("!!").is_err());
+    }
+}

@@ -1,0 +1,134 @@
+//! Access tokens (JWT, HS256 pinned) and opaque random tokens (refresh, e-mail links), which
+//! are stored only as SHA-256 hashes.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Serialize, Deserialize, Clone)]
+pub struct Claims {
+    pub sub: String,
+    pub iss: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub role: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    /// The account's token version when issued; a bump (password reset, disabling) kills it.
+    pub ver: i64,
+}
+
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    issuer: String,
+    audience: String,
+}
+
+impl JwtKeys {
+    pub fn new(secret: &[u8], issuer: &str, audience: &str) -> Self {
+        JwtKeys {
+            encoding: EncodingKey::from_secret(secret),
+            decoding: DecodingKey::from_secret(secret),
+            issuer: issuer.into(),
+            audience: audience.into(),
+        }
+    }
+
+    pub fn issue(&self, claims: &mut Claims) -> String {
+        claims.iss = self.issuer.clone();
+        claims.aud = self.audience.clone();
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &self.encoding)
+            .expect("HS256 encoding cannot fail")
+    }
+
+    /// Decodes and checks signature (HS256 only), `iss`, `aud` and `exp` against `now` (the
+    /// injected clock, not the library's own).
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Option<Claims> {
+        let mut v = Validation::new(Algorithm::HS256);
+        v.set_issuer(&[&self.issuer]);
+        v.set_audience(&[&self.audience]);
+        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        v.validate_exp = false;
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &v).ok()?;
+        if data.claims.exp <= now.timestamp() {
+            return None;
+        }
+        Some(data.claims)
+    }
+}
+
+/// 32 random bytes, base64url without padding.
+pub fn random_token() -> String {
+    let mut b = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut b);
+    URL_SAFE_NO_PAD.encode(b)
+}
+
+pub fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(exp: i64) -> Claims {
+        Claims {
+            sub: "u1".into(),
+            iss: String::new(),
+            aud: String::new(),
+            exp,
+            iat: 0,
+            role: "admin".into(),
+            org: None,
+            ver: 0,
+        }
+    }
+
+    #[test]
+    fn round_trip_and_expiry() {
+        let k = JwtKeys::new(b"0123456789abcdef0123456789abcdef", "landx", "landx-api");
+        let now = Utc::now();
+        let t = k.issue(&mut claims(now.timestamp() + 60));
+        assert_eq!(k.verify(&t, now).unwrap().sub, "u1");
+        assert!(k.verify(&t, now + chrono::Duration::seconds(61)).is_none());
+    }
+
+    #[test]
+    fn wrong_audience_or_key_is_refused() {
+        let k = JwtKeys::new(b"0123456789abcdef0123456789abcdef", "landx", "landx-api");
+        let other = JwtKeys::new(b"0123456789abcdef0123456789abcdef", "landx", "other");
+        let now = Utc::now();
+        let t = other.issue(&mut claims(now.timestamp() + 60));
+        assert!(k.verify(&t, now).is_none());
+        let forged = JwtKeys::new(b"another-secret-another-secret-xx", "landx", "landx-api")
+            .issue(&mut claims(now.timestamp() + 60));
+        assert!(k.verify(&forged, now).is_none());
+    }
+
+    #[test]
+    fn alg_none_is_refused() {
+        let k = JwtKeys::new(b"0123456789abcdef0123456789abcdef", "landx", "landx-api");
+        let now = Utc::now();
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let mut c = claims(now.timestamp() + 60);
+        c.iss = "landx".into();
+        c.aud = "landx-api".into();
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&c).unwrap());
+        assert!(k.verify(&format!("{header}.{body}."), now).is_none());
+    }
+
+    #[test]
+    fn random_tokens_are_unique_and_hashed() {
+        let a = random_token();
+        assert_eq!(a.len(), 43);
+        assert_ne!(a, random_token());
+        assert_eq!(sha256_hex("abc").len(), 64);
+    }
+}

@@ -1,0 +1,298 @@
+//! Command line: `serve` (default), `migrate`, `config`, `admin create`, `audit verify`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use secrecy::ExposeSecret;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Settings;
+use crate::db::{self, models::User, queries};
+use crate::state::AppState;
+
+#[derive(Debug, Parser)]
+#[command(name = "landx", version, about = "Rural land management-rights exchange (公开交易 + 履约保险)")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server (applies pending migrations first unless disabled).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the effective settings, secrets redacted.
+    Config,
+    /// Manage administrator accounts.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Audit trail tools.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin account.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password: String,
+        #[arg(long, default_value = "平台管理员")]
+        display_name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Walk every hash chain and report the first broken record.
+    Verify,
+}
+
+pub fn init_tracing(settings: &Settings) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(settings.log.level.clone()));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = if settings.log.format == "json" {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// The JWT secret: configured, or (outside production) generated once and kept in the data
+/// directory so restarts keep sessions valid.
+pub fn jwt_secret(settings: &Settings) -> Result<Vec<u8>, String> {
+    let configured = settings.auth.jwt_secret.expose_secret();
+    if !configured.is_empty() {
+        return Ok(configured.as_bytes().to_vec());
+    }
+    if settings.is_production() {
+        return Err("auth.jwt_secret is required in production".into());
+    }
+    let dir = settings.data_dir();
+    let path = dir.join("jwt_secret");
+    if let Ok(s) = std::fs::read_to_string(&path) {
+        if s.trim().len() >= 32 {
+            return Ok(s.trim().as_bytes().to_vec());
+        }
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let secret = format!("{}{}", crate::auth::tokens::random_token(), crate::auth::tokens::random_token());
+    write_private(&path, &secret).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(secret.into_bytes())
+}
+
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)?.write_all(content.as_bytes())
+}
+
+fn new_admin(email: &str, phc: String, display_name: &str, now: chrono::DateTime<chrono::Utc>) -> User {
+    User {
+        id: uuid::Uuid::now_v7().to_string(),
+        email: email.into(),
+        password_hash: Some(phc),
+        display_name: display_name.into(),
+        phone: None,
+        role: "admin".into(),
+        village_id: None,
+        township_id: None,
+        insurer_id: None,
+        email_verified: true,
+        disabled: false,
+        token_version: 0,
+        failed_logins: 0,
+        locked_until: None,
+        created_at: now.naive_utc(),
+        updated_at: now.naive_utc(),
+    }
+}
+
+/// Creates an admin in one transaction with its audit record.
+pub fn create_admin(conn: &mut db::DbConn, email: &str, password: &str, display_name: &str) -> Result<User, String> {
+    let email = crate::domain::validate::normalize_email(email);
+    if !crate::domain::validate::is_email(&email) {
+        return Err("--email must be a valid e-mail address".into());
+    }
+    crate::auth::password::check_password_rule(password, &email).map_err(|m| format!("--password {m}"))?;
+    let phc = crate::auth::password::hash_password(password);
+    let now = SystemClock.now();
+    db::write_tx(conn, |conn| {
+        if queries::email_taken(conn, &email)? {
+            return Err(crate::error::ApiError::Conflict(format!("an account with e-mail {email} already exists")));
+        }
+        let u = new_admin(&email, phc, display_name, now);
+        queries::insert_user(conn, &u)?;
+        crate::audit::append(
+            conn,
+            &crate::audit::Entry {
+                stream: crate::audit::SYSTEM_STREAM,
+                action: "user.created",
+                entity_type: "user",
+                entity_id: &u.id,
+                to_state: Some("active"),
+                reason: Some("created from the command line"),
+                ..Default::default()
+            },
+            now,
+        )?;
+        Ok(u)
+    })
+    .map_err(|e| match e {
+        crate::error::ApiError::Conflict(m) => m,
+        other => format!("{other:?}"),
+    })
+}
+
+/// Entry point of the binary; returns the process exit code.
+pub fn main_with(cli: Cli) -> i32 {
+    let settings = match Settings::load() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("landx: {e}");
+            return 2;
+        }
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Config => {
+            print!("{}", settings.redacted_toml());
+            0
+        }
+        Command::Migrate => {
+            init_tracing(&settings);
+            match db::connect(&settings).and_then(|pool| {
+                let mut conn = pool.get().map_err(|e| db::StartupError::Database(e.to_string()))?;
+                db::run_migrations(&mut conn)
+            }) {
+                Ok(applied) => {
+                    println!("applied {} migration(s){}", applied.len(), if applied.is_empty() { String::new() } else { format!(": {}", applied.join(", ")) });
+                    0
+                }
+                Err(e) => {
+                    eprintln!("landx: {e}");
+                    1
+                }
+            }
+        }
+        Command::Admin { command: AdminCommand::Create { email, password, display_name } } => {
+            let result = db::connect(&settings)
+                .and_then(|pool| {
+                    let mut conn = pool.get().map_err(|e| db::StartupError::Database(e.to_string()))?;
+                    db::run_migrations(&mut conn)?;
+                    Ok(conn)
+                })
+                .map_err(|e| e.to_string())
+                .and_then(|mut conn| create_admin(&mut conn, &email, &password, &display_name));
+            match result {
+                Ok(u) => {
+                    println!("created admin {} ({})", u.email, u.id);
+                    0
+                }
+                Err(e) => {
+                    eprintln!("landx: {e}");
+                    1
+                }
+            }
+        }
+        Command::Audit { command: AuditCommand::Verify } => {
+            let result = db::connect(&settings)
+                .map_err(|e| e.to_string())
+                .and_then(|pool| pool.get().map_err(|e| e.to_string()))
+                .and_then(|mut conn| crate::audit::verify(&mut conn).map_err(|e| format!("{e:?}")));
+            match result {
+                Ok(Ok(n)) => {
+                    println!("audit trail intact: {n} record(s) verified");
+                    0
+                }
+                Ok(Err(b)) => {
+                    println!(
+                        "audit trail BROKEN at stream `{}` seq {} (record {}): {}",
+                        b.stream, b.seq, b.id, b.problem
+                    );
+                    1
+                }
+                Err(e) => {
+                    eprintln!("landx: {e}");
+                    2
+                }
+            }
+        }
+        Command::Serve => {
+            init_tracing(&settings);
+            match actix_web::rt::System::new().block_on(serve(settings)) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("landx: {e}");
+                    tracing::error!(error = %e, "server stopped with an error");
+                    1
+                }
+            }
+        }
+    }
+}
+
+/// Starts the server and runs until SIGTERM/SIGINT, then drains in-flight requests.
+pub async fn serve(settings: Settings) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let pool = db::connect(&settings).map_err(|e| e.to_string())?;
+    if settings.database.migrate_on_start {
+        let mut conn = pool.get().map_err(|e| format!("database: {e}"))?;
+        let applied = db::run_migrations(&mut conn).map_err(|e| e.to_string())?;
+        if !applied.is_empty() {
+            tracing::info!(count = applied.len(), "migrations applied");
+        }
+    }
+    let secret = jwt_secret(&settings)?;
+    if !settings.is_production() && settings.auth.bootstrap_admin {
+        let mut conn = pool.get().map_err(|e| format!("database: {e}"))?;
+        if !queries::any_admin(&mut conn).map_err(|e| format!("{e:?}"))? {
+            let password = crate::auth::tokens::random_token()[..20].to_string();
+            create_admin(&mut conn, "admin@landx.local", &password, "平台管理员")?;
+            // Printed once, on purpose: the operator needs it to log in the first time.
+            println!("created admin@landx.local with password {password} (shown once; change it)");
+        }
+    }
+    let state = AppState::new(settings.clone(), pool, Arc::new(SystemClock), &secret);
+    if settings.jobs.enabled {
+        crate::jobs::spawn(state.clone())?;
+    }
+    let workers = if settings.server.workers == 0 {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+    } else {
+        settings.server.workers
+    };
+    let app_state = state.clone();
+    let server = actix_web::HttpServer::new(move || crate::build_app(app_state.clone()))
+        .workers(workers)
+        .shutdown_timeout(settings.server.shutdown_timeout_secs)
+        .bind((settings.server.host.as_str(), settings.server.port))
+        .map_err(|e| format!("cannot listen on {}:{}: {e}", settings.server.host, settings.server.port))?;
+    for addr in server.addrs() {
+        tracing::info!(
+            %addr,
+            startup_ms = started.elapsed().as_millis() as u64,
+            database = if matches!(crate::config::DatabaseUrl::parse(&settings.database.url), Ok(crate::config::DatabaseUrl::Sqlite(_))) { "sqlite" } else { "postgres" },
+            "landx listening"
+        );
+    }
+    server.run().await.map_err(|e| e.to_string())?;
+    tracing::info!("landx stopped");
+    Ok(())
+}

@@ -1,0 +1,426 @@
+//! Typed settings: built-in defaults < `config/default.toml` < `config/<LANDX_ENV>.toml`
+//! < environment variables `LANDX_<SECTION>__<KEY>`.
+//!
+//! Every *(config)* number of DOMAIN.md lives in [`Rules`] under the name used there.
+
+use std::path::{Path, PathBuf};
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Settings {
+    /// `development` (default), `test` or `production`.
+    pub env: String,
+    pub server: Server,
+    pub database: Database,
+    pub auth: Auth,
+    pub mail: Mail,
+    pub jobs: Jobs,
+    pub log: Log,
+    pub rules: Rules,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Server {
+    pub host: String,
+    pub port: u16,
+    /// Base of links in e-mails, e.g. `https://land.example.cn`.
+    pub public_url: String,
+    /// Worker threads; 0 = one per core.
+    pub workers: usize,
+    /// Seconds in-flight requests get to finish on shutdown.
+    pub shutdown_timeout_secs: u64,
+    /// Peers whose `X-Forwarded-For` is believed (exact IP addresses).
+    pub trusted_proxies: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Database {
+    /// `sqlite://<path>` (relative to the working directory unless it starts with `/`)
+    /// or `postgres://...`.
+    pub url: String,
+    pub pool_size: u32,
+    /// How long a request waits for a pooled connection before answering 503.
+    pub pool_timeout_ms: u64,
+    /// Apply pending migrations when `serve` starts.
+    pub migrate_on_start: bool,
+    /// SQLite `busy_timeout` in milliseconds.
+    pub sqlite_busy_timeout_ms: u64,
+    /// SQLite `synchronous` level: `FULL` (default) or `NORMAL`, `OFF`, `EXTRA`.
+    pub sqlite_synchronous: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Auth {
+    /// HS256 secret (≥ 32 bytes in production). Empty outside production: one is generated
+    /// once and kept in the data directory.
+    #[serde(serialize_with = "redact")]
+    pub jwt_secret: SecretString,
+    pub issuer: String,
+    pub audience: String,
+    pub access_token_minutes: i64,
+    pub refresh_token_days: i64,
+    pub verify_email_hours: i64,
+    pub password_reset_minutes: i64,
+    pub invitation_days: i64,
+    /// Login/register/reset attempts per client IP in a sliding minute.
+    pub ip_attempts_per_minute: u32,
+    /// Consecutive failed logins before an account is throttled.
+    pub max_failed_logins: i64,
+    /// Create `admin@landx.local` with a random password when none exists (not in production).
+    pub bootstrap_admin: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Mail {
+    /// `file` (one `.eml` per message into `file_dir`) or `smtp`.
+    pub transport: String,
+    pub from: String,
+    pub file_dir: String,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    /// `none`, `starttls` or `tls`.
+    pub smtp_tls: String,
+    pub smtp_username: String,
+    #[serde(serialize_with = "redact")]
+    pub smtp_password: SecretString,
+    /// Messages the relay claims per tick.
+    pub batch_size: i64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Jobs {
+    /// Period of the background workers (auction closing, mail relay) in milliseconds.
+    pub tick_ms: u64,
+    /// Run the background workers in this process.
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Log {
+    /// `text` (human) or `json`.
+    pub format: String,
+    /// An `EnvFilter` directive, e.g. `info,landx=debug`.
+    pub level: String,
+}
+
+/// The business numbers of DOMAIN.md marked *(config)*.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Rules {
+    pub max_term_years: i32,
+    pub min_announcement_days: i64,
+    pub extension_secs: i64,
+    pub deal_confirm_days: i64,
+    pub publicity_days: i64,
+    pub rent_due_days_before_year: i64,
+    /// Premium rate in basis points (300 = 3%).
+    pub premium_rate_bp: i64,
+    /// Share of the premium paid by the government subsidy, in basis points (5000 = 50%).
+    pub subsidy_share_bp: i64,
+    pub grace_days: i64,
+}
+
+fn redact<S: serde::Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
+    if secret.expose_secret().is_empty() {
+        s.serialize_str("")
+    } else {
+        s.serialize_str("[redacted]")
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            env: "development".into(),
+            server: Server::default(),
+            database: Database::default(),
+            auth: Auth::default(),
+            mail: Mail::default(),
+            jobs: Jobs::default(),
+            log: Log::default(),
+            rules: Rules::default(),
+        }
+    }
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            public_url: "http://127.0.0.1:8080".into(),
+            workers: 0,
+            shutdown_timeout_secs: 10,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Database {
+            url: "sqlite://data/landx.db".into(),
+            pool_size: 10,
+            pool_timeout_ms: 5000,
+            migrate_on_start: true,
+            sqlite_busy_timeout_ms: 5000,
+            sqlite_synchronous: "FULL".into(),
+        }
+    }
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth {
+            jwt_secret: SecretString::from(String::new()),
+            issuer: "landx".into(),
+            audience: "landx-api".into(),
+            access_token_minutes: 15,
+            refresh_token_days: 30,
+            verify_email_hours: 48,
+            password_reset_minutes: 60,
+            invitation_days: 7,
+            ip_attempts_per_minute: 60,
+            max_failed_logins: 5,
+            bootstrap_admin: true,
+        }
+    }
+}
+
+impl Default for Mail {
+    fn default() -> Self {
+        Mail {
+            transport: "file".into(),
+            from: "landx <noreply@landx.local>".into(),
+            file_dir: "data/mail".into(),
+            smtp_host: "127.0.0.1".into(),
+            smtp_port: 25,
+            smtp_tls: "none".into(),
+            smtp_username: String::new(),
+            smtp_password: SecretString::from(String::new()),
+            batch_size: 20,
+        }
+    }
+}
+
+impl Default for Jobs {
+    fn default() -> Self {
+        Jobs {
+            tick_ms: 1000,
+            enabled: true,
+        }
+    }
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Log {
+            format: "text".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Rules {
+            max_term_years: 30,
+            min_announcement_days: 10,
+            extension_secs: 300,
+            deal_confirm_days: 3,
+            publicity_days: 5,
+            rent_due_days_before_year: 30,
+            premium_rate_bp: 300,
+            subsidy_share_bp: 5000,
+            grace_days: 30,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+/// Which database a URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(url: &str) -> Result<Self, ConfigError> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(ConfigError::Invalid(
+                    "database.url `sqlite://` needs a file path".into(),
+                ));
+            }
+            Ok(DatabaseUrl::Sqlite(PathBuf::from(path)))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DatabaseUrl::Postgres(url.to_string()))
+        } else {
+            Err(ConfigError::Invalid(format!(
+                "database.url must start with sqlite:// or postgres:// (got `{}`)",
+                url.split(':').next().unwrap_or_default()
+            )))
+        }
+    }
+}
+
+impl Settings {
+    /// Loads the settings from `dir` (usually the working directory) and the environment.
+    pub fn load_from(dir: &Path) -> Result<Self, ConfigError> {
+        let env = std::env::var("LANDX_ENV").unwrap_or_else(|_| "development".into());
+        let defaults = config::Config::try_from(&Settings::default())?;
+        let cfg = config::Config::builder()
+            .add_source(defaults)
+            .add_source(config::File::from(dir.join("config/default.toml")).required(false))
+            .add_source(config::File::from(dir.join(format!("config/{env}.toml"))).required(false))
+            .add_source(
+                config::Environment::with_prefix("LANDX")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .list_separator(",")
+                    .with_list_parse_key("server.trusted_proxies")
+                    .try_parsing(true),
+            )
+            .set_override("env", env)?
+            .build()?;
+        let settings: Settings = cfg.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    pub fn load() -> Result<Self, ConfigError> {
+        Self::load_from(Path::new("."))
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.env == "production"
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        DatabaseUrl::parse(&self.database.url)?;
+        if self.is_production() && self.auth.jwt_secret.expose_secret().len() < 32 {
+            return Err(ConfigError::Invalid(
+                "auth.jwt_secret (LANDX_AUTH__JWT_SECRET) must be at least 32 bytes in production"
+                    .into(),
+            ));
+        }
+        if !matches!(self.mail.transport.as_str(), "file" | "smtp") {
+            return Err(ConfigError::Invalid(
+                "mail.transport must be `file` or `smtp`".into(),
+            ));
+        }
+        if !matches!(self.mail.smtp_tls.as_str(), "none" | "starttls" | "tls") {
+            return Err(ConfigError::Invalid(
+                "mail.smtp_tls must be `none`, `starttls` or `tls`".into(),
+            ));
+        }
+        if !matches!(
+            self.database.sqlite_synchronous.to_ascii_uppercase().as_str(),
+            "OFF" | "NORMAL" | "FULL" | "EXTRA"
+        ) {
+            return Err(ConfigError::Invalid(
+                "database.sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA".into(),
+            ));
+        }
+        if self.database.pool_size == 0 || self.jobs.tick_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "database.pool_size and jobs.tick_ms must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The directory that holds local state (generated secret, SQLite file, mail files).
+    pub fn data_dir(&self) -> PathBuf {
+        match DatabaseUrl::parse(&self.database.url) {
+            Ok(DatabaseUrl::Sqlite(p)) => p
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| PathBuf::from(".")),
+            _ => PathBuf::from("data"),
+        }
+    }
+
+    /// The effective settings as TOML with secrets redacted.
+    pub fn redacted_toml(&self) -> String {
+        let value = serde_json::to_value(self).unwrap_or_default();
+        let mut out = String::new();
+        if let serde_json::Value::Object(map) = value {
+            for (k, v) in &map {
+                if !v.is_object() {
+                    out.push_str(&format!("{k} = {v}\n"));
+                }
+            }
+            for (section, v) in map {
+                if let serde_json::Value::Object(fields) = v {
+                    out.push_str(&format!("\n[{section}]\n"));
+                    for (k, v) in fields {
+                        out.push_str(&format!("{k} = {v}\n"));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://data/landx.db").unwrap(),
+            DatabaseUrl::Sqlite("data/landx.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///tmp/x.db").unwrap(),
+            DatabaseUrl::Sqlite("/tmp/x.db".into())
+        );
+        assert!(matches!(
+            DatabaseUrl::parse("postgres://u@h/db").unwrap(),
+            DatabaseUrl::Postgres(_)
+        ));
+        assert!(DatabaseUrl::parse("mysql://x").is_err());
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn production_needs_a_long_secret() {
+        let mut s = Settings {
+            env: "production".into(),
+            ..Settings::default()
+        };
+        assert!(s.validate().is_err());
+        s.auth.jwt_secret = SecretString::from("x".repeat(32));
+        assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn redacted_output_hides_secrets() {
+        let mut s = Settings::default();
+        s.auth.jwt_secret = SecretString::from("super-secret-value-0123456789abcdef".to_string());
+        let text = s.redacted_toml();
+        assert!(!text.contains("super-secret"));
+        assert!(text.contains("[rules]"));
+    }
+}

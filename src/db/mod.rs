@@ -1,0 +1,228 @@
+//! Database access: one connection type over PostgreSQL and SQLite, the pool, migrations and
+//! the transaction helper. This module (and `queries`) hold the only per-backend code.
+
+pub mod models;
+pub mod queries;
+pub mod schema;
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{self, ManageConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::config::{ConfigError, DatabaseUrl, Settings};
+use crate::error::ApiError;
+
+pub const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Pg(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+impl DbConn {
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, DbConn::Sqlite(_))
+    }
+}
+
+/// Runs `$body` with `$conn` bound to the concrete backend connection, for the few queries
+/// that need backend-specific SQL (row locks, upserts with RETURNING).
+#[macro_export]
+macro_rules! db_run {
+    ($conn:ident: $body:block) => {
+        match $conn {
+            $crate::db::DbConn::Pg($conn) => $body,
+            $crate::db::DbConn::Sqlite($conn) => $body,
+        }
+    };
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+/// Opens connections for the backend named by the URL, with SQLite's per-connection PRAGMAs.
+#[derive(Debug, Clone)]
+pub struct Manager {
+    url: DatabaseUrl,
+    busy_timeout_ms: u64,
+    synchronous: String,
+}
+
+impl Manager {
+    pub fn new(settings: &crate::config::Database) -> Result<Self, ConfigError> {
+        Ok(Manager {
+            url: DatabaseUrl::parse(&settings.url)?,
+            busy_timeout_ms: settings.sqlite_busy_timeout_ms,
+            synchronous: settings.sqlite_synchronous.to_ascii_uppercase(),
+        })
+    }
+
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    fn sqlite_path(path: &std::path::Path) -> String {
+        path.to_string_lossy().into_owned()
+    }
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, r2d2::Error> {
+        match &self.url {
+            DatabaseUrl::Postgres(url) => PgConnection::establish(url)
+                .map(DbConn::Pg)
+                .map_err(r2d2::Error::ConnectionError),
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn = SqliteConnection::establish(&Self::sqlite_path(path))
+                    .map_err(r2d2::Error::ConnectionError)?;
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA synchronous = {};",
+                    self.busy_timeout_ms, self.synchronous
+                ))
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(DbConn::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), r2d2::Error> {
+        conn.batch_execute("SELECT 1")
+            .map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        match conn {
+            DbConn::Pg(c) => r2d2::R2D2Connection::is_broken(c),
+            DbConn::Sqlite(c) => r2d2::R2D2Connection::is_broken(c),
+        }
+    }
+}
+
+/// Builds the pool. For SQLite the file's directory is created and WAL is set once, before
+/// any pooled connection exists.
+pub fn connect(settings: &Settings) -> Result<Pool, StartupError> {
+    let manager = Manager::new(&settings.database)?;
+    if let DatabaseUrl::Sqlite(path) = manager.url() {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StartupError::Database(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let mut conn = manager
+            .connect()
+            .map_err(|e| StartupError::Database(e.to_string()))?;
+        conn.batch_execute("PRAGMA journal_mode = WAL;")
+            .map_err(|e| StartupError::Database(e.to_string()))?;
+    }
+    r2d2::Pool::builder()
+        .max_size(settings.database.pool_size)
+        .min_idle(Some(0))
+        .connection_timeout(Duration::from_millis(settings.database.pool_timeout_ms))
+        .test_on_check_out(false)
+        .build(manager)
+        .map_err(|e| StartupError::Database(e.to_string()))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("database: {0}")]
+    Database(String),
+    #[error("migrations: {0}")]
+    Migrations(String),
+}
+
+/// Applies pending migrations; returns the names applied.
+pub fn run_migrations(conn: &mut DbConn) -> Result<Vec<String>, StartupError> {
+    let applied = match conn {
+        DbConn::Pg(c) => {
+            // Several instances may start at once: serialise them on an advisory lock.
+            c.batch_execute("SELECT pg_advisory_lock(7263541)")
+                .map_err(|e| StartupError::Migrations(e.to_string()))?;
+            let r = c
+                .run_pending_migrations(PG_MIGRATIONS)
+                .map(|v| v.iter().map(|m| m.to_string()).collect::<Vec<_>>());
+            let _ = c.batch_execute("SELECT pg_advisory_unlock(7263541)");
+            r
+        }
+        DbConn::Sqlite(c) => c
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(|v| v.iter().map(|m| m.to_string()).collect::<Vec<_>>()),
+    };
+    applied.map_err(|e| StartupError::Migrations(e.to_string()))
+}
+
+/// Reverts every applied migration (used by the up → down → up test).
+pub fn revert_all_migrations(conn: &mut DbConn) -> Result<(), StartupError> {
+    let r = match conn {
+        DbConn::Pg(c) => c.revert_all_migrations(PG_MIGRATIONS).map(|_| ()),
+        DbConn::Sqlite(c) => c.revert_all_migrations(SQLITE_MIGRATIONS).map(|_| ()),
+    };
+    r.map_err(|e| StartupError::Migrations(e.to_string()))
+}
+
+/// Runs `f` in one write transaction. SQLite takes the write lock up front (`BEGIN
+/// IMMEDIATE`) so two writers never deadlock on a lock upgrade; PostgreSQL uses an ordinary
+/// transaction (row locks are taken by the queries that need them). `f` must not open a
+/// nested transaction.
+pub fn write_tx<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    match conn {
+        DbConn::Pg(_) => conn.transaction(f),
+        DbConn::Sqlite(_) => {
+            conn.batch_execute("BEGIN IMMEDIATE")?;
+            match f(conn) {
+                Ok(v) => match conn.batch_execute("COMMIT") {
+                    Ok(()) => Ok(v),
+                    Err(e) => {
+                        let _ = conn.batch_execute("ROLLBACK");
+                        Err(e.into())
+                    }
+                },
+                Err(e) => {
+                    let _ = conn.batch_execute("ROLLBACK");
+                    Err(e)
+                }
+            }
+        }
+    }
+}
+
+/// Runs blocking database work on the blocking thread pool with a pooled connection.
+/// A pool that can't hand out a connection in `pool_timeout_ms` answers 503.
+pub async fn run<T, F>(pool: &Pool, f: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = pool.clone();
+    actix_web::web::block(move || {
+        let mut conn = pool.get().map_err(|e| {
+            tracing::warn!(error = %e, "no database connection");
+            ApiError::Unavailable
+        })?;
+        f(&mut conn)
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("blocking task failed: {e}")))?
+}
+
+/// `run` + `write_tx`.
+pub async fn run_tx<T, F>(pool: &Pool, f: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    run(pool, move |conn| write_tx(conn, f)).await
+}

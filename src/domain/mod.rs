@@ -1,0 +1,5 @@
+//! Pure business rules: no actix, no diesel, no clock reads. Handlers translate HTTP to these
+//! calls; `now` is always an argument.
+
+pub mod roles;
+pub mod validate;

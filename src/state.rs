@@ -1,0 +1,34 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+
+use crate::auth::ratelimit::IpLimiter;
+use crate::auth::tokens::JwtKeys;
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::db::Pool;
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub pool: Pool,
+    pub clock: Arc<dyn Clock>,
+    pub jwt: Arc<JwtKeys>,
+    pub metrics: Arc<Metrics>,
+    pub ip_limiter: Arc<IpLimiter>,
+}
+
+impl AppState {
+    pub fn new(settings: Settings, pool: Pool, clock: Arc<dyn Clock>, jwt_secret: &[u8]) -> Self {
+        let jwt = JwtKeys::new(jwt_secret, &settings.auth.issuer, &settings.auth.audience);
+        AppState {
+            ip_limiter: Arc::new(IpLimiter::new(settings.auth.ip_attempts_per_minute)),
+            settings: Arc::new(settings),
+            pool,
+            clock,
+            jwt: Arc::new(jwt),
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
+}
