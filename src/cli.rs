@@ -12,7 +12,11 @@ use crate::db::{self, models::User, queries};
 use crate::state::AppState;
 
 #[derive(Debug, Parser)]
-#[command(name = "landx", version, about = "Rural land management-rights exchange (公开交易 + 履约保险)")]
+#[command(
+    name = "landx",
+    version,
+    about = "Rural land management-rights exchange (公开交易 + 履约保险)"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -87,7 +91,11 @@ pub fn jwt_secret(settings: &Settings) -> Result<Vec<u8>, String> {
         }
     }
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let secret = format!("{}{}", crate::auth::tokens::random_token(), crate::auth::tokens::random_token());
+    let secret = format!(
+        "{}{}",
+        crate::auth::tokens::random_token(),
+        crate::auth::tokens::random_token()
+    );
     write_private(&path, &secret).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(secret.into_bytes())
 }
@@ -104,7 +112,12 @@ fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
     opts.open(path)?.write_all(content.as_bytes())
 }
 
-fn new_admin(email: &str, phc: String, display_name: &str, now: chrono::DateTime<chrono::Utc>) -> User {
+fn new_admin(
+    email: &str,
+    phc: String,
+    display_name: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> User {
     User {
         id: uuid::Uuid::now_v7().to_string(),
         email: email.into(),
@@ -126,17 +139,25 @@ fn new_admin(email: &str, phc: String, display_name: &str, now: chrono::DateTime
 }
 
 /// Creates an admin in one transaction with its audit record.
-pub fn create_admin(conn: &mut db::DbConn, email: &str, password: &str, display_name: &str) -> Result<User, String> {
+pub fn create_admin(
+    conn: &mut db::DbConn,
+    email: &str,
+    password: &str,
+    display_name: &str,
+) -> Result<User, String> {
     let email = crate::domain::validate::normalize_email(email);
     if !crate::domain::validate::is_email(&email) {
         return Err("--email must be a valid e-mail address".into());
     }
-    crate::auth::password::check_password_rule(password, &email).map_err(|m| format!("--password {m}"))?;
+    crate::auth::password::check_password_rule(password, &email)
+        .map_err(|m| format!("--password {m}"))?;
     let phc = crate::auth::password::hash_password(password);
     let now = SystemClock.now();
     db::write_tx(conn, |conn| {
         if queries::email_taken(conn, &email)? {
-            return Err(crate::error::ApiError::Conflict(format!("an account with e-mail {email} already exists")));
+            return Err(crate::error::ApiError::Conflict(format!(
+                "an account with e-mail {email} already exists"
+            )));
         }
         let u = new_admin(&email, phc, display_name, now);
         queries::insert_user(conn, &u)?;
@@ -178,11 +199,21 @@ pub fn main_with(cli: Cli) -> i32 {
         Command::Migrate => {
             init_tracing(&settings);
             match db::connect(&settings).and_then(|pool| {
-                let mut conn = pool.get().map_err(|e| db::StartupError::Database(e.to_string()))?;
+                let mut conn = pool
+                    .get()
+                    .map_err(|e| db::StartupError::Database(e.to_string()))?;
                 db::run_migrations(&mut conn)
             }) {
                 Ok(applied) => {
-                    println!("applied {} migration(s){}", applied.len(), if applied.is_empty() { String::new() } else { format!(": {}", applied.join(", ")) });
+                    println!(
+                        "applied {} migration(s){}",
+                        applied.len(),
+                        if applied.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", applied.join(", "))
+                        }
+                    );
                     0
                 }
                 Err(e) => {
@@ -191,10 +222,19 @@ pub fn main_with(cli: Cli) -> i32 {
                 }
             }
         }
-        Command::Admin { command: AdminCommand::Create { email, password, display_name } } => {
+        Command::Admin {
+            command:
+                AdminCommand::Create {
+                    email,
+                    password,
+                    display_name,
+                },
+        } => {
             let result = db::connect(&settings)
                 .and_then(|pool| {
-                    let mut conn = pool.get().map_err(|e| db::StartupError::Database(e.to_string()))?;
+                    let mut conn = pool
+                        .get()
+                        .map_err(|e| db::StartupError::Database(e.to_string()))?;
                     db::run_migrations(&mut conn)?;
                     Ok(conn)
                 })
@@ -211,7 +251,9 @@ pub fn main_with(cli: Cli) -> i32 {
                 }
             }
         }
-        Command::Audit { command: AuditCommand::Verify } => {
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
             let result = db::connect(&settings)
                 .map_err(|e| e.to_string())
                 .and_then(|pool| pool.get().map_err(|e| e.to_string()))
@@ -274,7 +316,9 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
         crate::jobs::spawn(state.clone())?;
     }
     let workers = if settings.server.workers == 0 {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
     } else {
         settings.server.workers
     };
@@ -283,7 +327,12 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
         .workers(workers)
         .shutdown_timeout(settings.server.shutdown_timeout_secs)
         .bind((settings.server.host.as_str(), settings.server.port))
-        .map_err(|e| format!("cannot listen on {}:{}: {e}", settings.server.host, settings.server.port))?;
+        .map_err(|e| {
+            format!(
+                "cannot listen on {}:{}: {e}",
+                settings.server.host, settings.server.port
+            )
+        })?;
     for addr in server.addrs() {
         tracing::info!(
             %addr,

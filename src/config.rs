@@ -332,7 +332,10 @@ impl Settings {
             ));
         }
         if !matches!(
-            self.database.sqlite_synchronous.to_ascii_uppercase().as_str(),
+            self.database
+                .sqlite_synchronous
+                .to_ascii_uppercase()
+                .as_str(),
             "OFF" | "NORMAL" | "FULL" | "EXTRA"
         ) {
             return Err(ConfigError::Invalid(

@@ -120,10 +120,7 @@ impl ApiError {
         };
         Problem {
             kind: "about:blank".into(),
-            title: status
-                .canonical_reason()
-                .unwrap_or("Error")
-                .to_string(),
+            title: status.canonical_reason().unwrap_or("Error").to_string(),
             status: status.as_u16(),
             detail,
             code: self.code().into(),

@@ -30,7 +30,9 @@ struct Inner {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 impl Metrics {
@@ -64,7 +66,9 @@ impl Metrics {
                 n
             );
         }
-        out.push_str("# HELP landx_http_request_duration_seconds Request latency by route template.\n");
+        out.push_str(
+            "# HELP landx_http_request_duration_seconds Request latency by route template.\n",
+        );
         out.push_str("# TYPE landx_http_request_duration_seconds histogram\n");
         for (r, h) in &g.latency {
             for (i, b) in BUCKETS.iter().enumerate() {

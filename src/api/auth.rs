@@ -28,9 +28,21 @@ pub fn routes(r: &mut Routes) {
         .add(Method::POST, "/api/v1/auth/login", login)
         .add(Method::POST, "/api/v1/auth/refresh", refresh)
         .add(Method::POST, "/api/v1/auth/logout", logout)
-        .add(Method::POST, "/api/v1/auth/password-reset/request", reset_request)
-        .add(Method::POST, "/api/v1/auth/password-reset/confirm", reset_confirm)
-        .add(Method::POST, "/api/v1/auth/accept-invitation", accept_invitation)
+        .add(
+            Method::POST,
+            "/api/v1/auth/password-reset/request",
+            reset_request,
+        )
+        .add(
+            Method::POST,
+            "/api/v1/auth/password-reset/confirm",
+            reset_confirm,
+        )
+        .add(
+            Method::POST,
+            "/api/v1/auth/accept-invitation",
+            accept_invitation,
+        )
         .add(Method::GET, "/api/v1/me", me);
 }
 
@@ -231,7 +243,9 @@ pub async fn register(
     let st = state.clone();
     let user = db::run_tx(&state.pool, move |conn| {
         if queries::email_taken(conn, &email)? {
-            return Err(ApiError::Conflict("an account with this e-mail exists".into()));
+            return Err(ApiError::Conflict(
+                "an account with this e-mail exists".into(),
+            ));
         }
         let user = User {
             id: uuid::Uuid::now_v7().to_string(),
@@ -261,7 +275,12 @@ pub async fn register(
         )?;
         mail::enqueue(
             conn,
-            templates::verify_email(&st.settings.server.public_url, &email, &user.display_name, &token),
+            templates::verify_email(
+                &st.settings.server.public_url,
+                &email,
+                &user.display_name,
+                &token,
+            ),
             now,
         )?;
         audit::append(
@@ -281,7 +300,10 @@ pub async fn register(
         Ok(user)
     })
     .await?;
-    Ok(created(format!("/api/v1/users/{}", user.id), &UserOut::from(user)))
+    Ok(created(
+        format!("/api/v1/users/{}", user.id),
+        &UserOut::from(user),
+    ))
 }
 
 /// Confirm an e-mail address with the token from the verification e-mail.
@@ -294,8 +316,13 @@ pub async fn verify_email(
     let b: TokenBody = parse_json(&body)?;
     let now = state.clock.now();
     let user = db::run_tx(&state.pool, move |conn| {
-        let t = queries::consume_one_time_token(conn, &sha256_hex(&b.token), "verify_email", now.naive_utc())?
-            .ok_or_else(invalid_token)?;
+        let t = queries::consume_one_time_token(
+            conn,
+            &sha256_hex(&b.token),
+            "verify_email",
+            now.naive_utc(),
+        )?
+        .ok_or_else(invalid_token)?;
         queries::set_email_verified(conn, &t.user_id, now.naive_utc())?;
         audit::append(
             conn,
@@ -329,7 +356,10 @@ pub async fn login(
     let b: LoginBody = parse_json(&body)?;
     let email = validate::normalize_email(&b.email);
     let now = state.clock.now();
-    let user = db::run(&state.pool, move |conn| queries::find_user_by_email(conn, &email)).await?;
+    let user = db::run(&state.pool, move |conn| {
+        queries::find_user_by_email(conn, &email)
+    })
+    .await?;
     if let Some(u) = &user {
         if let Some(until) = u.locked_until {
             let until = until.and_utc();
@@ -384,7 +414,10 @@ enum RefreshOutcome {
 /// whole login (family).
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshBody,
     responses((status = 200, body = TokenPair), (status = 401, description = "dead or unknown refresh token", body = crate::error::Problem)))]
-pub async fn refresh(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn refresh(
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let b: RefreshBody = parse_json(&body)?;
     let now = state.clock.now();
     let st = state.clone();
@@ -417,7 +450,10 @@ pub async fn refresh(state: web::Data<AppState>, body: web::Bytes) -> Result<Htt
 /// Log out: revokes the refresh token's whole family.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshBody,
     responses((status = 204, description = "logged out")))]
-pub async fn logout(state: web::Data<AppState>, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn logout(
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
     let b: RefreshBody = parse_json(&body)?;
     let now = state.clock.now();
     db::run_tx(&state.pool, move |conn| {
@@ -462,7 +498,12 @@ pub async fn reset_request(
         )?;
         mail::enqueue(
             conn,
-            templates::password_reset(&st.settings.server.public_url, &user.email, &user.display_name, &token),
+            templates::password_reset(
+                &st.settings.server.public_url,
+                &user.email,
+                &user.display_name,
+                &token,
+            ),
             now,
         )
     })
@@ -486,12 +527,13 @@ async fn set_password_with_token(
     let user = db::run(&state.pool, move |conn| {
         use crate::db::schema::one_time_tokens::dsl as t;
         use diesel::prelude::*;
-        let row: Option<(String, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>)> = t::one_time_tokens
-            .filter(t::token_hash.eq(&h2))
-            .filter(t::purpose.eq(purpose))
-            .select((t::user_id, t::expires_at, t::used_at))
-            .first(conn)
-            .optional()?;
+        let row: Option<(String, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>)> =
+            t::one_time_tokens
+                .filter(t::token_hash.eq(&h2))
+                .filter(t::purpose.eq(purpose))
+                .select((t::user_id, t::expires_at, t::used_at))
+                .first(conn)
+                .optional()?;
         match row {
             Some((uid, exp, None)) if exp > now.naive_utc() => queries::find_user(conn, &uid),
             _ => Ok(None),
@@ -513,7 +555,11 @@ async fn set_password_with_token(
             &Entry {
                 stream: SYSTEM_STREAM,
                 actor_id: Some(&t.user_id),
-                action: if purpose == "invitation" { "user.invitation_accepted" } else { "user.password_reset" },
+                action: if purpose == "invitation" {
+                    "user.invitation_accepted"
+                } else {
+                    "user.password_reset"
+                },
                 entity_type: "user",
                 entity_id: &t.user_id,
                 ..Default::default()
@@ -534,7 +580,14 @@ pub async fn reset_confirm(
 ) -> Result<HttpResponse, ApiError> {
     throttle(&state, &req)?;
     let b: ResetConfirmBody = parse_json(&body)?;
-    set_password_with_token(&state, b.token, b.new_password, "new_password", "password_reset").await?;
+    set_password_with_token(
+        &state,
+        b.token,
+        b.new_password,
+        "new_password",
+        "password_reset",
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -24,43 +24,33 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     } else {
         body
     };
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let value: T = match serde_path_to_error::deserialize(&mut de) {
+    // Syntax first (400), then shape (422), so a body that isn't JSON at all never reads as
+    // a missing field.
+    let json: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
+    let value: T = match serde_path_to_error::deserialize(json) {
         Ok(v) => v,
         Err(err) => {
             let path = err.path().to_string();
-            let inner = err.into_inner();
-            use serde_json::error::Category;
-            return Err(match inner.classify() {
-                Category::Syntax | Category::Eof | Category::Io => {
-                    ApiError::BadRequest(format!("malformed JSON: {inner}"))
-                }
-                Category::Data => {
-                    let msg = inner.to_string();
-                    let named = ["unknown field `", "missing field `"]
-                        .iter()
-                        .find_map(|p| msg.split_once(p))
-                        .and_then(|(_, rest)| rest.split_once('`'))
-                        .map(|(name, _)| name.to_string());
-                    let parent = if path == "." { String::new() } else { path };
-                    let field = match (named, parent.is_empty()) {
-                        (Some(n), true) => n,
-                        (Some(n), false) => format!("{parent}.{n}"),
-                        (None, false) => parent,
-                        (None, true) => "body".to_string(),
-                    };
-                    let message = msg
-                        .split(" at line ")
-                        .next()
-                        .unwrap_or(&msg)
-                        .to_string();
-                    ApiError::Validation(vec![FieldError::new(field, message)])
-                }
-            });
+            let msg = err.into_inner().to_string();
+            let named = ["unknown field `", "missing field `"]
+                .iter()
+                .find_map(|p| msg.split_once(p))
+                .and_then(|(_, rest)| rest.split_once('`'))
+                .map(|(name, _)| name.to_string());
+            let parent = if path == "." { String::new() } else { path };
+            // For an unknown field the path already ends with it; for a missing one the path
+            // is its parent.
+            let field = match named {
+                Some(n) if parent == n || parent.ends_with(&format!(".{n}")) => parent,
+                Some(n) if parent.is_empty() => n,
+                Some(n) => format!("{parent}.{n}"),
+                None if parent.is_empty() => "body".to_string(),
+                None => parent,
+            };
+            return Err(ApiError::Validation(vec![FieldError::new(field, msg)]));
         }
     };
-    de.end()
-        .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
     Ok(value)
 }
 
@@ -198,7 +188,8 @@ impl Routes {
             res = res.default_service(web::to(move || {
                 let allow = allow.clone();
                 async move {
-                    let mut r = actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed);
+                    let mut r =
+                        actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed);
                     if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&allow) {
                         r.headers_mut().insert(actix_web::http::header::ALLOW, v);
                     }
@@ -248,13 +239,31 @@ mod tests {
 
     #[test]
     fn json_errors_name_fields() {
-        assert!(matches!(parse_json::<Body>(b"{"), Err(ApiError::BadRequest(_))));
-        assert!(matches!(parse_json::<Body>(b"{} x"), Err(ApiError::BadRequest(_))));
+        assert!(matches!(
+            parse_json::<Body>(b"{"),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(
+            parse_json::<Body>(b"{} x"),
+            Err(ApiError::BadRequest(_))
+        ));
         assert_eq!(field_of(parse_json::<Body>(b"{}").unwrap_err()), "name");
-        assert_eq!(field_of(parse_json::<Body>(br#"{"name":"a","status":1}"#).unwrap_err()), "status");
-        assert_eq!(field_of(parse_json::<Body>(br#"{"name":1}"#).unwrap_err()), "name");
-        assert_eq!(field_of(parse_json::<Body>(br#"{"name":"a","inner":{"n":"x"}}"#).unwrap_err()), "inner.n");
-        assert_eq!(field_of(parse_json::<Body>(br#"{"name":"a","inner":{}}"#).unwrap_err()), "inner.n");
+        assert_eq!(
+            field_of(parse_json::<Body>(br#"{"name":"a","status":1}"#).unwrap_err()),
+            "status"
+        );
+        assert_eq!(
+            field_of(parse_json::<Body>(br#"{"name":1}"#).unwrap_err()),
+            "name"
+        );
+        assert_eq!(
+            field_of(parse_json::<Body>(br#"{"name":"a","inner":{"n":"x"}}"#).unwrap_err()),
+            "inner.n"
+        );
+        assert_eq!(
+            field_of(parse_json::<Body>(br#"{"name":"a","inner":{}}"#).unwrap_err()),
+            "inner.n"
+        );
         assert_eq!(field_of(parse_json::<Body>(b"[]").unwrap_err()), "body");
     }
 

@@ -20,7 +20,11 @@ pub fn routes(r: &mut Routes) {
     r.add(Method::GET, "/api/v1/townships", list_townships)
         .add(Method::POST, "/api/v1/townships", create_township)
         .add(Method::GET, "/api/v1/townships/{id}", get_township)
-        .add(Method::GET, "/api/v1/townships/{id}/villages", list_villages)
+        .add(
+            Method::GET,
+            "/api/v1/townships/{id}/villages",
+            list_villages,
+        )
         .add(Method::POST, "/api/v1/villages", create_village)
         .add(Method::GET, "/api/v1/villages/{id}", get_village)
         .add(Method::GET, "/api/v1/insurers", list_insurers)
@@ -130,7 +134,12 @@ fn check_code_name(code: &str, name: &str) -> Result<(), ApiError> {
     }
 }
 
-fn org_audit<'a>(caller: &'a Caller, action: &'a str, entity_type: &'a str, id: &'a str) -> Entry<'a> {
+fn org_audit<'a>(
+    caller: &'a Caller,
+    action: &'a str,
+    entity_type: &'a str,
+    id: &'a str,
+) -> Entry<'a> {
     Entry {
         stream: SYSTEM_STREAM,
         actor_id: Some(&caller.id),
@@ -152,8 +161,16 @@ pub async fn list_townships(
 ) -> Result<HttpResponse, ApiError> {
     let page = q.to_req()?;
     let limit = page.limit;
-    let rows = db::run(&state.pool, move |conn| queries::list_townships(conn, &page)).await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |t| t.id.clone(), TownshipOut::from)))
+    let rows = db::run(&state.pool, move |conn| {
+        queries::list_townships(conn, &page)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        rows,
+        limit,
+        |t| t.id.clone(),
+        TownshipOut::from,
+    )))
 }
 
 /// One township (public).
@@ -196,11 +213,18 @@ pub async fn create_township(
             ApiError::Conflict(_) => ApiError::Conflict("township code already exists".into()),
             e => e,
         })?;
-        audit::append(conn, &org_audit(&caller, "township.created", "township", &t.id), now)?;
+        audit::append(
+            conn,
+            &org_audit(&caller, "township.created", "township", &t.id),
+            now,
+        )?;
         Ok(t)
     })
     .await?;
-    Ok(created(format!("/api/v1/townships/{}", t.id), &TownshipOut::from(t)))
+    Ok(created(
+        format!("/api/v1/townships/{}", t.id),
+        &TownshipOut::from(t),
+    ))
 }
 
 /// Villages of a township (public).
@@ -220,7 +244,12 @@ pub async fn list_villages(
         queries::list_villages(conn, &id, &page)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |v| v.id.clone(), VillageOut::from)))
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        rows,
+        limit,
+        |v| v.id.clone(),
+        VillageOut::from,
+    )))
 }
 
 /// One village (public).
@@ -271,11 +300,18 @@ pub async fn create_village(
             }
             e => e,
         })?;
-        audit::append(conn, &org_audit(&caller, "village.created", "village", &v.id), now)?;
+        audit::append(
+            conn,
+            &org_audit(&caller, "village.created", "village", &v.id),
+            now,
+        )?;
         Ok(v)
     })
     .await?;
-    Ok(created(format!("/api/v1/villages/{}", v.id), &VillageOut::from(v)))
+    Ok(created(
+        format!("/api/v1/villages/{}", v.id),
+        &VillageOut::from(v),
+    ))
 }
 
 /// List insurers (public).
@@ -288,7 +324,12 @@ pub async fn list_insurers(
     let page = q.to_req()?;
     let limit = page.limit;
     let rows = db::run(&state.pool, move |conn| queries::list_insurers(conn, &page)).await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |i| i.id.clone(), InsurerOut::from)))
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        rows,
+        limit,
+        |i| i.id.clone(),
+        InsurerOut::from,
+    )))
 }
 
 /// Create an insurer (admin).
@@ -315,9 +356,16 @@ pub async fn create_insurer(
             ApiError::Conflict(_) => ApiError::Conflict("insurer code already exists".into()),
             e => e,
         })?;
-        audit::append(conn, &org_audit(&caller, "insurer.created", "insurer", &i.id), now)?;
+        audit::append(
+            conn,
+            &org_audit(&caller, "insurer.created", "insurer", &i.id),
+            now,
+        )?;
         Ok(i)
     })
     .await?;
-    Ok(created(format!("/api/v1/insurers/{}", i.id), &InsurerOut::from(i)))
+    Ok(created(
+        format!("/api/v1/insurers/{}", i.id),
+        &InsurerOut::from(i),
+    ))
 }

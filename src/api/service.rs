@@ -27,7 +27,9 @@ pub struct Status {
 #[utoipa::path(get, path = "/healthz", tag = "service",
     responses((status = 200, description = "alive", body = Status)))]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(Status { status: "ok".into() })
+    HttpResponse::Ok().json(Status {
+        status: "ok".into(),
+    })
 }
 
 /// The database answers.
@@ -41,7 +43,9 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
         })
     })
     .await?;
-    Ok(HttpResponse::Ok().json(Status { status: "ok".into() }))
+    Ok(HttpResponse::Ok().json(Status {
+        status: "ok".into(),
+    }))
 }
 
 /// Prometheus text exposition.

@@ -132,22 +132,30 @@ pub async fn create_user(
     let user = db::run_tx(&state.pool, move |conn| {
         // The organisation must exist.
         let missing = match b.role {
-            Role::Collective => queries::find_village(conn, b.village_id.as_deref().unwrap_or_default())?
-                .is_none()
-                .then_some("village_id"),
-            Role::Staff => queries::find_township(conn, b.township_id.as_deref().unwrap_or_default())?
-                .is_none()
-                .then_some("township_id"),
-            Role::Insurer => queries::find_insurer(conn, b.insurer_id.as_deref().unwrap_or_default())?
-                .is_none()
-                .then_some("insurer_id"),
+            Role::Collective => {
+                queries::find_village(conn, b.village_id.as_deref().unwrap_or_default())?
+                    .is_none()
+                    .then_some("village_id")
+            }
+            Role::Staff => {
+                queries::find_township(conn, b.township_id.as_deref().unwrap_or_default())?
+                    .is_none()
+                    .then_some("township_id")
+            }
+            Role::Insurer => {
+                queries::find_insurer(conn, b.insurer_id.as_deref().unwrap_or_default())?
+                    .is_none()
+                    .then_some("insurer_id")
+            }
             _ => None,
         };
         if let Some(field) = missing {
             return Err(ApiError::field(field, "no such organisation"));
         }
         if queries::email_taken(conn, &email)? {
-            return Err(ApiError::Conflict("an account with this e-mail exists".into()));
+            return Err(ApiError::Conflict(
+                "an account with this e-mail exists".into(),
+            ));
         }
         let invited = phc.is_none();
         let user = User {
@@ -196,7 +204,11 @@ pub async fn create_user(
                 stream: SYSTEM_STREAM,
                 actor_id: Some(&caller.id),
                 actor_role: Some(caller.role_str()),
-                action: if invited { "user.invited" } else { "user.created" },
+                action: if invited {
+                    "user.invited"
+                } else {
+                    "user.created"
+                },
                 entity_type: "user",
                 entity_id: &user.id,
                 to_state: Some("active"),
@@ -207,7 +219,10 @@ pub async fn create_user(
         Ok(user)
     })
     .await?;
-    Ok(created(format!("/api/v1/users/{}", user.id), &UserOut::from(user)))
+    Ok(created(
+        format!("/api/v1/users/{}", user.id),
+        &UserOut::from(user),
+    ))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -244,8 +259,16 @@ pub async fn list_users(
         insurer_id: q.insurer_id,
     };
     let limit = page.limit;
-    let rows = db::run(&state.pool, move |conn| queries::list_users(conn, &filter, &page)).await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |u| u.id.clone(), UserOut::from)))
+    let rows = db::run(&state.pool, move |conn| {
+        queries::list_users(conn, &filter, &page)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(
+        rows,
+        limit,
+        |u| u.id.clone(),
+        UserOut::from,
+    )))
 }
 
 /// One account (admin, or the account itself).
@@ -286,7 +309,9 @@ pub async fn disable_user(
         });
     }
     if caller.id == id {
-        return Err(ApiError::InvalidState("an admin cannot disable its own account".into()));
+        return Err(ApiError::InvalidState(
+            "an admin cannot disable its own account".into(),
+        ));
     }
     let now = state.clock.now();
     let user = db::run_tx(&state.pool, move |conn| {

@@ -73,7 +73,9 @@ fn bearer(req: &HttpRequest) -> Option<Result<String, ()>> {
     };
     let mut parts = s.splitn(2, ' ');
     match (parts.next(), parts.next()) {
-        (Some(scheme), Some(tok)) if scheme.eq_ignore_ascii_case("bearer") && !tok.trim().is_empty() => {
+        (Some(scheme), Some(tok))
+            if scheme.eq_ignore_ascii_case("bearer") && !tok.trim().is_empty() =>
+        {
             Some(Ok(tok.trim().to_string()))
         }
         _ => Some(Err(())),
@@ -88,8 +90,10 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiEr
         .jwt
         .verify(token, now)
         .ok_or_else(|| ApiError::Unauthorized("invalid or expired access token".into()))?;
-    let user = db::run(&state.pool, move |conn| queries::find_user(conn, &claims.sub).map(|u| (u, claims)))
-        .await?;
+    let user = db::run(&state.pool, move |conn| {
+        queries::find_user(conn, &claims.sub).map(|u| (u, claims))
+    })
+    .await?;
     match user {
         (Some(u), claims) if !u.disabled && u.token_version == claims.ver => {
             let role = Role::parse(&u.role)
@@ -104,7 +108,9 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiEr
                 email_verified: u.email_verified,
             })
         }
-        _ => Err(ApiError::Unauthorized("invalid or expired access token".into())),
+        _ => Err(ApiError::Unauthorized(
+            "invalid or expired access token".into(),
+        )),
     }
 }
 

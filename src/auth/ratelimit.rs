@@ -84,7 +84,13 @@ mod tests {
         let trusted = vec!["10.0.0.1".to_string()];
         let peer: IpAddr = "10.0.0.1".parse().unwrap();
         let other: IpAddr = "203.0.113.9".parse().unwrap();
-        assert_eq!(client_ip(Some(peer), Some("1.2.3.4, 10.0.0.1"), &trusted), "1.2.3.4");
-        assert_eq!(client_ip(Some(other), Some("1.2.3.4"), &trusted), "203.0.113.9");
+        assert_eq!(
+            client_ip(Some(peer), Some("1.2.3.4, 10.0.0.1"), &trusted),
+            "1.2.3.4"
+        );
+        assert_eq!(
+            client_ip(Some(other), Some("1.2.3.4"), &trusted),
+            "203.0.113.9"
+        );
     }
 }

@@ -20,7 +20,9 @@ pub struct PageReq {
 // ---- organisations -------------------------------------------------------------------------
 
 pub fn insert_township(conn: &mut DbConn, t: &Township) -> QResult<()> {
-    diesel::insert_into(townships::table).values(t).execute(conn)?;
+    diesel::insert_into(townships::table)
+        .values(t)
+        .execute(conn)?;
     Ok(())
 }
 
@@ -45,7 +47,9 @@ pub fn list_townships(conn: &mut DbConn, page: &PageReq) -> QResult<Vec<Township
 }
 
 pub fn insert_village(conn: &mut DbConn, v: &Village) -> QResult<()> {
-    diesel::insert_into(villages::table).values(v).execute(conn)?;
+    diesel::insert_into(villages::table)
+        .values(v)
+        .execute(conn)?;
     Ok(())
 }
 
@@ -71,7 +75,9 @@ pub fn list_villages(conn: &mut DbConn, township: &str, page: &PageReq) -> QResu
 }
 
 pub fn insert_insurer(conn: &mut DbConn, i: &Insurer) -> QResult<()> {
-    diesel::insert_into(insurers::table).values(i).execute(conn)?;
+    diesel::insert_into(insurers::table)
+        .values(i)
+        .execute(conn)?;
     Ok(())
 }
 
@@ -248,7 +254,11 @@ pub fn revoke_family(conn: &mut DbConn, family: &str, now: NaiveDateTime) -> QRe
     Ok(())
 }
 
-pub fn revoke_user_refresh_tokens(conn: &mut DbConn, user: &str, now: NaiveDateTime) -> QResult<()> {
+pub fn revoke_user_refresh_tokens(
+    conn: &mut DbConn,
+    user: &str,
+    now: NaiveDateTime,
+) -> QResult<()> {
     diesel::update(
         refresh_tokens::table
             .filter(refresh_tokens::user_id.eq(user.to_string()))
@@ -317,7 +327,11 @@ pub fn claim_mail(
     let candidates: Vec<String> = outbox::table
         .filter(outbox::sent_at.is_null())
         .filter(outbox::next_attempt_at.le(now))
-        .filter(outbox::locked_until.is_null().or(outbox::locked_until.lt(now)))
+        .filter(
+            outbox::locked_until
+                .is_null()
+                .or(outbox::locked_until.lt(now)),
+        )
         .order(outbox::next_attempt_at)
         .select(outbox::id)
         .limit(n)
@@ -329,7 +343,11 @@ pub fn claim_mail(
         outbox::table
             .filter(outbox::id.eq_any(&candidates))
             .filter(outbox::sent_at.is_null())
-            .filter(outbox::locked_until.is_null().or(outbox::locked_until.lt(now))),
+            .filter(
+                outbox::locked_until
+                    .is_null()
+                    .or(outbox::locked_until.lt(now)),
+            ),
     )
     .set((
         outbox::locked_by.eq(Some(claim.to_string())),

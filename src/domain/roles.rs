@@ -65,7 +65,12 @@ impl OrgKind {
 
 /// Checks that exactly the organisation the role needs is given: returns the offending field
 /// names (a missing required one, or one the role must not carry).
-pub fn org_mismatches(role: Role, village: bool, township: bool, insurer: bool) -> Vec<&'static str> {
+pub fn org_mismatches(
+    role: Role,
+    village: bool,
+    township: bool,
+    insurer: bool,
+) -> Vec<&'static str> {
     let given = [
         (OrgKind::Village, village),
         (OrgKind::Township, township),
@@ -84,7 +89,13 @@ mod tests {
 
     #[test]
     fn round_trip() {
-        for r in [Role::Admin, Role::Staff, Role::Collective, Role::Investor, Role::Insurer] {
+        for r in [
+            Role::Admin,
+            Role::Staff,
+            Role::Collective,
+            Role::Investor,
+            Role::Insurer,
+        ] {
             assert_eq!(Role::parse(r.as_str()), Some(r));
         }
         assert_eq!(Role::parse("root"), None);
@@ -93,9 +104,18 @@ mod tests {
     #[test]
     fn org_pairing() {
         assert!(org_mismatches(Role::Collective, true, false, false).is_empty());
-        assert_eq!(org_mismatches(Role::Collective, false, false, false), vec!["village_id"]);
-        assert_eq!(org_mismatches(Role::Staff, true, true, false), vec!["village_id"]);
-        assert_eq!(org_mismatches(Role::Admin, false, false, true), vec!["insurer_id"]);
+        assert_eq!(
+            org_mismatches(Role::Collective, false, false, false),
+            vec!["village_id"]
+        );
+        assert_eq!(
+            org_mismatches(Role::Staff, true, true, false),
+            vec!["village_id"]
+        );
+        assert_eq!(
+            org_mismatches(Role::Admin, false, false, true),
+            vec!["insurer_id"]
+        );
         assert!(org_mismatches(Role::Investor, false, false, false).is_empty());
     }
 }

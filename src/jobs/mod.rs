@@ -12,7 +12,8 @@ use crate::state::AppState;
 pub fn spawn(state: AppState) -> Result<(), String> {
     let sender = Arc::new(Sender::from_settings(&state.settings.mail)?);
     actix_web::rt::spawn(async move {
-        let mut tick = actix_web::rt::time::interval(Duration::from_millis(state.settings.jobs.tick_ms));
+        let mut tick =
+            actix_web::rt::time::interval(Duration::from_millis(state.settings.jobs.tick_ms));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
@@ -28,7 +29,10 @@ pub fn spawn(state: AppState) -> Result<(), String> {
 pub async fn run_once(state: &AppState, sender: Arc<Sender>) -> Result<(), crate::error::ApiError> {
     let settings = state.settings.clone();
     let now = state.clock.now();
-    let sent = db::run(&state.pool, move |conn| relay_once(conn, &sender, &settings.mail, now)).await?;
+    let sent = db::run(&state.pool, move |conn| {
+        relay_once(conn, &sender, &settings.mail, now)
+    })
+    .await?;
     if sent > 0 {
         tracing::info!(sent, "mail relayed");
     }

@@ -3,8 +3,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use lettre::message::header::ContentType;
-use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{FileTransport, Message as LettreMessage, SmtpTransport, Transport};
 use secrecy::ExposeSecret;
 

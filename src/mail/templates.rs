@@ -4,7 +4,12 @@
 use super::Message;
 
 fn link(public_url: &str, path: &str, token: &str) -> String {
-    format!("{}/{}?token={}", public_url.trim_end_matches('/'), path, token)
+    format!(
+        "{}/{}?token={}",
+        public_url.trim_end_matches('/'),
+        path,
+        token
+    )
 }
 
 pub fn verify_email(public_url: &str, to: &str, name: &str, token: &str) -> Message {
