@@ -122,10 +122,10 @@ pub struct Rules {
     pub deal_confirm_days: i64,
     pub publicity_days: i64,
     pub rent_due_days_before_year: i64,
-    /// Premium rate in basis points (300 = 3%).
-    pub premium_rate_bp: i64,
-    /// Share of the premium paid by the government subsidy, in basis points (5000 = 50%).
-    pub subsidy_share_bp: i64,
+    /// Premium as a fraction of the sum insured (0.03 = 3%).
+    pub premium_rate: f64,
+    /// Share of the premium paid by the government subsidy (0.5 = 50%).
+    pub subsidy_share: f64,
     pub grace_days: i64,
 }
 
@@ -239,8 +239,8 @@ impl Default for Rules {
             deal_confirm_days: 3,
             publicity_days: 5,
             rent_due_days_before_year: 30,
-            premium_rate_bp: 300,
-            subsidy_share_bp: 5000,
+            premium_rate: 0.03,
+            subsidy_share: 0.5,
             grace_days: 30,
         }
     }
@@ -278,6 +278,18 @@ impl DatabaseUrl {
                 url.split(':').next().unwrap_or_default()
             )))
         }
+    }
+}
+
+impl Rules {
+    /// The premium rate in basis points, the unit money arithmetic uses.
+    pub fn premium_rate_bp(&self) -> i64 {
+        (self.premium_rate * 10_000.0).round() as i64
+    }
+
+    /// The subsidy share in basis points.
+    pub fn subsidy_share_bp(&self) -> i64 {
+        (self.subsidy_share * 10_000.0).round() as i64
     }
 }
 
@@ -340,6 +352,19 @@ impl Settings {
         ) {
             return Err(ConfigError::Invalid(
                 "database.sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.rules.premium_rate)
+            || !(0.0..=1.0).contains(&self.rules.subsidy_share)
+        {
+            return Err(ConfigError::Invalid(
+                "rules.premium_rate and rules.subsidy_share must be fractions between 0 and 1"
+                    .into(),
+            ));
+        }
+        if self.rules.max_term_years < 1 || self.rules.extension_secs < 1 {
+            return Err(ConfigError::Invalid(
+                "rules.max_term_years and rules.extension_secs must be at least 1".into(),
             ));
         }
         if self.database.pool_size == 0 || self.jobs.tick_ms == 0 {
@@ -416,6 +441,40 @@ mod tests {
         assert!(s.validate().is_err());
         s.auth.jwt_secret = SecretString::from("x".repeat(32));
         assert!(s.validate().is_ok());
+    }
+
+    #[test]
+    fn default_toml_documents_the_built_in_defaults() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(dir.join("config/default.toml")).unwrap();
+        let from_file: Settings = config::Config::builder()
+            .add_source(config::Config::try_from(&Settings::default()).unwrap())
+            .add_source(config::File::from_str(&text, config::FileFormat::Toml))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap();
+        assert_eq!(
+            serde_json::to_value(&from_file).unwrap(),
+            serde_json::to_value(Settings::default()).unwrap()
+        );
+        // Every key of every section is written in the file.
+        let file: toml::Table = text.parse().unwrap();
+        let defaults = serde_json::to_value(Settings::default()).unwrap();
+        for (section, fields) in defaults.as_object().unwrap() {
+            if let Some(fields) = fields.as_object() {
+                let in_file = file
+                    .get(section)
+                    .and_then(|s| s.as_table())
+                    .unwrap_or_else(|| panic!("[{section}] missing"));
+                for k in fields.keys() {
+                    assert!(
+                        in_file.contains_key(k),
+                        "{section}.{k} is not documented in config/default.toml"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

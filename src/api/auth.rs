@@ -49,10 +49,14 @@ pub fn routes(r: &mut Routes) {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// 10–128 characters, not equal to the e-mail.
+    #[schema(min_length = 10, max_length = 128)]
     pub password: String,
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub display_name: String,
+    #[schema(pattern = r"^\+?[0-9][0-9-]{3,18}[0-9]$")]
     pub phone: Option<String>,
 }
 
@@ -78,6 +82,7 @@ pub struct RefreshBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResetRequestBody {
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
 }
 
@@ -85,6 +90,7 @@ pub struct ResetRequestBody {
 #[serde(deny_unknown_fields)]
 pub struct ResetConfirmBody {
     pub token: String,
+    #[schema(min_length = 10, max_length = 128)]
     pub new_password: String,
 }
 
@@ -92,6 +98,7 @@ pub struct ResetConfirmBody {
 #[serde(deny_unknown_fields)]
 pub struct AcceptInvitationBody {
     pub token: String,
+    #[schema(min_length = 10, max_length = 128)]
     pub password: String,
 }
 

@@ -54,6 +54,26 @@ impl Modify for CommonResponses {
                 )
                 .build()
         };
+        // Every failure is answered as problem+json, whatever a handler's attribute says.
+        for item in doc.paths.paths.values_mut() {
+            let ops = [
+                item.get.as_mut(),
+                item.post.as_mut(),
+                item.put.as_mut(),
+                item.patch.as_mut(),
+                item.delete.as_mut(),
+            ];
+            for op in ops.into_iter().flatten() {
+                for (code, resp) in op.responses.responses.iter_mut() {
+                    if code.as_str() >= "400" {
+                        if let utoipa::openapi::RefOr::T(r) = resp {
+                            let desc = r.description.clone();
+                            *r = problem(&desc);
+                        }
+                    }
+                }
+            }
+        }
         for (path, item) in doc.paths.paths.iter_mut() {
             let public_service = matches!(path.as_str(), "/healthz" | "/metrics");
             let ops = [

@@ -8,8 +8,6 @@ pub mod users;
 
 use actix_web::http::Method;
 use actix_web::{web, FromRequest, Handler, HttpResponse, Responder, Route};
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -59,8 +57,10 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
     /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
-    /// Opaque cursor from the previous page's `next_cursor`.
+    /// Cursor from the previous page's `next_cursor` (treat it as opaque).
+    #[param(format = Uuid)]
     pub cursor: Option<String>,
 }
 
@@ -70,26 +70,20 @@ impl PageQuery {
         if !(1..=200).contains(&limit) {
             return Err(ApiError::field("limit", "must be between 1 and 200"));
         }
-        let after = match &self.cursor {
-            None => None,
-            Some(c) if c.is_empty() => None,
-            Some(c) => Some(decode_cursor(c)?),
-        };
+        let after = self.cursor.as_deref().map(decode_cursor).transpose()?;
         Ok(crate::db::queries::PageReq { after, limit })
     }
 }
 
+/// The cursor of id-ordered lists is the last id seen (ids are UUIDv7, time-ordered).
 pub fn encode_cursor(id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(id.as_bytes())
+    id.to_string()
 }
 
 pub fn decode_cursor(c: &str) -> Result<String, ApiError> {
-    URL_SAFE_NO_PAD
-        .decode(c.as_bytes())
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-        .filter(|s| uuid::Uuid::parse_str(s).is_ok())
-        .ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))
+    uuid::Uuid::parse_str(c)
+        .map(|u| u.to_string())
+        .map_err(|_| ApiError::BadRequest("invalid cursor".into()))
 }
 
 /// A page of a list.
@@ -120,6 +114,16 @@ impl<T> Page<T> {
             next_cursor,
         }
     }
+}
+
+/// An optional UUID query filter: malformed → 400 (a bad query string).
+pub fn query_id(raw: Option<String>, name: &str) -> Result<Option<String>, ApiError> {
+    raw.map(|r| {
+        uuid::Uuid::parse_str(&r)
+            .map(|u| u.to_string())
+            .map_err(|_| ApiError::BadRequest(format!("query parameter `{name}` must be a UUID")))
+    })
+    .transpose()
 }
 
 /// A path id: must be a UUID (else 400).

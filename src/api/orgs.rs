@@ -97,7 +97,9 @@ impl From<Insurer> for InsurerOut {
 #[serde(deny_unknown_fields)]
 pub struct CreateTownshipBody {
     /// 1–32 of `[A-Za-z0-9-_]`, unique (e.g. `CJ`).
+    #[schema(pattern = r"^[A-Za-z0-9_-]{1,32}$")]
     pub code: String,
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
     /// Default true.
     pub insurance_required: Option<bool>,
@@ -106,16 +108,21 @@ pub struct CreateTownshipBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateVillageBody {
+    #[schema(format = Uuid)]
     pub township_id: String,
     /// Unique within the township.
+    #[schema(pattern = r"^[A-Za-z0-9_-]{1,32}$")]
     pub code: String,
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateInsurerBody {
+    #[schema(pattern = r"^[A-Za-z0-9_-]{1,32}$")]
     pub code: String,
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub name: String,
 }
 

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::new_one_time_token;
-use super::{created, parse_id, parse_json, Page, PageQuery, Routes};
+use super::{created, parse_id, parse_json, query_id, Page, PageQuery, Routes};
 use crate::audit::{self, Entry, SYSTEM_STREAM};
 use crate::auth::password::{check_password_rule, hash_password};
 use crate::auth::Caller;
@@ -63,14 +63,24 @@ impl From<User> for UserOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserBody {
+    #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// Without a password an invitation e-mail with a set-password link is sent.
+    #[schema(min_length = 10, max_length = 128)]
     pub password: Option<String>,
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
     pub display_name: String,
     pub role: Role,
+    #[schema(pattern = r"^\+?[0-9][0-9-]{3,18}[0-9]$")]
     pub phone: Option<String>,
+    /// Required for `collective`, refused otherwise.
+    #[schema(format = Uuid)]
     pub village_id: Option<String>,
+    /// Required for `staff`, refused otherwise.
+    #[schema(format = Uuid)]
     pub township_id: Option<String>,
+    /// Required for `insurer`, refused otherwise.
+    #[schema(format = Uuid)]
     pub insurer_id: Option<String>,
 }
 
@@ -228,11 +238,18 @@ pub async fn create_user(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct UserListQuery {
+    /// 1–200, default 50.
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
+    /// Cursor from the previous page's `next_cursor`.
+    #[param(format = Uuid)]
     pub cursor: Option<String>,
     pub role: Option<Role>,
+    #[param(format = Uuid)]
     pub village_id: Option<String>,
+    #[param(format = Uuid)]
     pub township_id: Option<String>,
+    #[param(format = Uuid)]
     pub insurer_id: Option<String>,
 }
 
@@ -254,9 +271,9 @@ pub async fn list_users(
     .to_req()?;
     let filter = queries::UserFilter {
         role: q.role.map(|r| r.as_str().to_string()),
-        village_id: q.village_id,
-        township_id: q.township_id,
-        insurer_id: q.insurer_id,
+        village_id: query_id(q.village_id, "village_id")?,
+        township_id: query_id(q.township_id, "township_id")?,
+        insurer_id: query_id(q.insurer_id, "insurer_id")?,
     };
     let limit = page.limit;
     let rows = db::run(&state.pool, move |conn| {

@@ -50,18 +50,18 @@ pub fn org_code(s: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A phone number: 5–20 characters of digits, spaces, `+`, `-`.
+/// A phone number: `^\+?[0-9][0-9-]{3,18}[0-9]$` (e.g. `13800138000`, `021-57201234`).
 pub fn phone(s: &str) -> Result<(), String> {
-    let digits = s.chars().filter(|c| c.is_ascii_digit()).count();
-    if !(5..=20).contains(&s.len())
-        || digits < 5
-        || !s
-            .chars()
-            .all(|c| c.is_ascii_digit() || c == '+' || c == '-' || c == ' ')
-    {
-        return Err("must be a phone number".into());
+    let body = s.strip_prefix('+').unwrap_or(s);
+    let ok = (5..=20).contains(&body.len())
+        && body.starts_with(|c: char| c.is_ascii_digit())
+        && body.ends_with(|c: char| c.is_ascii_digit())
+        && body.chars().all(|c| c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err("must be a phone number such as 13800138000".into())
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -67,8 +67,10 @@ impl Drop for TestDb {
 }
 
 pub fn test_settings(url: &str, dir: &std::path::Path) -> Settings {
-    let mut s = Settings::default();
-    s.env = "test".into();
+    let mut s = Settings {
+        env: "test".into(),
+        ..Settings::default()
+    };
     s.database.url = url.into();
     s.database.pool_size = 8;
     s.database.pool_timeout_ms = 3000;
