@@ -128,7 +128,20 @@ pub struct Broken {
 }
 
 /// Walks every stream's chain. `Ok(count)` when intact, else the first broken record.
+///
+/// Reads one consistent snapshot (PostgreSQL repeatable read; a SQLite read transaction),
+/// so records appended while it runs on a live system don't look like tampering.
 pub fn verify(conn: &mut DbConn) -> Result<Result<u64, Broken>, ApiError> {
+    use diesel::connection::SimpleConnection;
+    conn.transaction(|conn| {
+        if let DbConn::Pg(c) = conn {
+            c.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        }
+        verify_snapshot(conn)
+    })
+}
+
+fn verify_snapshot(conn: &mut DbConn) -> Result<Result<u64, Broken>, ApiError> {
     let streams: Vec<(String, i64, String)> = audit_streams::table
         .select((
             audit_streams::stream,
@@ -138,6 +151,7 @@ pub fn verify(conn: &mut DbConn) -> Result<Result<u64, Broken>, ApiError> {
         .order(audit_streams::stream)
         .load(conn)?;
     let mut count = 0u64;
+    let names: Vec<String> = streams.iter().map(|(s, _, _)| s.clone()).collect();
     for (stream, last_seq, last_hash) in streams {
         let mut prev = GENESIS_HASH.to_string();
         let mut expected_seq = 1i64;
@@ -183,6 +197,31 @@ pub fn verify(conn: &mut DbConn) -> Result<Result<u64, Broken>, ApiError> {
                 problem: "stream head does not match its last record (records removed?)".into(),
             }));
         }
+    }
+    // Every record must belong to a walked chain: one in a stream without a head, or with
+    // a sequence number a chain never reaches, would otherwise go unchecked.
+    let total: i64 = audit_log::table.count().get_result(conn)?;
+    if total as u64 != count {
+        let stray: Option<AuditRecord> = audit_log::table
+            .filter(audit_log::stream.ne_all(&names).or(audit_log::seq.lt(1)))
+            .order(audit_log::id)
+            .select(AuditRecord::as_select())
+            .first(conn)
+            .optional()?;
+        return Ok(Err(match stray {
+            Some(r) => Broken {
+                stream: r.stream,
+                seq: r.seq,
+                id: r.id,
+                problem: "record outside every hash chain".into(),
+            },
+            None => Broken {
+                stream: String::new(),
+                seq: 0,
+                id: String::new(),
+                problem: format!("{total} records stored but {count} verified"),
+            },
+        }));
     }
     Ok(Ok(count))
 }

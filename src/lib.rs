@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod mail;
 pub mod metrics;
 pub mod state;
+pub mod trading;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse};

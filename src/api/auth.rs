@@ -389,7 +389,7 @@ pub async fn login(
         let fresh = queries::find_user(conn, &user.id)?.ok_or(ApiError::NotFound)?;
         if !ok || fresh.disabled {
             if !ok {
-                let failures = fresh.failed_logins + 1;
+                let failures = count_failed_login(conn, &fresh.id)?;
                 let locked = (failures >= max_failures).then(|| {
                     let doublings = (failures - max_failures).clamp(0, 6) as u32;
                     let mins = (1i64 << doublings).min(60);
@@ -410,6 +410,22 @@ pub async fn login(
         Some(pair) => Ok(HttpResponse::Ok().json(pair)),
         None => Err(wrong()),
     }
+}
+
+/// Adds one failed login and returns the new count. The increment is done by the database
+/// (which also locks the row until commit), so parallel failures are all counted: a
+/// read-then-write would lose updates under PostgreSQL's read committed and let bursts of
+/// guesses slip past the lock.
+fn count_failed_login(conn: &mut DbConn, user_id: &str) -> Result<i64, ApiError> {
+    use crate::db::schema::users::dsl as u;
+    use diesel::prelude::*;
+    diesel::update(u::users.find(user_id))
+        .set(u::failed_logins.eq(u::failed_logins + 1))
+        .execute(conn)?;
+    Ok(u::users
+        .find(user_id)
+        .select(u::failed_logins)
+        .first(conn)?)
 }
 
 enum RefreshOutcome {

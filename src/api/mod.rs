@@ -2,7 +2,9 @@
 
 pub mod auth;
 pub mod docs;
+pub mod listings;
 pub mod orgs;
+pub mod parcels;
 pub mod service;
 pub mod users;
 
@@ -213,6 +215,8 @@ pub fn routes() -> Routes {
     auth::routes(&mut r);
     users::routes(&mut r);
     orgs::routes(&mut r);
+    parcels::routes(&mut r);
+    listings::routes(&mut r);
     r
 }
 

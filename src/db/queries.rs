@@ -404,3 +404,24 @@ pub fn list_mail(conn: &mut DbConn) -> QResult<Vec<OutboxMail>> {
         .select(OutboxMail::as_select())
         .load(conn)?)
 }
+
+/// Active accounts of a role in an organisation (for notifications).
+pub fn org_members(
+    conn: &mut DbConn,
+    role: &str,
+    village_id: Option<&str>,
+    township_id: Option<&str>,
+) -> QResult<Vec<User>> {
+    let mut q = users::table
+        .filter(users::role.eq(role.to_string()))
+        .filter(users::disabled.eq(false))
+        .select(User::as_select())
+        .into_boxed();
+    if let Some(v) = village_id {
+        q = q.filter(users::village_id.eq(v.to_string()));
+    }
+    if let Some(t) = township_id {
+        q = q.filter(users::township_id.eq(t.to_string()));
+    }
+    Ok(q.load(conn)?)
+}

@@ -119,6 +119,87 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    parcels (id) {
+        id -> Text,
+        code -> Text,
+        village_id -> Text,
+        township_id -> Text,
+        area_centimu -> BigInt,
+        land_type -> Text,
+        permanent_basic_farmland -> Bool,
+        quality_grade -> Nullable<BigInt>,
+        households -> BigInt,
+        household_contract_end -> Date,
+        location -> Text,
+        boundary_geojson -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    listings (id) {
+        id -> Text,
+        listing_no -> Nullable<Text>,
+        village_id -> Text,
+        township_id -> Text,
+        created_by -> Text,
+        status -> Text,
+        title -> Text,
+        description -> Text,
+        intended_use -> Text,
+        land_types -> Text,
+        term_start -> Date,
+        term_end -> Date,
+        reserve_price_fen -> BigInt,
+        min_increment_fen -> BigInt,
+        deposit_fen -> BigInt,
+        total_area_centimu -> BigInt,
+        annual_reserve_rent_fen -> BigInt,
+        registration_closes_at -> Timestamp,
+        auction_starts_at -> Timestamp,
+        auction_ends_at -> Timestamp,
+        extension_secs -> BigInt,
+        consent_resolution_date -> Date,
+        consent_members_agreeing -> BigInt,
+        consent_members_total -> BigInt,
+        consent_commissions_received -> BigInt,
+        attempt -> BigInt,
+        previous_listing_id -> Nullable<Text>,
+        relisted_as_id -> Nullable<Text>,
+        return_reason -> Nullable<Text>,
+        cancel_reason -> Nullable<Text>,
+        submitted_at -> Nullable<Timestamp>,
+        announced_at -> Nullable<Timestamp>,
+        closed_at -> Nullable<Timestamp>,
+        eligible_bidders -> Nullable<BigInt>,
+        current_price_fen -> Nullable<BigInt>,
+        current_ends_at -> Nullable<Timestamp>,
+        leading_registration_id -> Nullable<Text>,
+        bid_count -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    listing_parcels (listing_id, parcel_id) {
+        listing_id -> Text,
+        parcel_id -> Text,
+    }
+}
+
+diesel::table! {
+    counters (scope) {
+        scope -> Text,
+        value -> BigInt,
+    }
+}
+
+diesel::joinable!(listing_parcels -> listings (listing_id));
+diesel::joinable!(listing_parcels -> parcels (parcel_id));
+
 diesel::joinable!(villages -> townships (township_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
@@ -131,4 +212,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox,
     audit_streams,
     audit_log,
+    parcels,
+    listings,
+    listing_parcels,
+    counters,
 );

@@ -1,5 +1,8 @@
 //! Pure business rules: no actix, no diesel, no clock reads. Handlers translate HTTP to these
 //! calls; `now` is always an argument.
 
+pub mod listing;
+pub mod money;
+pub mod parcel;
 pub mod roles;
 pub mod validate;

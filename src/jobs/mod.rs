@@ -29,6 +29,10 @@ pub fn spawn(state: AppState) -> Result<(), String> {
 pub async fn run_once(state: &AppState, sender: Arc<Sender>) -> Result<(), crate::error::ApiError> {
     let settings = state.settings.clone();
     let now = state.clock.now();
+    db::run(&state.pool, move |conn| {
+        crate::trading::settle_due(conn, now)
+    })
+    .await?;
     let sent = db::run(&state.pool, move |conn| {
         relay_once(conn, &sender, &settings.mail, now)
     })

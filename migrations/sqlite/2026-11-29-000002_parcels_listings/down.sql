@@ -1,0 +1,4 @@
+DROP TABLE counters;
+DROP TABLE listing_parcels;
+DROP TABLE listings;
+DROP TABLE parcels;
