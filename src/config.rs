@@ -61,6 +61,10 @@ pub struct Auth {
     /// once and kept in the data directory.
     #[serde(serialize_with = "redact")]
     pub jwt_secret: SecretString,
+    /// Key (≥ 32 bytes) encrypting personal data at rest (ID numbers). Empty: derived from
+    /// `jwt_secret`.
+    #[serde(serialize_with = "redact")]
+    pub data_key: SecretString,
     pub issuer: String,
     pub audience: String,
     pub access_token_minutes: i64,
@@ -182,6 +186,7 @@ impl Default for Auth {
     fn default() -> Self {
         Auth {
             jwt_secret: SecretString::from(String::new()),
+            data_key: SecretString::from(String::new()),
             issuer: "landx".into(),
             audience: "landx-api".into(),
             access_token_minutes: 15,

@@ -6,8 +6,10 @@ use crate::auth::ratelimit::IpLimiter;
 use crate::auth::tokens::JwtKeys;
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::crypto::DataKey;
 use crate::db::Pool;
 use crate::metrics::Metrics;
+use secrecy::ExposeSecret;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -17,10 +19,12 @@ pub struct AppState {
     pub jwt: Arc<JwtKeys>,
     pub metrics: Arc<Metrics>,
     pub ip_limiter: Arc<IpLimiter>,
+    pub data_key: DataKey,
 }
 
 impl AppState {
     pub fn new(settings: Settings, pool: Pool, clock: Arc<dyn Clock>, jwt_secret: &[u8]) -> Self {
+        let data_key = DataKey::new(settings.auth.data_key.expose_secret(), jwt_secret);
         let jwt = JwtKeys::new(jwt_secret, &settings.auth.issuer, &settings.auth.audience);
         AppState {
             ip_limiter: Arc::new(IpLimiter::new(settings.auth.ip_attempts_per_minute)),
@@ -29,6 +33,7 @@ impl AppState {
             clock,
             jwt: Arc::new(jwt),
             metrics: Arc::new(Metrics::default()),
+            data_key,
         }
     }
 }

@@ -16,10 +16,9 @@ pub fn listing_stream(id: &str) -> String {
     format!("listing:{id}")
 }
 
-/// Eligible bidders of a listing (qualified and deposit confirmed). No registration route
-/// exists yet, so none can be eligible.
-pub fn eligible_bidders(_conn: &mut DbConn, _listing_id: &str) -> Result<u32, ApiError> {
-    Ok(0)
+/// Eligible bidders of a listing: qualified and deposit confirmed.
+pub fn eligible_bidders(conn: &mut DbConn, listing_id: &str) -> Result<u32, ApiError> {
+    Ok(crate::db::registrations::count_eligible(conn, listing_id)? as u32)
 }
 
 /// Performs the transition due at `now` for one listing, if any, in its own transaction.

@@ -5,6 +5,7 @@ pub mod docs;
 pub mod listings;
 pub mod orgs;
 pub mod parcels;
+pub mod registrations;
 pub mod service;
 pub mod users;
 
@@ -217,6 +218,7 @@ pub fn routes() -> Routes {
     orgs::routes(&mut r);
     parcels::routes(&mut r);
     listings::routes(&mut r);
+    registrations::routes(&mut r);
     r
 }
 

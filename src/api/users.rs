@@ -315,6 +315,7 @@ pub async fn disable_user(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
     if !caller.is(Role::Admin) {
@@ -325,6 +326,11 @@ pub async fn disable_user(
             ApiError::NotFound
         });
     }
+    // No parameters: an empty body or `{}`; any field is 422 (API.md, Conventions).
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct NoParams {}
+    let _: NoParams = parse_json(&body)?;
     if caller.id == id {
         return Err(ApiError::InvalidState(
             "an admin cannot disable its own account".into(),

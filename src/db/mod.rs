@@ -4,6 +4,7 @@
 pub mod listings;
 pub mod models;
 pub mod queries;
+pub mod registrations;
 pub mod schema;
 
 use std::time::Duration;

@@ -178,3 +178,31 @@ pub struct Listing {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = registrations, treat_none_as_null = true)]
+pub struct Registration {
+    pub id: String,
+    pub listing_id: String,
+    pub investor_id: String,
+    pub legal_name: String,
+    pub id_type: String,
+    pub id_number_enc: String,
+    pub id_number_masked: String,
+    pub phone: String,
+    pub experience: String,
+    pub business_plan: String,
+    pub claims_membership: bool,
+    pub member_verified: bool,
+    pub status: String,
+    pub reject_reason: Option<String>,
+    pub reviewed_at: Option<NaiveDateTime>,
+    pub deposit_status: String,
+    pub deposit_amount_fen: Option<i64>,
+    pub deposit_receipt_ref: Option<String>,
+    pub deposit_confirmed_at: Option<NaiveDateTime>,
+    pub refund_receipt_ref: Option<String>,
+    pub refunded_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}

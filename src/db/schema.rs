@@ -197,6 +197,35 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    registrations (id) {
+        id -> Text,
+        listing_id -> Text,
+        investor_id -> Text,
+        legal_name -> Text,
+        id_type -> Text,
+        id_number_enc -> Text,
+        id_number_masked -> Text,
+        phone -> Text,
+        experience -> Text,
+        business_plan -> Text,
+        claims_membership -> Bool,
+        member_verified -> Bool,
+        status -> Text,
+        reject_reason -> Nullable<Text>,
+        reviewed_at -> Nullable<Timestamp>,
+        deposit_status -> Text,
+        deposit_amount_fen -> Nullable<BigInt>,
+        deposit_receipt_ref -> Nullable<Text>,
+        deposit_confirmed_at -> Nullable<Timestamp>,
+        refund_receipt_ref -> Nullable<Text>,
+        refunded_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(registrations -> listings (listing_id));
 diesel::joinable!(listing_parcels -> listings (listing_id));
 diesel::joinable!(listing_parcels -> parcels (parcel_id));
 
@@ -216,4 +245,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     listings,
     listing_parcels,
     counters,
+    registrations,
 );

@@ -4,5 +4,6 @@
 pub mod listing;
 pub mod money;
 pub mod parcel;
+pub mod registration;
 pub mod roles;
 pub mod validate;

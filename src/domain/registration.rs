@@ -1,0 +1,256 @@
+//! Bidder registration (报名), qualification (资格审查) and deposits (保证金).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum IdType {
+    /// 居民身份证 (GB 11643)
+    ResidentId,
+    /// 统一社会信用代码 (GB 32100)
+    UnifiedSocialCreditCode,
+}
+
+impl IdType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdType::ResidentId => "resident_id",
+            IdType::UnifiedSocialCreditCode => "unified_social_credit_code",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "resident_id" => Some(IdType::ResidentId),
+            "unified_social_credit_code" => Some(IdType::UnifiedSocialCreditCode),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrationStatus {
+    Applied,
+    Qualified,
+    Rejected,
+}
+
+impl RegistrationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegistrationStatus::Applied => "applied",
+            RegistrationStatus::Qualified => "qualified",
+            RegistrationStatus::Rejected => "rejected",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "applied" => Some(RegistrationStatus::Applied),
+            "qualified" => Some(RegistrationStatus::Qualified),
+            "rejected" => Some(RegistrationStatus::Rejected),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DepositStatus {
+    Unpaid,
+    Confirmed,
+    RefundDue,
+    Refunded,
+    Forfeited,
+    AppliedToRent,
+}
+
+/// Why a deposit moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DepositEvent {
+    /// Staff recorded the bank receipt.
+    Confirm,
+    /// Rejected registration, cancelled or failed listing, lost auction, runner-up released.
+    Release,
+    /// Winner declined or missed `confirm_by`.
+    Forfeit,
+    /// The winner's contract was certified.
+    ApplyToRent,
+    /// Staff paid it back.
+    Refund,
+}
+
+impl DepositStatus {
+    pub const ALL: [DepositStatus; 6] = [
+        DepositStatus::Unpaid,
+        DepositStatus::Confirmed,
+        DepositStatus::RefundDue,
+        DepositStatus::Refunded,
+        DepositStatus::Forfeited,
+        DepositStatus::AppliedToRent,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DepositStatus::Unpaid => "unpaid",
+            DepositStatus::Confirmed => "confirmed",
+            DepositStatus::RefundDue => "refund_due",
+            DepositStatus::Refunded => "refunded",
+            DepositStatus::Forfeited => "forfeited",
+            DepositStatus::AppliedToRent => "applied_to_rent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+
+    /// The one place deciding deposit transitions.
+    pub fn next(self, e: DepositEvent) -> Option<DepositStatus> {
+        use DepositEvent as E;
+        use DepositStatus as D;
+        Some(match (self, e) {
+            (D::Unpaid, E::Confirm) => D::Confirmed,
+            (D::Confirmed, E::Release) => D::RefundDue,
+            (D::Confirmed, E::Forfeit) => D::Forfeited,
+            (D::Confirmed, E::ApplyToRent) => D::AppliedToRent,
+            (D::RefundDue, E::Refund) => D::Refunded,
+            _ => return None,
+        })
+    }
+}
+
+/// An eligible bidder is qualified **and** has a confirmed deposit.
+pub fn is_eligible(status: RegistrationStatus, deposit: DepositStatus) -> bool {
+    status == RegistrationStatus::Qualified && deposit == DepositStatus::Confirmed
+}
+
+/// GB 11643: 17 digits and a check character 0-9/X.
+pub fn valid_resident_id(s: &str) -> bool {
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const C: [u8; 11] = *b"10X98765432";
+    let b = s.as_bytes();
+    if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let sum: u32 = b[..17]
+        .iter()
+        .zip(W)
+        .map(|(d, w)| (d - b'0') as u32 * w)
+        .sum();
+    b[17].to_ascii_uppercase() == C[(sum % 11) as usize]
+}
+
+/// GB 32100: 18 characters of `0-9A-HJ-NP-RTUWXY`, the last a mod-31 check character.
+pub fn valid_uscc(s: &str) -> bool {
+    const CHARS: &[u8] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
+    const W: [u32; 17] = [
+        1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+    ];
+    let b = s.as_bytes();
+    if b.len() != 18 {
+        return false;
+    }
+    let mut vals = Vec::with_capacity(18);
+    for c in b {
+        match CHARS.iter().position(|x| x == c) {
+            Some(v) => vals.push(v as u32),
+            None => return false,
+        }
+    }
+    let sum: u32 = vals[..17].iter().zip(W).map(|(v, w)| v * w).sum();
+    let check = (31 - sum % 31) % 31;
+    vals[17] == check
+}
+
+pub fn valid_id_number(t: IdType, s: &str) -> bool {
+    match t {
+        IdType::ResidentId => valid_resident_id(s),
+        IdType::UnifiedSocialCreditCode => valid_uscc(s),
+    }
+}
+
+/// `3101**********1234`: the first four and last four characters, the rest starred. The
+/// one masking function for ID numbers.
+pub fn mask_id(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    if chars.len() <= 8 {
+        return "*".repeat(chars.len());
+    }
+    let n = chars.len();
+    let mut out: String = chars[..4].iter().collect();
+    out.push_str(&"*".repeat(n - 8));
+    out.extend(&chars[n - 4..]);
+    out
+}
+
+/// A phone shown to those who may not see it in full: `138****8000`.
+pub fn mask_phone(s: &str) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    if chars.len() <= 7 {
+        return "*".repeat(chars.len());
+    }
+    let n = chars.len();
+    let mut out: String = chars[..3].iter().collect();
+    out.push_str(&"*".repeat(n - 7));
+    out.extend(&chars[n - 4..]);
+    out
+}
+
+/// A person's name in public: the family name and stars (`张**`).
+pub fn mask_person_name(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(first) => {
+            let rest = chars.count().max(1);
+            format!("{first}{}", "*".repeat(rest))
+        }
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resident_ids() {
+        assert!(valid_resident_id("11010519491231002X"));
+        assert!(!valid_resident_id("110105194912310021"));
+        assert!(!valid_resident_id("1101051949123100"));
+        assert!(!valid_resident_id("A1010519491231002X"));
+    }
+
+    #[test]
+    fn uscc() {
+        assert!(valid_uscc("91350100M000100Y43"));
+        assert!(!valid_uscc("91350100M000100Y44"));
+        assert!(
+            !valid_uscc("91350100M000100YI3"),
+            "I is not in the alphabet"
+        );
+        assert!(!valid_uscc("9135"));
+    }
+
+    #[test]
+    fn masking() {
+        assert_eq!(mask_id("310101199001011234"), "3101**********1234");
+        assert_eq!(mask_phone("13800138000"), "138****8000");
+        assert_eq!(mask_person_name("张伟"), "张*");
+        assert_eq!(mask_person_name("欧阳娜娜"), "欧***");
+    }
+
+    #[test]
+    fn deposits() {
+        use DepositEvent as E;
+        use DepositStatus as D;
+        assert_eq!(D::Unpaid.next(E::Confirm), Some(D::Confirmed));
+        assert_eq!(D::Unpaid.next(E::Refund), None);
+        assert_eq!(D::Confirmed.next(E::Release), Some(D::RefundDue));
+        assert_eq!(D::RefundDue.next(E::Refund), Some(D::Refunded));
+        assert_eq!(D::Refunded.next(E::Refund), None);
+        assert!(is_eligible(RegistrationStatus::Qualified, D::Confirmed));
+        assert!(!is_eligible(RegistrationStatus::Applied, D::Confirmed));
+        assert!(!is_eligible(RegistrationStatus::Qualified, D::Unpaid));
+    }
+}
