@@ -13,6 +13,7 @@ pub mod db;
 pub mod deposits;
 pub mod domain;
 pub mod error;
+pub mod idempotency;
 pub mod jobs;
 pub mod mail;
 pub mod metrics;
@@ -57,6 +58,7 @@ pub fn build_app(
         )
         .configure(|cfg| api::routes().register(cfg))
         .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound) }))
+        .wrap(crate::idempotency::Idempotency)
         .wrap(ErrorHandlers::new().default_handler(bare_error_to_problem))
         .wrap_fn(move |req, srv| {
             let start = std::time::Instant::now();

@@ -31,6 +31,8 @@ use super::Routes;
         super::registrations::get_registration, super::registrations::my_registrations,
         super::registrations::qualify, super::registrations::reject,
         super::registrations::confirm_deposit, super::registrations::refund,
+        super::auction::place_bid, super::auction::list_bids, super::auction::events,
+        super::auction::get_deal, super::auction::confirm_deal, super::auction::decline_deal,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&CommonResponses),

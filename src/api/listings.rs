@@ -8,7 +8,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{created, parse_id, parse_json, query_id, Page, Routes};
+use super::{created, parse_empty, parse_id, parse_json, query_id, Page, Routes};
 use crate::audit::{self, Entry};
 use crate::auth::{Caller, MaybeCaller};
 use crate::clock::truncate_micros;
@@ -598,7 +598,7 @@ pub async fn submit_listing(
     let st = state.clone();
     let out = db::run_tx(&state.pool, move |conn| {
         let mut l = load_for_action(conn, &caller, &id, is_owner)?;
-        let _: serde::de::IgnoredAny = parse_empty(&body)?;
+        parse_empty(&body)?;
         let from = l.status.clone();
         let next = status_of(&l)?
             .next(ListingEvent::Submit)
@@ -679,15 +679,6 @@ pub async fn submit_listing(
     })
     .await?;
     Ok(HttpResponse::Ok().json(out))
-}
-
-/// Actions without parameters accept an empty body or `{}`; anything else is 422.
-fn parse_empty(body: &[u8]) -> Result<serde::de::IgnoredAny, ApiError> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Empty {}
-    let _: Empty = parse_json(body)?;
-    Ok(serde::de::IgnoredAny)
 }
 
 /// Approve (township staff): the listing is announced publicly.
@@ -869,6 +860,17 @@ pub async fn cancel_listing(
                 now,
             )?;
         }
+        if from == ListingStatus::Announced.as_str() {
+            // Registrants learn of it; confirmed deposits become due for refund.
+            let actor = crate::deposits::Actor {
+                id: Some(&caller.id),
+                role: Some(caller.role_str()),
+            };
+            for r in crate::db::registrations::for_listing(conn, &l.id)? {
+                crate::deposits::mail_investor(conn, &r, "挂牌撤销 Listing cancelled", &text, now)?;
+            }
+            crate::deposits::release_all(conn, &l.id, actor, "listing cancelled", now)?;
+        }
         load_out(conn, l)
     })
     .await?;
@@ -888,10 +890,11 @@ pub async fn relist_listing(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
     let now = state.clock.now();
+    let rules = state.settings.rules.clone();
     // A listing whose registration just closed becomes `failed` before it can be relisted.
     db::run(&state.pool, {
         let id = id.clone();
-        move |conn| settle(conn, &id, now)
+        move |conn| settle(conn, &id, now, &rules)
     })
     .await?;
     let out = db::run_tx(&state.pool, move |conn| {
@@ -980,8 +983,9 @@ pub async fn get_listing(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
     let now = state.clock.now();
+    let rules = state.settings.rules.clone();
     let out = db::run(&state.pool, move |conn| {
-        let l = settle(conn, &id, now)?.ok_or(ApiError::NotFound)?;
+        let l = settle(conn, &id, now, &rules)?.ok_or(ApiError::NotFound)?;
         if !visible(caller.0.as_ref(), &l) {
             return Err(ApiError::NotFound);
         }
@@ -1120,9 +1124,10 @@ pub async fn search_listings(
         s.statuses.retain(|x| *x == wanted);
     }
     let now = state.clock.now();
+    let rules = state.settings.rules.clone();
     let page = db::run(&state.pool, move |conn| {
         // Transitions due among what this page could show happen before the read.
-        crate::trading::settle_due(conn, now)?;
+        crate::trading::settle_due(conn, now, &rules)?;
         if let Some(c) = cursor {
             s.after = Some(
                 q::find_listing(conn, &c)?

@@ -1,5 +1,6 @@
 //! HTTP layer: one module per resource. Handlers translate HTTP to domain calls and back.
 
+pub mod auction;
 pub mod auth;
 pub mod docs;
 pub mod listings;
@@ -129,6 +130,15 @@ pub fn query_id(raw: Option<String>, name: &str) -> Result<Option<String>, ApiEr
     .transpose()
 }
 
+/// Actions without parameters accept an empty body or `{}`; anything else is 422.
+pub fn parse_empty(body: &[u8]) -> Result<(), ApiError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Empty {}
+    let _: Empty = parse_json(body)?;
+    Ok(())
+}
+
 /// A path id: must be a UUID (else 400).
 pub fn parse_id(raw: &str) -> Result<String, ApiError> {
     uuid::Uuid::parse_str(raw)
@@ -219,6 +229,7 @@ pub fn routes() -> Routes {
     parcels::routes(&mut r);
     listings::routes(&mut r);
     registrations::routes(&mut r);
+    auction::routes(&mut r);
     r
 }
 

@@ -195,9 +195,10 @@ pub async fn register(
 ) -> Result<HttpResponse, ApiError> {
     let listing_id = parse_id(&id)?;
     let now = state.clock.now();
+    let rules = state.settings.rules.clone();
     let st = state.clone();
     let r = db::run(&state.pool, move |conn| {
-        let l = settle(conn, &listing_id, now)?.ok_or(ApiError::NotFound)?;
+        let l = settle(conn, &listing_id, now, &rules)?.ok_or(ApiError::NotFound)?;
         let public = ListingStatus::parse(&l.status).is_some_and(|s| s.is_public());
         if !public && !caller.sees_village(&l.village_id, &l.township_id) {
             return Err(ApiError::NotFound);
@@ -310,8 +311,9 @@ pub async fn list_for_listing(
     .to_req()?;
     let limit = page.limit;
     let now = state.clock.now();
+    let rules = state.settings.rules.clone();
     let (rows, full) = db::run(&state.pool, move |conn| {
-        let l = settle(conn, &listing_id, now)?.ok_or(ApiError::NotFound)?;
+        let l = settle(conn, &listing_id, now, &rules)?.ok_or(ApiError::NotFound)?;
         let public = ListingStatus::parse(&l.status).is_some_and(|s| s.is_public());
         if !public && !caller.sees_village(&l.village_id, &l.township_id) {
             return Err(ApiError::NotFound);
@@ -449,9 +451,10 @@ where
 {
     let id = parse_id(&id)?;
     let now = state.clock.now();
+    let rules = state.settings.rules.clone();
     let r = db::run(&state.pool, move |conn| {
         let (r, _) = visible_registration(conn, &caller, &id)?;
-        settle(conn, &r.listing_id, now)?;
+        settle(conn, &r.listing_id, now, &rules)?;
         db::write_tx(conn, |conn| {
             let l = lq::find_listing_for_update(conn, &r.listing_id)?.ok_or(ApiError::NotFound)?;
             let mut r = rq::find(conn, &id)?.ok_or(ApiError::NotFound)?;

@@ -1,6 +1,7 @@
 //! Database access: one connection type over PostgreSQL and SQLite, the pool, migrations and
 //! the transaction helper. This module (and `queries`) hold the only per-backend code.
 
+pub mod auction;
 pub mod listings;
 pub mod models;
 pub mod queries;

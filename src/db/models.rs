@@ -206,3 +206,42 @@ pub struct Registration {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = bids)]
+pub struct Bid {
+    pub id: String,
+    pub listing_id: String,
+    pub registration_id: String,
+    pub seq: i64,
+    pub bidder_no: i64,
+    pub amount_fen: i64,
+    pub priority: bool,
+    pub placed_at: NaiveDateTime,
+    pub extended_to: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = deals, treat_none_as_null = true)]
+pub struct Deal {
+    pub id: String,
+    pub listing_id: String,
+    pub registration_id: String,
+    pub round: i64,
+    pub negotiated: bool,
+    pub confirmation_no: String,
+    pub bidder_no: i64,
+    pub price_fen: i64,
+    pub annual_rent_fen: i64,
+    pub status: String,
+    pub awarded_at: NaiveDateTime,
+    pub confirm_by: NaiveDateTime,
+    pub publicity_ends_at: NaiveDateTime,
+    pub winner_confirmed_at: Option<NaiveDateTime>,
+    pub collective_confirmed_at: Option<NaiveDateTime>,
+    pub fell_through_at: Option<NaiveDateTime>,
+    pub fall_reason: Option<String>,
+    pub staff_reminded_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}

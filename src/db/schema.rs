@@ -225,6 +225,62 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    bids (id) {
+        id -> Text,
+        listing_id -> Text,
+        registration_id -> Text,
+        seq -> BigInt,
+        bidder_no -> BigInt,
+        amount_fen -> BigInt,
+        priority -> Bool,
+        placed_at -> Timestamp,
+        extended_to -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    deals (id) {
+        id -> Text,
+        listing_id -> Text,
+        registration_id -> Text,
+        round -> BigInt,
+        negotiated -> Bool,
+        confirmation_no -> Text,
+        bidder_no -> BigInt,
+        price_fen -> BigInt,
+        annual_rent_fen -> BigInt,
+        status -> Text,
+        awarded_at -> Timestamp,
+        confirm_by -> Timestamp,
+        publicity_ends_at -> Timestamp,
+        winner_confirmed_at -> Nullable<Timestamp>,
+        collective_confirmed_at -> Nullable<Timestamp>,
+        fell_through_at -> Nullable<Timestamp>,
+        fall_reason -> Nullable<Text>,
+        staff_reminded_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (user_id, key) {
+        user_id -> Text,
+        key -> Text,
+        method -> Text,
+        path -> Text,
+        request_hash -> Text,
+        status -> Nullable<BigInt>,
+        response_body -> Nullable<Text>,
+        location -> Nullable<Text>,
+        content_type -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(bids -> registrations (registration_id));
+diesel::joinable!(deals -> registrations (registration_id));
 diesel::joinable!(registrations -> listings (listing_id));
 diesel::joinable!(listing_parcels -> listings (listing_id));
 diesel::joinable!(listing_parcels -> parcels (parcel_id));
@@ -246,4 +302,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     listing_parcels,
     counters,
     registrations,
+    bids,
+    deals,
+    idempotency_keys,
 );

@@ -29,8 +29,14 @@ pub fn spawn(state: AppState) -> Result<(), String> {
 pub async fn run_once(state: &AppState, sender: Arc<Sender>) -> Result<(), crate::error::ApiError> {
     let settings = state.settings.clone();
     let now = state.clock.now();
+    let rules = settings.rules.clone();
     db::run(&state.pool, move |conn| {
-        crate::trading::settle_due(conn, now)
+        crate::trading::settle_due(conn, now, &rules)
+    })
+    .await?;
+    // Idempotency keys are kept for at least 24 hours; older ones go.
+    db::run(&state.pool, move |conn| {
+        crate::idempotency::purge(conn, now)
     })
     .await?;
     let sent = db::run(&state.pool, move |conn| {

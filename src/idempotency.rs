@@ -1,0 +1,380 @@
+//! `Idempotency-Key` on authenticated POSTs (API.md "Conventions"): a retry with the same key,
+//! path and body (equal as parsed JSON) gets the first response again; the same key with a
+//! different request is 422 `idempotency_key_reused`; a duplicate arriving while the first is
+//! running waits for it (up to 10 s), else 409 `conflict`. Responses below 500 are stored.
+//! Keys are per user, kept at least 24 hours, and live in the database so every instance
+//! sees them.
+
+use std::future::{ready, Ready};
+use std::rc::Rc;
+use std::time::Duration;
+
+use actix_web::body::{to_bytes, BoxBody, EitherBody, MessageBody};
+use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform};
+use actix_web::http::{header, Method, StatusCode};
+use actix_web::{web, HttpResponse, ResponseError};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use futures_util::future::LocalBoxFuture;
+use sha2::{Digest, Sha256};
+
+use crate::db::schema::idempotency_keys as ik;
+use crate::db::{self, DbConn};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+const WAIT_FOR_FIRST: Duration = Duration::from_secs(10);
+/// A claim older than this whose request never finished (a crashed instance) may be taken over.
+const ABANDONED_AFTER_SECS: i64 = 60;
+const KEEP_HOURS: i64 = 48;
+
+enum Claim {
+    Claimed,
+    Replay {
+        status: u16,
+        body: String,
+        content_type: Option<String>,
+        location: Option<String>,
+    },
+    Mismatch,
+    InProgress,
+}
+
+/// Fingerprint of a request: method, path and the body as parsed JSON (key order and
+/// whitespace don't matter), or the raw bytes when it isn't JSON.
+pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(method.as_bytes());
+    h.update([0]);
+    h.update(path.as_bytes());
+    h.update([0]);
+    let trimmed = body.iter().all(u8::is_ascii_whitespace);
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        // serde_json's maps are sorted, so this is a canonical form.
+        Ok(v) => h.update(v.to_string().as_bytes()),
+        Err(_) if trimmed => h.update(b"{}"),
+        Err(_) => h.update(body),
+    }
+    hex::encode(h.finalize())
+}
+
+fn claim(
+    conn: &mut DbConn,
+    user: &str,
+    key: &str,
+    path: &str,
+    hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Claim, ApiError> {
+    let row = (
+        ik::user_id.eq(user),
+        ik::key.eq(key),
+        ik::method.eq("POST"),
+        ik::path.eq(path),
+        ik::request_hash.eq(hash),
+        ik::created_at.eq(now.naive_utc()),
+    );
+    let inserted = match conn {
+        DbConn::Pg(c) => diesel::insert_into(ik::table)
+            .values(row)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+        DbConn::Sqlite(c) => diesel::insert_into(ik::table)
+            .values(row)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+    };
+    if inserted == 1 {
+        return Ok(Claim::Claimed);
+    }
+    type Row = (
+        String,
+        String,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        NaiveDateTime,
+    );
+    let Some((p, h, status, body, ct, loc, created)) = ik::table
+        .find((user, key))
+        .select((
+            ik::path,
+            ik::request_hash,
+            ik::status,
+            ik::response_body,
+            ik::content_type,
+            ik::location,
+            ik::created_at,
+        ))
+        .first::<Row>(conn)
+        .optional()?
+    else {
+        // Purged between the insert and the read: try again as new.
+        return Ok(Claim::InProgress);
+    };
+    if p != path || h != hash {
+        return Ok(Claim::Mismatch);
+    }
+    match status {
+        Some(s) => Ok(Claim::Replay {
+            status: s as u16,
+            body: body.unwrap_or_default(),
+            content_type: ct,
+            location: loc,
+        }),
+        None if (now.naive_utc() - created).num_seconds() > ABANDONED_AFTER_SECS => {
+            let n = diesel::update(
+                ik::table
+                    .find((user, key))
+                    .filter(ik::status.is_null())
+                    .filter(ik::created_at.eq(created)),
+            )
+            .set(ik::created_at.eq(now.naive_utc()))
+            .execute(conn)?;
+            Ok(if n == 1 {
+                Claim::Claimed
+            } else {
+                Claim::InProgress
+            })
+        }
+        None => Ok(Claim::InProgress),
+    }
+}
+
+fn store(
+    conn: &mut DbConn,
+    user: &str,
+    key: &str,
+    status: u16,
+    body: &str,
+    ct: Option<&str>,
+    loc: Option<&str>,
+) -> Result<(), ApiError> {
+    diesel::update(ik::table.find((user, key)))
+        .set((
+            ik::status.eq(Some(status as i64)),
+            ik::response_body.eq(Some(body)),
+            ik::content_type.eq(ct),
+            ik::location.eq(loc),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+fn release(conn: &mut DbConn, user: &str, key: &str) -> Result<(), ApiError> {
+    diesel::delete(ik::table.find((user, key)).filter(ik::status.is_null())).execute(conn)?;
+    Ok(())
+}
+
+/// Deletes keys older than the retention period (called by the worker).
+pub fn purge(conn: &mut DbConn, now: DateTime<Utc>) -> Result<usize, ApiError> {
+    let horizon = now - chrono::Duration::hours(KEEP_HOURS);
+    Ok(diesel::delete(ik::table.filter(ik::created_at.lt(horizon.naive_utc()))).execute(conn)?)
+}
+
+fn bytes_to_payload(buf: web::Bytes) -> Payload {
+    let (_, mut pl) = actix_http::h1::Payload::create(true);
+    pl.unread_data(buf);
+    Payload::from(pl)
+}
+
+/// The middleware factory.
+pub struct Idempotency;
+
+impl<S, B> Transform<S, ServiceRequest> for Idempotency
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B, BoxBody>>;
+    type Error = actix_web::Error;
+    type Transform = IdempotencyService<S>;
+    type InitError = ();
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(IdempotencyService {
+            service: Rc::new(service),
+        }))
+    }
+}
+
+pub struct IdempotencyService<S> {
+    service: Rc<S>,
+}
+
+fn respond<B>(req: ServiceRequest, res: HttpResponse) -> ServiceResponse<EitherBody<B, BoxBody>> {
+    req.into_response(res).map_into_right_body()
+}
+
+impl<S, B> Service<ServiceRequest> for IdempotencyService<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = actix_web::Error> + 'static,
+    B: MessageBody + 'static,
+{
+    type Response = ServiceResponse<EitherBody<B, BoxBody>>;
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    actix_web::dev::forward_ready!(service);
+
+    fn call(&self, mut req: ServiceRequest) -> Self::Future {
+        let srv = self.service.clone();
+        Box::pin(async move {
+            let key = req
+                .headers()
+                .get("idempotency-key")
+                .map(|v| v.to_str().map(str::to_string));
+            let state = req.app_data::<web::Data<AppState>>().cloned();
+            let token = req
+                .headers()
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| {
+                    v.strip_prefix("Bearer ")
+                        .or_else(|| v.strip_prefix("bearer "))
+                })
+                .map(|t| t.trim().to_string());
+            let (Some(key), Some(state), Some(token), true) =
+                (key, state, token, req.method() == Method::POST)
+            else {
+                return srv.call(req).await.map(ServiceResponse::map_into_left_body);
+            };
+            // Only requests with a valid access token are scoped and stored.
+            let Some(claims) = state.jwt.verify(&token, state.clock.now()) else {
+                return srv.call(req).await.map(ServiceResponse::map_into_left_body);
+            };
+            let key = match key {
+                Ok(k) if !k.is_empty() && k.len() <= 255 => k,
+                _ => {
+                    let e = ApiError::field(
+                        "Idempotency-Key",
+                        "must be 1 to 255 visible ASCII characters",
+                    );
+                    return Ok(respond(req, e.error_response()));
+                }
+            };
+            let body = match req.extract::<web::Bytes>().await {
+                Ok(b) => b,
+                Err(e) => return Ok(respond(req, e.error_response())),
+            };
+            let path = req.path().to_string();
+            let hash = fingerprint("POST", &path, &body);
+            let user = claims.sub.clone();
+            let started = std::time::Instant::now();
+            loop {
+                let (u, k, p, h) = (user.clone(), key.clone(), path.clone(), hash.clone());
+                let now = state.clock.now();
+                let c = db::run(&state.pool, move |conn| claim(conn, &u, &k, &p, &h, now)).await;
+                match c {
+                    Err(e) => return Ok(respond(req, e.error_response())),
+                    Ok(Claim::Claimed) => break,
+                    Ok(Claim::Mismatch) => {
+                        return Ok(respond(
+                            req,
+                            ApiError::IdempotencyKeyReused.error_response(),
+                        ))
+                    }
+                    Ok(Claim::Replay {
+                        status,
+                        body,
+                        content_type,
+                        location,
+                    }) => {
+                        let mut r = HttpResponse::build(
+                            StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
+                        );
+                        if let Some(ct) = content_type {
+                            r.insert_header((header::CONTENT_TYPE, ct));
+                        }
+                        if let Some(l) = location {
+                            r.insert_header((header::LOCATION, l));
+                        }
+                        r.insert_header(("Idempotent-Replayed", "true"));
+                        return Ok(respond(req, r.body(body)));
+                    }
+                    Ok(Claim::InProgress) => {
+                        if started.elapsed() >= WAIT_FOR_FIRST {
+                            let e = ApiError::Conflict(
+                                "a request with this Idempotency-Key is still being processed"
+                                    .into(),
+                            );
+                            return Ok(respond(req, e.error_response()));
+                        }
+                        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+            req.set_payload(bytes_to_payload(body));
+            let res = match srv.call(req).await {
+                Ok(r) => r,
+                Err(e) => {
+                    let (u, k) = (user.clone(), key.clone());
+                    let _ = db::run(&state.pool, move |conn| release(conn, &u, &k)).await;
+                    return Err(e);
+                }
+            };
+            let status = res.status();
+            if status.is_server_error() {
+                let (u, k) = (user.clone(), key.clone());
+                let _ = db::run(&state.pool, move |conn| release(conn, &u, &k)).await;
+                return Ok(res.map_into_left_body());
+            }
+            let (req, res) = res.into_parts();
+            let (head, body) = res.into_parts();
+            let bytes = match to_bytes(body).await {
+                Ok(b) => b,
+                Err(_) => {
+                    let (u, k) = (user.clone(), key.clone());
+                    let _ = db::run(&state.pool, move |conn| release(conn, &u, &k)).await;
+                    return Ok(ServiceResponse::new(
+                        req,
+                        ApiError::internal("response body unreadable").error_response(),
+                    )
+                    .map_into_right_body());
+                }
+            };
+            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let ct = head
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let loc = head
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let (u, k) = (user.clone(), key.clone());
+            let code = status.as_u16();
+            if let Err(e) = db::run(&state.pool, move |conn| {
+                store(conn, &u, &k, code, &text, ct.as_deref(), loc.as_deref())
+            })
+            .await
+            {
+                tracing::warn!(error = ?e, "idempotent response not stored");
+            }
+            let res = head.set_body(BoxBody::new(bytes));
+            Ok(ServiceResponse::new(req, res).map_into_right_body())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_ignores_key_order_and_whitespace() {
+        let a = fingerprint("POST", "/x", br#"{"a":1,"b":[1,2]}"#);
+        let b = fingerprint("POST", "/x", b"{ \"b\": [1, 2], \"a\": 1 }");
+        assert_eq!(a, b);
+        assert_ne!(a, fingerprint("POST", "/y", br#"{"a":1,"b":[1,2]}"#));
+        assert_ne!(a, fingerprint("POST", "/x", br#"{"a":2,"b":[1,2]}"#));
+        assert_eq!(
+            fingerprint("POST", "/x", b""),
+            fingerprint("POST", "/x", b"{}")
+        );
+    }
+}
