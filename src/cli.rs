@@ -300,6 +300,7 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
         if !applied.is_empty() {
             tracing::info!(count = applied.len(), "migrations applied");
         }
+        db::optimize(&mut conn, true).map_err(|e| format!("{e:?}"))?;
     }
     let secret = jwt_secret(&settings)?;
     if !settings.is_production() && settings.auth.bootstrap_admin {

@@ -48,7 +48,7 @@ fn env_for(db_url: &str, work: &std::path::Path, port: u16) -> Vec<(String, Stri
 }
 
 fn start(db_url: &str, work: &std::path::Path, port: u16) -> Server {
-    let child = Command::new(env!("CARGO_BIN_EXE_landx"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_landx"))
         .arg("serve")
         .current_dir(work)
         .envs(env_for(db_url, work, port))
@@ -64,6 +64,8 @@ fn start(db_url: &str, work: &std::path::Path, port: u16) -> Server {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("landx did not become ready on port {port}");
 }
 

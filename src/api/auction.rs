@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -210,6 +210,8 @@ struct Feed {
     state: web::Data<AppState>,
     listing_id: String,
     last_seq: i64,
+    /// The auction's end after bid `last_seq` (`None` until the first poll finds it).
+    ends: Option<NaiveDateTime>,
     closed_sent: bool,
     first: bool,
 }
@@ -223,17 +225,30 @@ fn sse(event: &str, id: Option<&str>, data: &serde_json::Value) -> String {
     s
 }
 
+/// What one poll found: new bids, the listing, and the auction's end before the first of
+/// those bids.
+type Polled = (Vec<Bid>, Option<Listing>, Option<NaiveDateTime>);
+
 /// One poll of the database: new bids (with their extensions) and the close.
 fn poll(
     conn: &mut DbConn,
     f_listing: &str,
     last_seq: i64,
+    ends: Option<NaiveDateTime>,
     now: DateTime<Utc>,
     rules: &crate::config::Rules,
-) -> Result<(Vec<Bid>, Option<Listing>), ApiError> {
+) -> Result<Polled, ApiError> {
     let l = settle(conn, f_listing, now, rules)?;
     let bids = aq::bids_after(conn, f_listing, last_seq, 100)?;
-    Ok((bids, l))
+    // Extensions only ever move the end later, so the end after bid n is the newest
+    // extension up to n, else the scheduled end.
+    let ends = match ends {
+        Some(t) => Some(t),
+        None => {
+            aq::extended_to_at(conn, f_listing, last_seq)?.or(l.as_ref().map(|l| l.auction_ends_at))
+        }
+    };
+    Ok((bids, l, ends))
 }
 
 /// Server-Sent Events for one listing: `bid`, `extended`, `closed`. Each bid event carries
@@ -271,6 +286,7 @@ pub async fn events(
         state: state.clone(),
         listing_id,
         last_seq,
+        ends: None,
         closed_sent: false,
         first: true,
     };
@@ -284,23 +300,27 @@ pub async fn events(
         f.first = false;
         let now = f.state.clock.now();
         let rules = f.state.settings.rules.clone();
-        let (lid, last) = (f.listing_id.clone(), f.last_seq);
+        let (lid, last, ends) = (f.listing_id.clone(), f.last_seq, f.ends);
         let polled = db::run(&f.state.pool, move |conn| {
-            poll(conn, &lid, last, now, &rules)
+            poll(conn, &lid, last, ends, now, &rules)
         })
         .await;
         let mut out = String::new();
         match polled {
-            Ok((bids, listing)) => {
+            Ok((bids, listing, ends)) => {
+                f.ends = ends;
                 for b in bids {
                     f.last_seq = b.seq;
+                    if b.extended_to.is_some() {
+                        f.ends = b.extended_to;
+                    }
                     let data = serde_json::json!({
                         "amount_fen": b.amount_fen,
                         "bidder_alias": alias(b.bidder_no),
                         "placed_at": b.placed_at.and_utc(),
                         "priority": b.priority,
                         "current_price_fen": b.amount_fen,
-                        "current_ends_at": b.extended_to.map(|t| t.and_utc()),
+                        "current_ends_at": f.ends.map(|t| t.and_utc()),
                     });
                     out.push_str(&sse("bid", Some(&b.seq.to_string()), &data));
                     if let Some(t) = b.extended_to {

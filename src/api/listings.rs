@@ -308,7 +308,7 @@ fn check_parcel_ids(ids: &[uuid::Uuid]) -> Result<Vec<String>, ApiError> {
 }
 
 /// Recomputes area, rent and land types from the current parcels.
-fn apply_parcels(l: &mut Listing, parcels: &[Parcel]) -> Result<(), ApiError> {
+pub(crate) fn apply_parcels(l: &mut Listing, parcels: &[Parcel]) -> Result<(), ApiError> {
     l.total_area_centimu = parcels.iter().map(|p| p.area_centimu).sum();
     l.annual_reserve_rent_fen = annual_rent_fen(l.reserve_price_fen.max(0), l.total_area_centimu)
         .ok_or_else(|| ApiError::field("reserve_price_fen", "too large"))?;

@@ -11,6 +11,7 @@ use crate::auth::Caller;
 use crate::db::listings::{self as q, ParcelScope};
 use crate::db::models::Parcel;
 use crate::db::{self, queries};
+use crate::domain::listing::{ListingEvent, ListingStatus};
 use crate::domain::money::{format_mu, parse_mu};
 use crate::domain::parcel::{check_code, check_polygon, LandType};
 use crate::domain::roles::Role;
@@ -365,6 +366,9 @@ pub async fn patch_parcel(
     let id = parse_id(&id)?;
     let now = state.clock.now();
     let p = db::run_tx(&state.pool, move |conn| {
+        // Take the parcel's row lock before the lock check, as submit does, so a submit
+        // racing this edit either sees the edit or makes it wait and fail the check.
+        q::lock_parcels(conn, std::slice::from_ref(&id))?;
         let (mut p, locked) = visible_parcel(conn, &caller, &id)?;
         if !(caller.is(Role::Collective)
             && caller.village_id.as_deref() == Some(p.village_id.as_str()))
@@ -394,6 +398,33 @@ pub async fn patch_parcel(
         p.updated_at = now.naive_utc();
         q::update_parcel(conn, &p).map_err(code_taken)?;
         Ok(p)
+    })
+    .await?;
+    // Draft and returned listings holding the parcel now show its new area, rent and land
+    // type. A transaction of its own that locks listing rows only: submit locks the listing
+    // and then its parcels, so taking a listing lock while holding the parcel's would deadlock.
+    let parcel_id = p.id.clone();
+    db::run_tx(&state.pool, move |conn| {
+        let editable: Vec<&str> = ListingStatus::ALL
+            .into_iter()
+            .filter(|s| s.next(ListingEvent::Edit).is_some())
+            .map(ListingStatus::as_str)
+            .collect();
+        for held in q::listings_with_parcel(conn, &parcel_id, &editable)? {
+            let Some(mut l) = q::find_listing_for_update(conn, &held.id)? else {
+                continue;
+            };
+            if !editable.contains(&l.status.as_str()) {
+                continue; // submitted meanwhile: the submit recomputed it
+            }
+            let parcels = q::listing_parcels(conn, &l.id)?;
+            if crate::api::listings::apply_parcels(&mut l, &parcels).is_err() {
+                continue; // out of range: the submit names the field
+            }
+            l.updated_at = now.naive_utc();
+            q::save_listing(conn, &l)?;
+        }
+        Ok(())
     })
     .await?;
     Ok(HttpResponse::Ok().json(parcel_out(p, false)))

@@ -72,6 +72,24 @@ pub fn bids_after(
         .load(conn)?)
 }
 
+/// The newest `extended_to` among the bids up to `seq`: the auction's end after that bid, if
+/// any bid extended it.
+pub fn extended_to_at(
+    conn: &mut DbConn,
+    listing_id: &str,
+    seq: i64,
+) -> QResult<Option<NaiveDateTime>> {
+    Ok(bids::table
+        .filter(bids::listing_id.eq(listing_id))
+        .filter(bids::seq.le(seq))
+        .filter(bids::extended_to.is_not_null())
+        .order(bids::seq.desc())
+        .select(bids::extended_to)
+        .first::<Option<NaiveDateTime>>(conn)
+        .optional()?
+        .flatten())
+}
+
 pub fn all_bids(conn: &mut DbConn, listing_id: &str) -> QResult<Vec<Bid>> {
     Ok(bids::table
         .filter(bids::listing_id.eq(listing_id))

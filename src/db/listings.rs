@@ -137,6 +137,21 @@ pub fn locked_parcels(
 
 // ---- listings ------------------------------------------------------------------------------
 
+/// Listings holding `parcel_id` whose status is one of `statuses`.
+pub fn listings_with_parcel(
+    conn: &mut DbConn,
+    parcel_id: &str,
+    statuses: &[&str],
+) -> QResult<Vec<Listing>> {
+    Ok(listings::table
+        .inner_join(listing_parcels::table)
+        .filter(listing_parcels::parcel_id.eq(parcel_id))
+        .filter(listings::status.eq_any(statuses))
+        .select(Listing::as_select())
+        .order(listings::id)
+        .load(conn)?)
+}
+
 pub fn insert_listing(conn: &mut DbConn, l: &Listing, parcel_ids: &[String]) -> QResult<()> {
     diesel::insert_into(listings::table)
         .values(l)
@@ -265,9 +280,22 @@ fn like_pattern(s: &str) -> String {
 pub fn search_listings(conn: &mut DbConn, s: &ListingSearch) -> QResult<Vec<Listing>> {
     let mut q = listings::table
         .select(Listing::as_select())
-        .filter(listings::status.eq_any(&s.statuses))
         .limit(s.limit + 1)
         .into_boxed();
+    let mut public: Vec<String> = ListingStatus::public_statuses()
+        .into_iter()
+        .map(String::from)
+        .collect();
+    let mut wanted = s.statuses.clone();
+    public.sort();
+    wanted.sort();
+    // The public set has its own indexes (on the derived `is_public`), so the common search
+    // walks an index in sort order instead of sorting every public listing.
+    q = if wanted == public {
+        q.filter(listings::is_public.eq(true))
+    } else {
+        q.filter(listings::status.eq_any(wanted))
+    };
     if let Some(v) = &s.township_id {
         q = q.filter(listings::township_id.eq(v.clone()));
     }
@@ -346,17 +374,20 @@ pub fn search_listings(conn: &mut DbConn, s: &ListingSearch) -> QResult<Vec<List
 /// Announced listings whose registration has closed, and auctions whose end has passed:
 /// the transitions due at `now`.
 pub fn due_listing_ids(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> QResult<Vec<String>> {
-    Ok(listings::table
-        .filter(
-            listings::status
-                .eq("announced")
-                .and(listings::registration_closes_at.le(now))
-                .or(listings::status
-                    .eq("auction")
-                    .and(listings::current_ends_at.le(now))),
-        )
+    // Two index range scans rather than one OR, which would scan the table.
+    let mut ids: Vec<String> = listings::table
+        .filter(listings::status.eq("announced"))
+        .filter(listings::registration_closes_at.le(now))
         .select(listings::id)
-        .order(listings::id)
         .limit(limit)
-        .load(conn)?)
+        .load(conn)?;
+    ids.extend(
+        listings::table
+            .filter(listings::status.eq("auction"))
+            .filter(listings::current_ends_at.le(now))
+            .select(listings::id)
+            .limit(limit)
+            .load::<String>(conn)?,
+    );
+    Ok(ids)
 }

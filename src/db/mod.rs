@@ -10,7 +10,7 @@ pub mod schema;
 
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
 use diesel::r2d2::{self, ManageConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
@@ -164,6 +164,20 @@ pub fn run_migrations(conn: &mut DbConn) -> Result<Vec<String>, StartupError> {
     applied.map_err(|e| StartupError::Migrations(e.to_string()))
 }
 
+/// Keeps SQLite's query-planner statistics fresh (`PRAGMA optimize`; at startup with the
+/// 0x10002 mask that analyses every table that needs it). PostgreSQL's autovacuum does this
+/// by itself.
+pub fn optimize(conn: &mut DbConn, at_startup: bool) -> Result<(), ApiError> {
+    if conn.is_sqlite() {
+        conn.batch_execute(if at_startup {
+            "PRAGMA optimize=0x10002;"
+        } else {
+            "PRAGMA optimize;"
+        })?;
+    }
+    Ok(())
+}
+
 /// Reverts every applied migration (used by the up → down → up test).
 pub fn revert_all_migrations(conn: &mut DbConn) -> Result<(), StartupError> {
     let r = match conn {
@@ -175,30 +189,52 @@ pub fn revert_all_migrations(conn: &mut DbConn) -> Result<(), StartupError> {
 
 /// Runs `f` in one write transaction. SQLite takes the write lock up front (`BEGIN
 /// IMMEDIATE`) so two writers never deadlock on a lock upgrade; PostgreSQL uses an ordinary
-/// transaction (row locks are taken by the queries that need them). `f` must not open a
-/// nested transaction.
+/// transaction (row locks are taken by the queries that need them). Nested calls (and
+/// diesel's own nested transactions) become savepoints.
 pub fn write_tx<T>(
     conn: &mut DbConn,
     f: impl FnOnce(&mut DbConn) -> Result<T, ApiError>,
 ) -> Result<T, ApiError> {
+    if conn.is_sqlite() && in_transaction(conn) {
+        return conn.transaction(f);
+    }
     match conn {
         DbConn::Pg(_) => conn.transaction(f),
         DbConn::Sqlite(_) => {
-            conn.batch_execute("BEGIN IMMEDIATE")?;
-            match f(conn) {
-                Ok(v) => match conn.batch_execute("COMMIT") {
+            // Diesel's own transaction manager opens it, so a nested `transaction()` (e.g.
+            // a batch insert) becomes a savepoint instead of a second BEGIN.
+            if let DbConn::Sqlite(c) = conn {
+                AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
+            }
+            let result = f(conn);
+            let DbConn::Sqlite(c) = conn else {
+                unreachable!("backend cannot change inside a transaction")
+            };
+            match result {
+                Ok(v) => match AnsiTransactionManager::commit_transaction(c) {
                     Ok(()) => Ok(v),
                     Err(e) => {
-                        let _ = conn.batch_execute("ROLLBACK");
+                        let _ = AnsiTransactionManager::rollback_transaction(c);
                         Err(e.into())
                     }
                 },
                 Err(e) => {
-                    let _ = conn.batch_execute("ROLLBACK");
+                    let _ = AnsiTransactionManager::rollback_transaction(c);
                     Err(e)
                 }
             }
         }
+    }
+}
+
+fn in_transaction(conn: &mut DbConn) -> bool {
+    match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c)
+            .transaction_depth()
+            .ok()
+            .flatten()
+            .is_some(),
+        DbConn::Pg(_) => false,
     }
 }
 

@@ -146,6 +146,7 @@ diesel::table! {
         township_id -> Text,
         created_by -> Text,
         status -> Text,
+        is_public -> Bool,
         title -> Text,
         description -> Text,
         intended_use -> Text,

@@ -15,8 +15,13 @@ pub fn spawn(state: AppState) -> Result<(), String> {
         let mut tick =
             actix_web::rt::time::interval(Duration::from_millis(state.settings.jobs.tick_ms));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_optimize = std::time::Instant::now();
         loop {
             tick.tick().await;
+            if last_optimize.elapsed() >= Duration::from_secs(3600) {
+                last_optimize = std::time::Instant::now();
+                let _ = db::run(&state.pool, |conn| db::optimize(conn, false)).await;
+            }
             if let Err(e) = run_once(&state, sender.clone()).await {
                 tracing::warn!(error = %e, "background pass failed");
             }

@@ -27,6 +27,8 @@ CREATE TABLE listings (
     township_id TEXT NOT NULL REFERENCES townships (id),
     created_by TEXT NOT NULL REFERENCES users (id),
     status TEXT NOT NULL,
+    -- visible to everyone (public search): derived, never written
+    is_public BOOLEAN GENERATED ALWAYS AS (status IN ('announced', 'auction', 'awarded', 'contracted', 'failed')) STORED,
     title TEXT NOT NULL,
     description TEXT NOT NULL,
     intended_use TEXT NOT NULL,
@@ -67,6 +69,11 @@ CREATE INDEX listings_status_idx ON listings (status, id);
 CREATE INDEX listings_township_idx ON listings (township_id, status, id);
 CREATE INDEX listings_village_idx ON listings (village_id, status, id);
 CREATE INDEX listings_closes_idx ON listings (status, registration_closes_at, id);
+CREATE INDEX listings_public_idx ON listings (is_public, id);
+CREATE INDEX listings_public_closes_idx ON listings (is_public, registration_closes_at, id);
+CREATE INDEX listings_public_price_idx ON listings (is_public, reserve_price_fen, id);
+CREATE INDEX listings_public_area_idx ON listings (is_public, total_area_centimu, id);
+CREATE INDEX listings_ends_idx ON listings (status, current_ends_at);
 CREATE INDEX listings_price_idx ON listings (status, reserve_price_fen, id);
 CREATE INDEX listings_area_idx ON listings (status, total_area_centimu, id);
 CREATE UNIQUE INDEX listings_one_relist_idx ON listings (previous_listing_id);
