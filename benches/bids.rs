@@ -1,1 +1,231 @@
-fn main() {}
+//! Bid throughput on one hot auction, through HTTP and — as the ceiling — the same
+//! transaction (`trading::place_bid`: lock the listing, check, insert, update, audit) called
+//! directly on the database without HTTP, in the same run. Also p50/p99 latency at a fixed
+//! offered rate. SQLite by default; PostgreSQL with LANDX_TEST_DATABASE_URL.
+//!
+//!     cargo bench --bench bids
+//!     LANDX_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench bids
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::SecondsFormat;
+use landx::clock::Clock;
+use serde_json::json;
+
+const RESERVE: i64 = 120_000;
+const INC: i64 = 1_000;
+
+fn resident_id(n: u32) -> String {
+    let body = format!("31011619900101{:03}", n % 1000);
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body
+        .bytes()
+        .zip(W)
+        .map(|(d, w)| (d - b'0') as u32 * w)
+        .sum();
+    format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char)
+}
+
+/// An auction open at the app's clock with `n` eligible bidders; returns the listing id and
+/// the bidders' (user id, token).
+fn hot_auction(app: &common::TestApp, n: usize, tag: &str) -> (String, Vec<(String, String)>) {
+    let admin = app.admin_token();
+    let ts = app
+        .post(
+            "/api/v1/townships",
+            Some(&admin),
+            json!({"code": format!("T{tag}"), "name": "漕泾镇"}),
+        )
+        .id();
+    let vl = app
+        .post(
+            "/api/v1/villages",
+            Some(&admin),
+            json!({"township_id": ts, "code": "HT", "name": "护塘村"}),
+        )
+        .id();
+    let (ce, se) = (format!("c{tag}@landx.test"), format!("s{tag}@landx.test"));
+    app.post("/api/v1/users", Some(&admin), json!({"email": ce, "password": "collective-pw-1", "display_name": "护塘村", "role": "collective", "village_id": vl}));
+    app.post("/api/v1/users", Some(&admin), json!({"email": se, "password": "staff-password-1", "display_name": "农经站", "role": "staff", "township_id": ts}));
+    let coll = app.login(&ce, "collective-pw-1");
+    let staff = app.login(&se, "staff-password-1");
+    let parcel = app.post("/api/v1/parcels", Some(&coll), json!({"code": format!("JS-{tag}-1"), "area_mu": "50.00", "land_type": "arable",
+        "permanent_basic_farmland": false, "households": 10, "household_contract_end": "2057-12-31", "location": "护塘村1组"})).id();
+    let now = app.clock.now();
+    let closes = now + chrono::Duration::days(11);
+    let ends = closes + chrono::Duration::days(1);
+    let rfc = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let listing = app.post("/api/v1/listings", Some(&coll), json!({"title": "基准竞价", "description": "", "parcel_ids": [parcel],
+        "intended_use": "grain", "term_start": (ends + chrono::Duration::days(1)).date_naive().to_string(), "term_end": "2040-12-31",
+        "reserve_price_fen": RESERVE, "min_increment_fen": INC, "deposit_fen": 100000,
+        "registration_closes_at": rfc(closes), "auction_starts_at": rfc(closes), "auction_ends_at": rfc(ends), "extension_secs": 60,
+        "consent": {"resolution_date": now.date_naive().to_string(), "members_agreeing": 2, "members_total": 3, "commissions_received": 10}})).id();
+    assert_eq!(
+        app.post(
+            &format!("/api/v1/listings/{listing}/submit"),
+            Some(&coll),
+            json!({})
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        app.post(
+            &format!("/api/v1/listings/{listing}/approve"),
+            Some(&staff),
+            json!({})
+        )
+        .status,
+        200
+    );
+    let mut bidders = Vec::new();
+    for i in 0..n {
+        let email = format!("b{tag}-{i}@landx.test");
+        let uid = app.post("/api/v1/users", Some(&admin), json!({"email": email, "password": "investor-pw-1", "display_name": "农场", "role": "investor"})).id();
+        let t = app.login(&email, "investor-pw-1");
+        let reg = app.post(&format!("/api/v1/listings/{listing}/registrations"), Some(&t), json!({"legal_name": "张伟", "id_type": "resident_id",
+            "id_number": resident_id(i as u32), "phone": "13800138000", "experience": "", "business_plan": "", "claims_membership": false})).id();
+        app.post(
+            &format!("/api/v1/registrations/{reg}/qualify"),
+            Some(&staff),
+            json!({}),
+        );
+        app.post(
+            &format!("/api/v1/registrations/{reg}/deposit"),
+            Some(&staff),
+            json!({"amount_fen": 100000, "receipt_ref": "R"}),
+        );
+        bidders.push((uid, t));
+    }
+    app.clock.set(closes);
+    assert_eq!(
+        app.get(&format!("/api/v1/listings/{listing}"), None).body["status"],
+        "auction"
+    );
+    (listing, bidders)
+}
+
+fn pct(v: &mut [Duration], p: f64) -> f64 {
+    v.sort();
+    v[((v.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
+}
+
+fn main() {
+    let bids: usize = std::env::var("BENCH_BIDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let app = common::TestApp::start_with(|s| {
+        s.database.pool_size = 16;
+        s.auth.access_token_minutes = 60 * 24 * 30;
+    });
+    let backend = if app.db.is_postgres() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+
+    // 1. Ceiling: the bid transaction called directly, two bidders alternating (every bid valid).
+    let (listing, bidders) = hot_auction(&app, 2, "A");
+    let rules = app.settings.rules.clone();
+    let mut conn = app.pool().get().unwrap();
+    let t = Instant::now();
+    for i in 0..bids {
+        let (uid, _) = &bidders[i % 2];
+        landx::trading::place_bid(
+            &mut conn,
+            &listing,
+            uid,
+            RESERVE + INC * i as i64,
+            app.clock_ref(),
+            &rules,
+        )
+        .unwrap();
+    }
+    let direct = bids as f64 / t.elapsed().as_secs_f64();
+    drop(conn);
+    println!("[{backend}] direct (no HTTP), 1 client:   {direct:>8.0} bids/s");
+
+    // 2. The same through HTTP.
+    let (listing, bidders) = hot_auction(&app, 2, "B");
+    let t = Instant::now();
+    for i in 0..bids {
+        let (_, tok) = &bidders[i % 2];
+        let r = app.post(
+            &format!("/api/v1/listings/{listing}/bids"),
+            Some(tok),
+            json!({"amount_fen": RESERVE + INC * i as i64}),
+        );
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    let http = bids as f64 / t.elapsed().as_secs_f64();
+    println!(
+        "[{backend}] HTTP, 1 client:               {http:>8.0} bids/s  ({:.0}% of the ceiling)",
+        http / direct * 100.0
+    );
+
+    // 3. Contention: 16 clients racing on the same auction (many bids lose the race and are
+    //    refused 422/409: each attempt is still a full locked transaction).
+    let (listing, bidders) = hot_auction(&app, 16, "C");
+    let price = AtomicI64::new(RESERVE - INC);
+    let accepted = AtomicI64::new(0);
+    let attempts = bids;
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for (k, (_, tok)) in bidders.iter().enumerate() {
+            let (app, listing, price, accepted) = (&app, &listing, &price, &accepted);
+            s.spawn(move || {
+                for _ in 0..attempts / 16 {
+                    let amount = price.load(Ordering::Relaxed) + INC * (1 + (k as i64 % 3));
+                    let r = app.post(
+                        &format!("/api/v1/listings/{listing}/bids"),
+                        Some(tok),
+                        json!({"amount_fen": amount}),
+                    );
+                    assert!(r.status < 500, "{}", r.text);
+                    if r.status == 201 {
+                        accepted.fetch_add(1, Ordering::Relaxed);
+                        price.fetch_max(amount, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "[{backend}] HTTP, 16 racing clients:       {:>8.0} attempts/s, {:.0} accepted bids/s",
+        (attempts / 16 * 16) as f64 / secs,
+        accepted.load(Ordering::Relaxed) as f64 / secs
+    );
+
+    // 4. Latency at a fixed offered rate (100 bids/s, one client, alternating bidders).
+    let (listing, bidders) = hot_auction(&app, 2, "D");
+    let rate = 100.0;
+    let n = (bids / 2).max(200);
+    let mut lat = Vec::with_capacity(n);
+    let start = Instant::now();
+    for i in 0..n {
+        let due = start + Duration::from_secs_f64(i as f64 / rate);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        let (_, tok) = &bidders[i % 2];
+        let t = Instant::now();
+        let r = app.post(
+            &format!("/api/v1/listings/{listing}/bids"),
+            Some(tok),
+            json!({"amount_fen": RESERVE + INC * i as i64}),
+        );
+        lat.push(t.elapsed());
+        assert_eq!(r.status, 201);
+    }
+    println!(
+        "[{backend}] latency at {rate:.0} bids/s offered: p50 {:.2} ms, p99 {:.2} ms ({n} bids)",
+        pct(&mut lat, 0.5),
+        pct(&mut lat, 0.99)
+    );
+}

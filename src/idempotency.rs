@@ -3,7 +3,7 @@
 //! different request is 422 `idempotency_key_reused`; a duplicate arriving while the first is
 //! running waits for it (up to 10 s), else 409 `conflict`. Responses below 500 are stored.
 //! Keys are per user, kept at least 24 hours, and live in the database so every instance
-//! sees them.
+//! sees them. Stored responses are encrypted with the data key: they may carry personal data.
 
 use std::future::{ready, Ready};
 use std::rc::Rc;
@@ -282,6 +282,8 @@ where
                         content_type,
                         location,
                     }) => {
+                        // Stored encrypted: responses may carry personal data (ID numbers).
+                        let body = state.data_key.decrypt(&body).unwrap_or_default();
                         let mut r = HttpResponse::build(
                             StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
                         );
@@ -335,7 +337,7 @@ where
                     .map_into_right_body());
                 }
             };
-            let text = String::from_utf8_lossy(&bytes).into_owned();
+            let text = state.data_key.encrypt(&String::from_utf8_lossy(&bytes));
             let ct = head
                 .headers()
                 .get(header::CONTENT_TYPE)

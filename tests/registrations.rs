@@ -1590,7 +1590,6 @@ fn id_numbers_are_encrypted_at_rest_and_never_audited_or_mailed() {
 /// Responses stored for `Idempotency-Key` replays carry the registration in full; they are
 /// data at rest like any other.
 #[test]
-#[ignore = "bug in src/idempotency.rs: stored responses keep ID numbers in plaintext"]
 fn idempotency_store_keeps_no_plaintext_id_numbers() {
     let app = start();
     let w = setup(&app);
@@ -1807,7 +1806,6 @@ fn cancelling_an_announced_listing_releases_deposits_and_tells_every_registrant(
 /// registration has closed, before any read or worker pass settled the listing, must find it
 /// failed (here: no eligible bidder), not announced.
 #[test]
-#[ignore = "bug in src/api/listings.rs: cancel doesn't settle the listing first"]
 fn cancelling_after_registration_closed_finds_the_listing_settled() {
     let app = start();
     let w = setup(&app);

@@ -342,7 +342,7 @@ pub async fn events(
                         } else {
                             "awarded"
                         };
-                        out.push_str(&sse("closed", Some("closed"), &serde_json::json!({"outcome": outcome, "winning_price_fen": l.current_price_fen.or((outcome == "awarded").then_some(l.reserve_price_fen))})));
+                        out.push_str(&sse("closed", Some(&f.last_seq.to_string()), &serde_json::json!({"outcome": outcome, "winning_price_fen": l.current_price_fen.or((outcome == "awarded").then_some(l.reserve_price_fen))})));
                         f.closed_sent = true;
                     }
                 }

@@ -275,9 +275,11 @@ fn load_for_action(
     conn: &mut DbConn,
     caller: &Caller,
     id: &str,
+    (now, rules): (DateTime<Utc>, &crate::config::Rules),
     allowed: impl Fn(&Caller, &Listing) -> bool,
 ) -> Result<Listing, ApiError> {
-    let l = q::find_listing_for_update(conn, id)?.ok_or(ApiError::NotFound)?;
+    let mut l = q::find_listing_for_update(conn, id)?.ok_or(ApiError::NotFound)?;
+    crate::trading::settle_locked(conn, &mut l, now, rules)?;
     if !visible(Some(caller), &l) {
         return Err(ApiError::NotFound);
     }
@@ -510,8 +512,9 @@ pub async fn patch_listing(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
     let now = state.clock.now();
+    let rules = state.settings.rules.clone();
     let out = db::run_tx(&state.pool, move |conn| {
-        let mut l = load_for_action(conn, &caller, &id, is_owner)?;
+        let mut l = load_for_action(conn, &caller, &id, (now, &rules), is_owner)?;
         let b: PatchListingBody = parse_json(&body)?;
         status_of(&l)?
             .next(ListingEvent::Edit)
@@ -595,9 +598,10 @@ pub async fn submit_listing(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
     let now = state.clock.now();
+    let rules = state.settings.rules.clone();
     let st = state.clone();
     let out = db::run_tx(&state.pool, move |conn| {
-        let mut l = load_for_action(conn, &caller, &id, is_owner)?;
+        let mut l = load_for_action(conn, &caller, &id, (now, &rules), is_owner)?;
         parse_empty(&body)?;
         let from = l.status.clone();
         let next = status_of(&l)?
@@ -693,9 +697,10 @@ pub async fn approve_listing(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
     let now = state.clock.now();
+    let rules = state.settings.rules.clone();
     let st = state.clone();
     let out = db::run_tx(&state.pool, move |conn| {
-        let mut l = load_for_action(conn, &caller, &id, is_township_staff)?;
+        let mut l = load_for_action(conn, &caller, &id, (now, &rules), is_township_staff)?;
         parse_empty(&body)?;
         let from = l.status.clone();
         let next = status_of(&l)?
@@ -749,9 +754,10 @@ pub async fn return_listing(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
     let now = state.clock.now();
+    let rules = state.settings.rules.clone();
     let st = state.clone();
     let out = db::run_tx(&state.pool, move |conn| {
-        let mut l = load_for_action(conn, &caller, &id, is_township_staff)?;
+        let mut l = load_for_action(conn, &caller, &id, (now, &rules), is_township_staff)?;
         let b: ReasonBody = parse_json(&body)?;
         validate::text(&b.reason, 2000).map_err(|m| ApiError::field("reason", m))?;
         let from = l.status.clone();
@@ -807,9 +813,10 @@ pub async fn cancel_listing(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
     let now = state.clock.now();
+    let rules = state.settings.rules.clone();
     let st = state.clone();
     let out = db::run_tx(&state.pool, move |conn| {
-        let mut l = load_for_action(conn, &caller, &id, |c, l| {
+        let mut l = load_for_action(conn, &caller, &id, (now, &rules), |c, l| {
             is_owner(c, l) || is_township_staff(c, l) || c.is(Role::Admin)
         })?;
         let b: ReasonBody = parse_json(&body)?;
@@ -891,14 +898,8 @@ pub async fn relist_listing(
     let id = parse_id(&id)?;
     let now = state.clock.now();
     let rules = state.settings.rules.clone();
-    // A listing whose registration just closed becomes `failed` before it can be relisted.
-    db::run(&state.pool, {
-        let id = id.clone();
-        move |conn| settle(conn, &id, now, &rules)
-    })
-    .await?;
     let out = db::run_tx(&state.pool, move |conn| {
-        let mut old = load_for_action(conn, &caller, &id, is_owner)?;
+        let mut old = load_for_action(conn, &caller, &id, (now, &rules), is_owner)?;
         let b: RelistBody = parse_json(&body)?;
         status_of(&old)?
             .next(ListingEvent::Relist)
@@ -1066,6 +1067,16 @@ pub async fn search_listings(
         return Err(ApiError::field("limit", "must be between 1 and 200"));
     }
     let cursor = qs.cursor.as_deref().map(super::decode_cursor).transpose()?;
+    if qs.max_reserve_price_fen.is_some_and(|p| p < 0) {
+        return Err(ApiError::BadRequest(
+            "query parameter `max_reserve_price_fen` must not be negative".into(),
+        ));
+    }
+    if qs.q.as_ref().is_some_and(|q| q.chars().count() > 200) {
+        return Err(ApiError::BadRequest(
+            "query parameter `q` is longer than 200 characters".into(),
+        ));
+    }
     let mut s = ListingSearch {
         statuses: ListingStatus::public_statuses()
             .into_iter()

@@ -84,7 +84,7 @@ pub struct CreateParcelBody {
     #[schema(minimum = 1, maximum = 10)]
     pub quality_grade: Option<i64>,
     /// Contracting households (承包农户).
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 100000)]
     pub households: i64,
     /// End of the households' contract term (承包期), e.g. `2027-12-31`.
     pub household_contract_end: NaiveDate,
@@ -106,7 +106,7 @@ pub struct PatchParcelBody {
     pub permanent_basic_farmland: Option<bool>,
     #[schema(minimum = 1, maximum = 10)]
     pub quality_grade: Option<i64>,
-    #[schema(minimum = 0)]
+    #[schema(minimum = 0, maximum = 100000)]
     pub households: Option<i64>,
     pub household_contract_end: Option<NaiveDate>,
     #[schema(min_length = 1, max_length = 500, pattern = r"\S")]

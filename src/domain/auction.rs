@@ -98,11 +98,13 @@ pub fn place_bid(
         }
     };
     let ext = Duration::seconds(a.extension_secs.max(1));
-    let (ends, extended) = if a.current_ends_at - now <= ext {
-        (now + ext, true)
+    // The rule sets the end to now + extension; it is an extension only if the end moves.
+    let ends = if a.current_ends_at - now <= ext {
+        now + ext
     } else {
-        (a.current_ends_at, false)
+        a.current_ends_at
     };
+    let extended = ends > a.current_ends_at;
     Ok(Accepted {
         price_fen: amount_fen,
         priority,
@@ -240,12 +242,11 @@ mod tests {
     fn anti_sniping() {
         let a = state();
         let r = place_bid(&a, &bidder("r1", false), 100_000, t(3300)).unwrap();
-        assert!(r.extended);
-        assert_eq!(
-            r.current_ends_at,
-            t(3600),
-            "exactly extension_secs before the end extends to the same end"
+        assert!(
+            !r.extended,
+            "exactly extension_secs before the end: the end stays put"
         );
+        assert_eq!(r.current_ends_at, t(3600));
         let r = place_bid(&a, &bidder("r1", false), 100_000, t(3500)).unwrap();
         assert_eq!(r.current_ends_at, t(3800));
         let r = place_bid(&a, &bidder("r1", false), 100_000, t(3299)).unwrap();

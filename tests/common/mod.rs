@@ -332,3 +332,10 @@ impl Resp {
         self.body["id"].as_str().expect("id").to_string()
     }
 }
+
+impl TestApp {
+    /// The app's clock as the trait object domain code takes.
+    pub fn clock_ref(&self) -> &dyn landx::clock::Clock {
+        &self.clock
+    }
+}
