@@ -17,9 +17,13 @@ WORKDIR /app
 # 1) Dependency layer: build every dependency against stub sources so that
 #    editing src/ does not recompile the whole dependency graph.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir -p src \
+# (the manifest names the benchmark targets, so they need stub files too; they are
+# not built by `cargo build`).
+RUN mkdir -p src benches \
     && echo 'fn main() {}' > src/main.rs \
     && : > src/lib.rs \
+    && echo 'fn main() {}' > benches/search.rs \
+    && echo 'fn main() {}' > benches/bids.rs \
     && cargo build --release --locked \
     && rm -rf src
 

@@ -202,6 +202,53 @@ fn main() {
         accepted.load(Ordering::Relaxed) as f64 / secs
     );
 
+    // 3b. The same race without HTTP: 16 threads calling the transaction directly.
+    let (listing, bidders) = hot_auction(&app, 16, "E");
+    let price = AtomicI64::new(RESERVE - INC);
+    let accepted_direct = AtomicI64::new(0);
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for (k, (uid, _)) in bidders.iter().enumerate() {
+            let (app, listing, price, accepted, rules) =
+                (&app, &listing, &price, &accepted_direct, &rules);
+            s.spawn(move || {
+                let mut conn = app.pool().get().unwrap();
+                for _ in 0..attempts / 16 {
+                    let amount = price.load(Ordering::Relaxed) + INC * (1 + (k as i64 % 3));
+                    match landx::trading::place_bid(
+                        &mut conn,
+                        listing,
+                        uid,
+                        amount,
+                        app.clock_ref(),
+                        rules,
+                    ) {
+                        Ok(_) => {
+                            accepted.fetch_add(1, Ordering::Relaxed);
+                            price.fetch_max(amount, Ordering::Relaxed);
+                        }
+                        Err(
+                            landx::error::ApiError::Unavailable
+                            | landx::error::ApiError::Internal(_),
+                        ) => panic!("database failure"),
+                        Err(_) => {}
+                    }
+                }
+            });
+        }
+    });
+    let dsecs = t.elapsed().as_secs_f64();
+    let direct_race = (attempts / 16 * 16) as f64 / dsecs;
+    println!(
+        "[{backend}] direct, 16 racing threads:     {:>8.0} attempts/s, {:.0} accepted bids/s",
+        direct_race,
+        accepted_direct.load(Ordering::Relaxed) as f64 / dsecs
+    );
+    println!(
+        "[{backend}] HTTP / direct under contention: {:.0}% of the ceiling",
+        (attempts / 16 * 16) as f64 / secs / direct_race * 100.0
+    );
+
     // 4. Latency at a fixed offered rate (100 bids/s, one client, alternating bidders).
     let (listing, bidders) = hot_auction(&app, 2, "D");
     let rate = 100.0;
