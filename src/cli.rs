@@ -35,6 +35,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Demo data (never in production).
+    Demo {
+        #[command(subcommand)]
+        command: DemoCommand,
+    },
     /// Audit trail tools.
     Audit {
         #[command(subcommand)]
@@ -53,6 +58,13 @@ pub enum AdminCommand {
         #[arg(long, default_value = "平台管理员")]
         display_name: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DemoCommand {
+    /// Fill an empty database with the Caojing pilot: township, villages, parcels, listings in
+    /// each state and one demo account per role.
+    Seed,
 }
 
 #[derive(Debug, Subcommand)]
@@ -243,6 +255,47 @@ pub fn main_with(cli: Cli) -> i32 {
             match result {
                 Ok(u) => {
                     println!("created admin {} ({})", u.email, u.id);
+                    0
+                }
+                Err(e) => {
+                    eprintln!("landx: {e}");
+                    1
+                }
+            }
+        }
+        Command::Demo {
+            command: DemoCommand::Seed,
+        } => {
+            if settings.is_production() {
+                eprintln!("landx: demo seed refuses to run with LANDX_ENV=production");
+                return 1;
+            }
+            let result = db::connect(&settings)
+                .and_then(|pool| {
+                    let mut conn = pool
+                        .get()
+                        .map_err(|e| db::StartupError::Database(e.to_string()))?;
+                    db::run_migrations(&mut conn)?;
+                    Ok(conn)
+                })
+                .map_err(|e| e.to_string())
+                .and_then(|mut conn| {
+                    let secret = jwt_secret(&settings)?;
+                    let key = crate::crypto::DataKey::new(
+                        settings.auth.data_key.expose_secret(),
+                        &secret,
+                    );
+                    crate::demo::seed(&mut conn, &key, SystemClock.now()).map_err(|e| match e {
+                        crate::error::ApiError::InvalidState(m) => m,
+                        other => format!("{other:?}"),
+                    })
+                });
+            match result {
+                Ok(accounts) => {
+                    println!("demo data seeded (漕泾镇, 6 villages, 8 parcels, 7 listings). Demo accounts, password `{}`:", crate::demo::DEMO_PASSWORD);
+                    for (email, role) in accounts {
+                        println!("  {role:<10} {email}");
+                    }
                     0
                 }
                 Err(e) => {

@@ -39,7 +39,7 @@ fn registration_eligible(r: &Registration) -> bool {
     )
 }
 
-fn shanghai_year(t: DateTime<Utc>) -> i32 {
+pub fn shanghai_year(t: DateTime<Utc>) -> i32 {
     use chrono::Datelike;
     t.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset"))
         .year()
