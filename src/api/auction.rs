@@ -214,6 +214,8 @@ struct Feed {
     ends: Option<NaiveDateTime>,
     closed_sent: bool,
     first: bool,
+    /// Polls since something was sent; a keep-alive comment goes out every 30 (15 s).
+    idle: u32,
 }
 
 fn sse(event: &str, id: Option<&str>, data: &serde_json::Value) -> String {
@@ -289,6 +291,7 @@ pub async fn events(
         ends: None,
         closed_sent: false,
         first: true,
+        idle: 0,
     };
     let stream = futures_util::stream::unfold(feed, |mut f| async move {
         if f.closed_sent {
@@ -350,7 +353,13 @@ pub async fn events(
             Err(_) => out.push_str(": database unavailable, retrying\n\n"),
         }
         if out.is_empty() {
-            out.push_str(": keep-alive\n\n");
+            f.idle += 1;
+            if f.idle >= 30 {
+                f.idle = 0;
+                out.push_str(": keep-alive\n\n");
+            }
+        } else {
+            f.idle = 0;
         }
         Some((Ok::<_, actix_web::Error>(web::Bytes::from(out)), f))
     });
