@@ -2728,3 +2728,31 @@ fn public_search_filters_sorts_and_pages() {
             .assert_problem(400, "bad_request");
     }
 }
+
+#[test]
+fn parcel_patch_null_clears_optional_fields_and_absence_keeps_them() {
+    let app = TestApp::start();
+    let w = setup(&app);
+    let body = with(
+        parcel_body("JS-CJ-0009-001", "20.00", "漕泾镇护塘村9组"),
+        json!({"boundary_geojson": polygon()}),
+    );
+    let id = new_parcel(&app, &w.ht, body);
+    let path = format!("/api/v1/parcels/{id}");
+    let kept = app.patch(&path, w.ht.t(), json!({"location": "漕泾镇护塘村10组"}));
+    assert_eq!(kept.status, 200, "{}", kept.text);
+    assert_eq!(kept.body["quality_grade"], 3);
+    assert_eq!(kept.body["boundary_geojson"], polygon());
+    let cleared = app.patch(
+        &path,
+        w.ht.t(),
+        json!({"quality_grade": null, "boundary_geojson": null}),
+    );
+    assert_eq!(cleared.status, 200, "{}", cleared.text);
+    assert_eq!(cleared.body["quality_grade"], Value::Null);
+    assert_eq!(cleared.body["boundary_geojson"], Value::Null);
+    assert_eq!(
+        app.get(&path, w.ht.t()).body["location"],
+        "漕泾镇护塘村10组"
+    );
+}

@@ -104,14 +104,28 @@ pub struct PatchParcelBody {
     pub area_mu: Option<String>,
     pub land_type: Option<LandType>,
     pub permanent_basic_farmland: Option<bool>,
-    #[schema(minimum = 1, maximum = 10)]
-    pub quality_grade: Option<i64>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 10)]
+    pub quality_grade: Option<Option<i64>>,
     #[schema(minimum = 0, maximum = 100000)]
     pub households: Option<i64>,
     pub household_contract_end: Option<NaiveDate>,
     #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
     pub location: Option<String>,
-    pub boundary_geojson: Option<serde_json::Value>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Object>)]
+    pub boundary_geojson: Option<Option<serde_json::Value>>,
+}
+
+/// Tells a field given as `null` (`Some(None)`: clear it) from a field left out (`None`).
+fn present<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// Field checks shared by create and patch; fills `p` from the given values.
@@ -389,11 +403,11 @@ pub async fn patch_parcel(
             b.area_mu,
             b.land_type,
             b.permanent_basic_farmland,
-            b.quality_grade.map(Some),
+            b.quality_grade,
             b.households,
             b.household_contract_end,
             b.location,
-            b.boundary_geojson.map(Some),
+            b.boundary_geojson,
         )?;
         p.updated_at = now.naive_utc();
         q::update_parcel(conn, &p).map_err(code_taken)?;
