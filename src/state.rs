@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::auth::ratelimit::IpLimiter;
+use crate::auth::ratelimit::{IpLimiter, UnknownAccounts};
 use crate::auth::tokens::JwtKeys;
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -20,6 +20,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub ip_limiter: Arc<IpLimiter>,
     pub data_key: DataKey,
+    pub unknown_accounts: Arc<UnknownAccounts>,
 }
 
 impl AppState {
@@ -34,6 +35,7 @@ impl AppState {
             jwt: Arc::new(jwt),
             metrics: Arc::new(Metrics::default()),
             data_key,
+            unknown_accounts: Arc::new(UnknownAccounts::default()),
         }
     }
 }

@@ -91,6 +91,19 @@ fn unknown_and_mistyped_fields_are_422() {
     .assert_field("email");
     app.post("/api/v1/auth/login", None, json!({"email": "a@b.cn"}))
         .assert_field("password");
+    // Every missing and every unknown field is named at once, not only the first.
+    let r = app.post(
+        "/api/v1/auth/register",
+        None,
+        json!({"status": "x", "role": "admin"}),
+    );
+    for f in ["email", "password", "display_name", "status", "role"] {
+        r.assert_field(f);
+    }
+    let r = app.post("/api/v1/auth/register", None, json!({}));
+    for f in ["email", "password", "display_name"] {
+        r.assert_field(f);
+    }
 }
 
 #[test]

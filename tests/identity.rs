@@ -737,10 +737,19 @@ fn password_reset_is_single_use_and_kills_old_tokens() {
     );
     assert_eq!(r.status, 202, "{}", r.text);
     assert_eq!(app.outbox().len(), before);
-    app.post(
+    // "202 always" (API.md): a malformed address matches no account either.
+    let r = app.post(
         "/api/v1/auth/password-reset/request",
         None,
         json!({"email": "zhangwei"}),
+    );
+    assert_eq!(r.status, 202, "{}", r.text);
+    assert_eq!(app.outbox().len(), before);
+    // A body of the wrong shape is still 422.
+    app.post(
+        "/api/v1/auth/password-reset/request",
+        None,
+        json!({"email": 7}),
     )
     .assert_field("email");
 
@@ -2323,4 +2332,33 @@ fn accounts_must_carry_exactly_their_organisation() {
     let recs = app.audit_for(&collective);
     assert_eq!(recs.len(), 1);
     assert_eq!(recs[0].action, "user.created");
+}
+
+#[test]
+fn unknown_addresses_are_throttled_like_real_accounts() {
+    let app = TestApp::start();
+    let admin = app.admin_token();
+    let r = app.post(
+        "/api/v1/users",
+        Some(&admin),
+        serde_json::json!({"email": "real@landx.test", "password": "real-password-1", "display_name": "王芳", "role": "investor"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    for email in ["real@landx.test", "ghost@landx.test"] {
+        for _ in 0..5 {
+            let r = app.post(
+                "/api/v1/auth/login",
+                None,
+                serde_json::json!({"email": email, "password": "wrong-password-x"}),
+            );
+            r.assert_problem(401, "unauthorized");
+        }
+        let r = app.post(
+            "/api/v1/auth/login",
+            None,
+            serde_json::json!({"email": email, "password": "wrong-password-x"}),
+        );
+        r.assert_problem(429, "rate_limited");
+        assert!(r.header("retry-after").is_some(), "{email}");
+    }
 }

@@ -2756,3 +2756,36 @@ fn parcel_patch_null_clears_optional_fields_and_absence_keeps_them() {
         "漕泾镇护塘村10组"
     );
 }
+
+#[test]
+fn another_villages_parcel_in_a_draft_shows_nothing_of_it() {
+    let app = TestApp::start();
+    let w = setup(&app);
+    let foreign = new_parcel(
+        &app,
+        &w.jg,
+        parcel_body("JS-CJ-0102-001", "33.33", "漕泾镇金光村7组"),
+    );
+    let own = new_parcel(
+        &app,
+        &w.ht,
+        parcel_body("JS-CJ-0101-001", "10.00", "漕泾镇护塘村1组"),
+    );
+    let l = new_listing(&app, &w.ht, listing_body("护塘村草稿", &[&own, &foreign]));
+    let codes: Vec<&str> = l["parcels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        ["JS-CJ-0101-001"],
+        "the other village's parcel is not shown"
+    );
+    assert_eq!(l["total_area_mu"], "10.00", "nor counted");
+    assert!(!l.to_string().contains("金光村7组"));
+    // and submit refuses it
+    let r = submit(&app, &w.ht, l["id"].as_str().unwrap());
+    r.assert_field("parcel_ids");
+}

@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{parse_id, parse_json, Routes};
+use super::{parse_body, parse_id, Routes};
 use crate::auth::{Caller, MaybeCaller};
 use crate::db::auction as aq;
 use crate::db::listings as lq;
@@ -98,7 +98,7 @@ pub async fn place_bid(
 ) -> Result<HttpResponse, ApiError> {
     let listing_id = parse_id(&id)?;
     caller.require(&[Role::Investor])?;
-    let b: BidBody = parse_json(&body)?;
+    let b: BidBody = parse_body(&body)?;
     let st = state.clone();
     let placed = db::run(&state.pool, move |conn| {
         let l = lq::find_listing(conn, &listing_id)?.ok_or(ApiError::NotFound)?;

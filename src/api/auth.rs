@@ -8,10 +8,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::users::UserOut;
-use super::{created, parse_json, Routes};
+use super::{created, parse_body, Routes};
 use crate::audit::{self, Entry, SYSTEM_STREAM};
 use crate::auth::password::{check_password_rule, hash_password, verify_password};
-use crate::auth::ratelimit::client_ip;
+use crate::auth::ratelimit::{client_ip, lock_for};
 use crate::auth::tokens::{random_token, sha256_hex, Claims};
 use crate::auth::Caller;
 use crate::db::models::{OneTimeToken, RefreshToken, User};
@@ -225,7 +225,7 @@ pub async fn register(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     throttle(&state, &req)?;
-    let b: RegisterBody = parse_json(&body)?;
+    let b: RegisterBody = parse_body(&body)?;
     let email = validate::normalize_email(&b.email);
     let mut errors = Vec::new();
     if !validate::is_email(&email) {
@@ -320,7 +320,7 @@ pub async fn verify_email(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let b: TokenBody = parse_json(&body)?;
+    let b: TokenBody = parse_body(&body)?;
     let now = state.clock.now();
     let user = db::run_tx(&state.pool, move |conn| {
         let t = queries::consume_one_time_token(
@@ -360,13 +360,19 @@ pub async fn login(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     throttle(&state, &req)?;
-    let b: LoginBody = parse_json(&body)?;
+    let b: LoginBody = parse_body(&body)?;
     let email = validate::normalize_email(&b.email);
     let now = state.clock.now();
+    let lookup = email.clone();
     let user = db::run(&state.pool, move |conn| {
-        queries::find_user_by_email(conn, &email)
+        queries::find_user_by_email(conn, &lookup)
     })
     .await?;
+    if user.is_none() {
+        if let Some(retry_after_secs) = state.unknown_accounts.locked(&email, now) {
+            return Err(ApiError::RateLimited { retry_after_secs });
+        }
+    }
     if let Some(u) = &user {
         if let Some(until) = u.locked_until {
             let until = until.and_utc();
@@ -381,6 +387,9 @@ pub async fn login(
     let ok = verify_blocking(b.password, phc).await?;
     let wrong = || ApiError::Unauthorized("wrong e-mail or password".into());
     let Some(user) = user else {
+        state
+            .unknown_accounts
+            .fail(&email, now, state.settings.auth.max_failed_logins);
         return Err(wrong());
     };
     let st = state.clone();
@@ -390,11 +399,7 @@ pub async fn login(
         if !ok || fresh.disabled {
             if !ok {
                 let failures = count_failed_login(conn, &fresh.id)?;
-                let locked = (failures >= max_failures).then(|| {
-                    let doublings = (failures - max_failures).clamp(0, 6) as u32;
-                    let mins = (1i64 << doublings).min(60);
-                    (now + Duration::minutes(mins)).naive_utc()
-                });
+                let locked = lock_for(failures, max_failures).map(|d| (now + d).naive_utc());
                 queries::set_login_failures(conn, &fresh.id, failures, locked)?;
             }
             return Ok(None);
@@ -441,7 +446,7 @@ pub async fn refresh(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let b: RefreshBody = parse_json(&body)?;
+    let b: RefreshBody = parse_body(&body)?;
     let now = state.clock.now();
     let st = state.clone();
     let outcome = db::run_tx(&state.pool, move |conn| {
@@ -477,7 +482,7 @@ pub async fn logout(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let b: RefreshBody = parse_json(&body)?;
+    let b: RefreshBody = parse_body(&body)?;
     let now = state.clock.now();
     db::run_tx(&state.pool, move |conn| {
         if let Some(t) = queries::find_refresh_token(conn, &sha256_hex(&b.refresh_token))? {
@@ -498,10 +503,11 @@ pub async fn reset_request(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     throttle(&state, &req)?;
-    let b: ResetRequestBody = parse_json(&body)?;
+    let b: ResetRequestBody = parse_body(&body)?;
     let email = validate::normalize_email(&b.email);
+    // "202 always": a malformed address simply matches no account.
     if !validate::is_email(&email) {
-        return Err(ApiError::field("email", "must be a valid e-mail address"));
+        return Ok(HttpResponse::Accepted().finish());
     }
     let now = state.clock.now();
     let st = state.clone();
@@ -602,7 +608,7 @@ pub async fn reset_confirm(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     throttle(&state, &req)?;
-    let b: ResetConfirmBody = parse_json(&body)?;
+    let b: ResetConfirmBody = parse_body(&body)?;
     set_password_with_token(
         &state,
         b.token,
@@ -621,7 +627,7 @@ pub async fn accept_invitation(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let b: AcceptInvitationBody = parse_json(&body)?;
+    let b: AcceptInvitationBody = parse_body(&body)?;
     set_password_with_token(&state, b.token, b.password, "password", "invitation").await?;
     Ok(HttpResponse::NoContent().finish())
 }

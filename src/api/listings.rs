@@ -8,7 +8,7 @@ use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{created, parse_empty, parse_id, parse_json, query_id, Page, Routes};
+use super::{created, parse_body, parse_empty, parse_id, query_id, Page, Routes};
 use crate::audit::{self, Entry};
 use crate::auth::{Caller, MaybeCaller};
 use crate::clock::truncate_micros;
@@ -115,8 +115,14 @@ pub struct ListingOut {
 
 fn listing_out(l: Listing, parcels: Vec<Parcel>) -> ListingOut {
     let utc = |t: chrono::NaiveDateTime| t.and_utc();
+    let parcel_ids = parcels.iter().map(|p| p.id.clone()).collect();
+    // Another village's parcel (refused on submit) shows only as an id.
+    let parcels: Vec<Parcel> = parcels
+        .into_iter()
+        .filter(|p| p.village_id == l.village_id)
+        .collect();
     ListingOut {
-        parcel_ids: parcels.iter().map(|p| p.id.clone()).collect(),
+        parcel_ids,
         parcels: parcels
             .into_iter()
             .map(|p| ListingParcelOut {
@@ -310,7 +316,13 @@ fn check_parcel_ids(ids: &[uuid::Uuid]) -> Result<Vec<String>, ApiError> {
 }
 
 /// Recomputes area, rent and land types from the current parcels.
+/// Parcels of other villages (which submit refuses) count for nothing and are never shown:
+/// nobody reads another village's register through a draft.
 pub(crate) fn apply_parcels(l: &mut Listing, parcels: &[Parcel]) -> Result<(), ApiError> {
+    let parcels: Vec<&Parcel> = parcels
+        .iter()
+        .filter(|p| p.village_id == l.village_id)
+        .collect();
     l.total_area_centimu = parcels.iter().map(|p| p.area_centimu).sum();
     l.annual_reserve_rent_fen = annual_rent_fen(l.reserve_price_fen.max(0), l.total_area_centimu)
         .ok_or_else(|| ApiError::field("reserve_price_fen", "too large"))?;
@@ -435,7 +447,7 @@ pub async fn create_listing(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Collective])?;
-    let b: CreateListingBody = parse_json(&body)?;
+    let b: CreateListingBody = parse_body(&body)?;
     check_text_fields(Some(&b.title), Some(&b.description))?;
     let parcel_ids = check_parcel_ids(&b.parcel_ids)?;
     let village_id = caller
@@ -515,7 +527,7 @@ pub async fn patch_listing(
     let rules = state.settings.rules.clone();
     let out = db::run_tx(&state.pool, move |conn| {
         let mut l = load_for_action(conn, &caller, &id, (now, &rules), is_owner)?;
-        let b: PatchListingBody = parse_json(&body)?;
+        let b: PatchListingBody = parse_body(&body)?;
         status_of(&l)?
             .next(ListingEvent::Edit)
             .ok_or_else(|| invalid_state(&l, "edit"))?;
@@ -758,7 +770,7 @@ pub async fn return_listing(
     let st = state.clone();
     let out = db::run_tx(&state.pool, move |conn| {
         let mut l = load_for_action(conn, &caller, &id, (now, &rules), is_township_staff)?;
-        let b: ReasonBody = parse_json(&body)?;
+        let b: ReasonBody = parse_body(&body)?;
         validate::text(&b.reason, 2000).map_err(|m| ApiError::field("reason", m))?;
         let from = l.status.clone();
         let next = status_of(&l)?
@@ -819,7 +831,7 @@ pub async fn cancel_listing(
         let mut l = load_for_action(conn, &caller, &id, (now, &rules), |c, l| {
             is_owner(c, l) || is_township_staff(c, l) || c.is(Role::Admin)
         })?;
-        let b: ReasonBody = parse_json(&body)?;
+        let b: ReasonBody = parse_body(&body)?;
         validate::text(&b.reason, 2000).map_err(|m| ApiError::field("reason", m))?;
         let from = l.status.clone();
         let event = if is_owner(&caller, &l) {
@@ -900,7 +912,7 @@ pub async fn relist_listing(
     let rules = state.settings.rules.clone();
     let out = db::run_tx(&state.pool, move |conn| {
         let mut old = load_for_action(conn, &caller, &id, (now, &rules), is_owner)?;
-        let b: RelistBody = parse_json(&body)?;
+        let b: RelistBody = parse_body(&body)?;
         status_of(&old)?
             .next(ListingEvent::Relist)
             .ok_or_else(|| invalid_state(&old, "relist"))?;

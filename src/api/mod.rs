@@ -21,17 +21,50 @@ use crate::error::{ApiError, FieldError};
 /// Parses a JSON body. Only unparsable JSON is 400; unknown, missing or wrongly typed fields
 /// are 422 naming the field. An empty body reads as `{}` (actions without parameters).
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    from_json_value(json_syntax(body)?)
+}
+
+/// Like [`parse_json`], and names *every* unknown and missing top-level field at once (from
+/// the body's OpenAPI schema), not only the first one serde meets.
+pub fn parse_body<T: DeserializeOwned + utoipa::PartialSchema>(body: &[u8]) -> Result<T, ApiError> {
+    let json = json_syntax(body)?;
+    if let (
+        serde_json::Value::Object(map),
+        utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(obj)),
+    ) = (&json, T::schema())
+    {
+        let mut errors: Vec<FieldError> = map
+            .keys()
+            .filter(|k| !obj.properties.contains_key(*k))
+            .map(|k| FieldError::new(k.clone(), "unknown field"))
+            .collect();
+        errors.extend(
+            obj.required
+                .iter()
+                .filter(|r| !map.contains_key(*r))
+                .map(|r| FieldError::new(r.clone(), "missing field")),
+        );
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+    }
+    from_json_value(json)
+}
+
+/// Syntax first (400), so a body that isn't JSON at all never reads as a missing field.
+fn json_syntax(body: &[u8]) -> Result<serde_json::Value, ApiError> {
     let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
         body
     };
-    // Syntax first (400), then shape (422), so a body that isn't JSON at all never reads as
-    // a missing field.
-    let json: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
-    let value: T = match serde_path_to_error::deserialize(json) {
-        Ok(v) => v,
+    serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))
+}
+
+/// Shape (422 naming the field).
+fn from_json_value<T: DeserializeOwned>(json: serde_json::Value) -> Result<T, ApiError> {
+    match serde_path_to_error::deserialize(json) {
+        Ok(v) => Ok(v),
         Err(err) => {
             let path = err.path().to_string();
             let msg = err.into_inner().to_string();
@@ -50,10 +83,9 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
                 None if parent.is_empty() => "body".to_string(),
                 None => parent,
             };
-            return Err(ApiError::Validation(vec![FieldError::new(field, msg)]));
+            Err(ApiError::Validation(vec![FieldError::new(field, msg)]))
         }
-    };
-    Ok(value)
+    }
 }
 
 /// `?limit=&cursor=` of every list.

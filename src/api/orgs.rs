@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{created, parse_id, parse_json, Page, PageQuery, Routes};
+use super::{created, parse_body, parse_id, Page, PageQuery, Routes};
 use crate::audit::{self, Entry, SYSTEM_STREAM};
 use crate::auth::Caller;
 use crate::db::models::{Insurer, Township, Village};
@@ -205,7 +205,7 @@ pub async fn create_township(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
-    let b: CreateTownshipBody = parse_json(&body)?;
+    let b: CreateTownshipBody = parse_body(&body)?;
     check_code_name(&b.code, &b.name)?;
     let now = state.clock.now();
     let t = Township {
@@ -284,7 +284,7 @@ pub async fn create_village(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
-    let b: CreateVillageBody = parse_json(&body)?;
+    let b: CreateVillageBody = parse_body(&body)?;
     check_code_name(&b.code, &b.name)?;
     let township_id = uuid::Uuid::parse_str(&b.township_id)
         .map(|u| u.to_string())
@@ -349,7 +349,7 @@ pub async fn create_insurer(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
-    let b: CreateInsurerBody = parse_json(&body)?;
+    let b: CreateInsurerBody = parse_body(&body)?;
     check_code_name(&b.code, &b.name)?;
     let now = state.clock.now();
     let i = Insurer {

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{created, parse_id, parse_json, query_id, Page, Routes};
+use super::{created, parse_body, parse_id, query_id, Page, Routes};
 use crate::auth::Caller;
 use crate::db::listings::{self as q, ParcelScope};
 use crate::db::models::Parcel;
@@ -218,7 +218,7 @@ pub async fn create_parcel(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&[Role::Collective])?;
-    let b: CreateParcelBody = parse_json(&body)?;
+    let b: CreateParcelBody = parse_body(&body)?;
     let village_id = caller
         .village_id
         .clone()
@@ -391,7 +391,7 @@ pub async fn patch_parcel(
                 "only the village collective edits its parcels".into(),
             ));
         }
-        let b: PatchParcelBody = parse_json(&body)?;
+        let b: PatchParcelBody = parse_body(&body)?;
         if locked {
             return Err(ApiError::InvalidState(
                 "the parcel is in a live listing or contract".into(),

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{created, parse_id, parse_json, Page, Routes};
+use super::{created, parse_body, parse_id, Page, Routes};
 use crate::auth::Caller;
 use crate::db::listings as lq;
 use crate::db::models::{Listing, Registration};
@@ -213,7 +213,7 @@ pub async fn register(
         if rq::find_by_investor(conn, &l.id, &caller.id)?.is_some() {
             return Err(ApiError::Conflict("you already registered for this listing".into()));
         }
-        let b: RegisterBody = parse_json(&body)?;
+        let b: RegisterBody = parse_body(&body)?;
         let mut errors = Vec::new();
         if let Err(m) = validate::text(&b.legal_name, 200) {
             errors.push(FieldError::new("legal_name", m));
@@ -437,7 +437,7 @@ async fn staff_action<B, F>(
     act: F,
 ) -> Result<HttpResponse, ApiError>
 where
-    B: serde::de::DeserializeOwned + Send + 'static,
+    B: serde::de::DeserializeOwned + utoipa::PartialSchema + Send + 'static,
     F: FnOnce(
             &mut DbConn,
             &Caller,
@@ -465,7 +465,7 @@ where
                     "only the township's staff may do this".into(),
                 ));
             }
-            let b: B = parse_json(&body)?;
+            let b: B = parse_body(&body)?;
             act(conn, &caller, &mut r, &l, b, now)?;
             Ok(r)
         })

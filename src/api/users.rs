@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::auth::new_one_time_token;
-use super::{created, parse_id, parse_json, query_id, Page, PageQuery, Routes};
+use super::{created, parse_body, parse_id, parse_json, query_id, Page, PageQuery, Routes};
 use crate::audit::{self, Entry, SYSTEM_STREAM};
 use crate::auth::password::{check_password_rule, hash_password};
 use crate::auth::Caller;
@@ -94,7 +94,7 @@ pub async fn create_user(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     caller.require_admin()?;
-    let b: CreateUserBody = parse_json(&body)?;
+    let b: CreateUserBody = parse_body(&body)?;
     let email = validate::normalize_email(&b.email);
     let mut errors = Vec::new();
     if !validate::is_email(&email) {

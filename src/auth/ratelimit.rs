@@ -43,6 +43,49 @@ impl IpLimiter {
     }
 }
 
+/// How long an account is throttled after `failures` consecutive failed logins: from the
+/// `max`-th failure 1 minute, doubling, at most an hour.
+pub fn lock_for(failures: i64, max: i64) -> Option<Duration> {
+    (failures >= max).then(|| {
+        let doublings = (failures - max).clamp(0, 6) as u32;
+        Duration::minutes((1i64 << doublings).min(60))
+    })
+}
+
+/// The same throttle for e-mails that match no account, so a locked answer (429) does not
+/// reveal which addresses exist. Kept in memory: it protects nobody's data, it only keeps
+/// the answers alike.
+/// Consecutive failures and the end of the current lock.
+type Failures = (i64, Option<DateTime<Utc>>);
+
+#[derive(Default)]
+pub struct UnknownAccounts {
+    map: Mutex<HashMap<String, Failures>>,
+}
+
+impl UnknownAccounts {
+    /// Seconds to wait when this address is throttled.
+    pub fn locked(&self, email: &str, now: DateTime<Utc>) -> Option<u64> {
+        let map = self.map.lock().expect("limiter poisoned");
+        match map.get(email) {
+            Some((_, Some(until))) if *until > now => {
+                Some((*until - now).num_seconds().max(1) as u64)
+            }
+            _ => None,
+        }
+    }
+
+    pub fn fail(&self, email: &str, now: DateTime<Utc>, max: i64) {
+        let mut map = self.map.lock().expect("limiter poisoned");
+        if map.len() > 100_000 {
+            map.retain(|_, (_, until)| until.is_some_and(|u| u > now));
+        }
+        let entry = map.entry(email.to_string()).or_insert((0, None));
+        entry.0 += 1;
+        entry.1 = lock_for(entry.0, max).map(|d| now + d);
+    }
+}
+
 /// The client address: the peer, or — when the peer is a trusted proxy — the right-most
 /// `X-Forwarded-For` entry that is not itself a trusted proxy.
 pub fn client_ip(peer: Option<IpAddr>, forwarded_for: Option<&str>, trusted: &[String]) -> String {
@@ -77,6 +120,22 @@ mod tests {
         assert!(l.check("a", t0).is_err());
         assert!(l.check("b", t0).is_ok(), "other clients unaffected");
         assert!(l.check("a", t0 + Duration::seconds(61)).is_ok());
+    }
+
+    #[test]
+    fn lock_durations_double_up_to_an_hour() {
+        assert_eq!(lock_for(4, 5), None);
+        assert_eq!(lock_for(5, 5), Some(Duration::minutes(1)));
+        assert_eq!(lock_for(6, 5), Some(Duration::minutes(2)));
+        assert_eq!(lock_for(50, 5), Some(Duration::minutes(60)));
+        let u = UnknownAccounts::default();
+        let t0 = Utc::now();
+        for _ in 0..5 {
+            assert!(u.locked("ghost@x.cn", t0).is_none());
+            u.fail("ghost@x.cn", t0, 5);
+        }
+        assert!(u.locked("ghost@x.cn", t0).is_some());
+        assert!(u.locked("ghost@x.cn", t0 + Duration::seconds(61)).is_none());
     }
 
     #[test]

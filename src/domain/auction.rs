@@ -74,7 +74,9 @@ pub fn place_bid(
             a.reserve_fen
         )));
     }
-    if a.increment_fen <= 0 || (amount_fen - a.reserve_fen) % a.increment_fen != 0 {
+    if a.increment_fen <= 0
+        || (amount_fen as i128 - a.reserve_fen as i128) % a.increment_fen as i128 != 0
+    {
         return Err(BidRefusal::TooLow(format!(
             "must be the reserve {} plus a whole number of increments of {}",
             a.reserve_fen, a.increment_fen
@@ -97,10 +99,11 @@ pub fn place_bid(
             )))
         }
     };
-    let ext = Duration::seconds(a.extension_secs.max(1));
+    let ext =
+        Duration::try_seconds(a.extension_secs.clamp(1, 86_400 * 366)).unwrap_or(Duration::days(1));
     // The rule sets the end to now + extension; it is an extension only if the end moves.
     let ends = if a.current_ends_at - now <= ext {
-        now + ext
+        now.checked_add_signed(ext).unwrap_or(a.current_ends_at)
     } else {
         a.current_ends_at
     };

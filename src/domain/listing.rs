@@ -232,6 +232,11 @@ pub struct ParcelFacts {
     pub locked_elsewhere: bool,
 }
 
+/// Upper bound of the anti-sniping extension (a day).
+pub const MAX_EXTENSION_SECS: i64 = 86_400;
+/// Upper bound of prices and increments: 10^9 yuan per mu per year, far beyond any farmland.
+pub const MAX_PRICE_FEN: i64 = 100_000_000_000;
+
 /// Last allowed `term_end` exclusive bound: `term_start + max_years years`.
 pub fn term_limit(term_start: NaiveDate, max_years: i32) -> Option<NaiveDate> {
     term_start.checked_add_months(Months::new(12 * max_years.max(0) as u32))
@@ -317,12 +322,18 @@ pub fn check_submit(
         );
     }
 
-    // 4. Money.
-    if l.reserve_price_fen <= 0 {
-        err("reserve_price_fen", "must be positive".into());
+    // 4. Money (bounded so no auction arithmetic can overflow).
+    if !(1..=MAX_PRICE_FEN).contains(&l.reserve_price_fen) {
+        err(
+            "reserve_price_fen",
+            format!("must be positive and at most {MAX_PRICE_FEN}"),
+        );
     }
-    if l.min_increment_fen <= 0 {
-        err("min_increment_fen", "must be positive".into());
+    if !(1..=MAX_PRICE_FEN).contains(&l.min_increment_fen) {
+        err(
+            "min_increment_fen",
+            format!("must be positive and at most {MAX_PRICE_FEN}"),
+        );
     }
     let area: i64 = parcels.iter().map(|p| p.area_centimu).sum();
     let year_rent =
@@ -349,10 +360,10 @@ pub fn check_submit(
     if l.auction_ends_at <= l.auction_starts_at {
         err("auction_ends_at", "must be after auction_starts_at".into());
     }
-    if l.extension_secs < 1 {
+    if !(1..=MAX_EXTENSION_SECS).contains(&l.extension_secs) {
         err(
             "extension_secs",
-            "must be a whole number of seconds ≥ 1".into(),
+            format!("must be a whole number of seconds from 1 to {MAX_EXTENSION_SECS}"),
         );
     }
 
@@ -514,6 +525,20 @@ mod tests {
         assert!(fields(&t, &[parcel()]).is_empty());
         t.registration_closes_at = now() + Duration::days(10) - Duration::seconds(1);
         assert_eq!(fields(&t, &[parcel()]), vec!["registration_closes_at"]);
+    }
+
+    #[test]
+    fn values_that_would_overflow_the_auction_are_refused() {
+        let mut t = terms();
+        t.extension_secs = i64::MAX;
+        t.min_increment_fen = i64::MAX;
+        assert_eq!(
+            fields(&t, &[parcel()]),
+            vec!["min_increment_fen", "extension_secs"]
+        );
+        t.extension_secs = MAX_EXTENSION_SECS;
+        t.min_increment_fen = MAX_PRICE_FEN;
+        assert!(fields(&t, &[parcel()]).is_empty());
     }
 
     #[test]
