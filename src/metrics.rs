@@ -105,6 +105,11 @@ impl Metrics {
         let _ = writeln!(out, "# HELP landx_db_pool_max Pool size.\n# TYPE landx_db_pool_max gauge\nlandx_db_pool_max {}", pool.max_size());
         let _ = writeln!(
             out,
+            "# HELP landx_db_pool_waiting Requests waiting for a connection.\n# TYPE landx_db_pool_waiting gauge\nlandx_db_pool_waiting {}",
+            crate::db::POOL_WAITING.load(std::sync::atomic::Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
             "# HELP landx_db_pool_in_use Pooled connections checked out.\n# TYPE landx_db_pool_in_use gauge\nlandx_db_pool_in_use {}",
             state.connections.saturating_sub(state.idle_connections)
         );

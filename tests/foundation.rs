@@ -27,6 +27,7 @@ fn health_ready_metrics() {
         .text
         .contains("landx_http_request_duration_seconds_bucket{route=\"/healthz\""));
     assert!(r.text.contains("landx_db_pool_max 8"));
+    assert!(r.text.contains("landx_db_pool_waiting 0"));
 }
 
 #[test]

@@ -555,6 +555,38 @@ fn two_instances_on_one_postgresql_close_once() {
     drop(db);
 }
 
+#[test]
+fn sigterm_stops_gracefully_with_exit_0() {
+    let (db, url) = TestDb::create();
+    let work = tempfile::tempdir().unwrap();
+    let mut server = start(&url, work.path(), free_port());
+    let (s, _) = call(&server.base, "GET", "/healthz", None, None);
+    assert_eq!(s, 200);
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(st) = server.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "landx did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "exit status {status:?}");
+    // It stopped accepting connections.
+    let (s, _) = call(&server.base, "GET", "/healthz", None, None);
+    assert_eq!(s, 0);
+    drop(server);
+    drop(db);
+}
+
 #[derive(diesel::QueryableByName)]
 struct Count {
     #[diesel(sql_type = diesel::sql_types::BigInt)]

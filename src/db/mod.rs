@@ -238,6 +238,9 @@ fn in_transaction(conn: &mut DbConn) -> bool {
     }
 }
 
+/// Requests waiting for a pooled connection right now (for `/metrics`).
+pub static POOL_WAITING: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
 /// Runs blocking database work on the blocking thread pool with a pooled connection.
 /// A pool that can't hand out a connection in `pool_timeout_ms` answers 503.
 pub async fn run<T, F>(pool: &Pool, f: F) -> Result<T, ApiError>
@@ -247,7 +250,10 @@ where
 {
     let pool = pool.clone();
     actix_web::web::block(move || {
-        let mut conn = pool.get().map_err(|e| {
+        POOL_WAITING.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let got = pool.get();
+        POOL_WAITING.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        let mut conn = got.map_err(|e| {
             tracing::warn!(error = %e, "no database connection");
             ApiError::Unavailable
         })?;
