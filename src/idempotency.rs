@@ -236,9 +236,13 @@ where
                         .or_else(|| v.strip_prefix("bearer "))
                 })
                 .map(|t| t.trim().to_string());
-            let (Some(key), Some(state), Some(token), true) =
-                (key, state, token, req.method() == Method::POST)
-            else {
+            let (Some(key), Some(state), Some(token), true) = (
+                key,
+                state,
+                token,
+                // `/auth/*` works without an access token and never stores (API.md).
+                req.method() == Method::POST && !req.path().starts_with("/api/v1/auth/"),
+            ) else {
                 return srv.call(req).await.map(ServiceResponse::map_into_left_body);
             };
             // Only requests with a valid access token are scoped and stored.

@@ -2362,3 +2362,35 @@ fn unknown_addresses_are_throttled_like_real_accounts() {
         assert!(r.header("retry-after").is_some(), "{email}");
     }
 }
+
+#[test]
+fn auth_routes_ignore_idempotency_keys_even_with_a_token() {
+    use diesel::prelude::*;
+    let app = TestApp::start();
+    let admin = app.admin_token();
+    let r = app.call_raw(
+        "POST",
+        "/api/v1/auth/password-reset/request",
+        Some(&admin),
+        Some(serde_json::json!({"email": "nobody@landx.test"}).to_string()),
+        &[("Idempotency-Key", "same-key")],
+    );
+    assert_eq!(r.status, 202);
+    let r = app.call_raw(
+        "POST",
+        "/api/v1/auth/password-reset/request",
+        Some(&admin),
+        Some(serde_json::json!({"email": "other@landx.test"}).to_string()),
+        &[("Idempotency-Key", "same-key")],
+    );
+    assert_eq!(
+        r.status, 202,
+        "a different body with the same key is not refused: nothing was stored"
+    );
+    let mut conn = app.pool().get().unwrap();
+    let n: i64 = landx::db::schema::idempotency_keys::table
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(n, 0);
+}
