@@ -275,6 +275,37 @@ fn invalid_state(l: &Listing, what: &str) -> ApiError {
     ApiError::InvalidState(format!("cannot {what} a listing in status `{}`", l.status))
 }
 
+/// The owner before announcement; the township's staff and admins (states decide the rest).
+fn may_cancel(c: &Caller, l: &Listing) -> bool {
+    is_owner(c, l) || is_township_staff(c, l) || c.is(Role::Admin)
+}
+
+/// The frame every listing action shares: one write transaction that loads the listing
+/// locked and settled, answers 404 if the caller can't see it and 403 if `allowed` says no,
+/// then runs `act`.
+async fn listing_tx<T, F>(
+    state: &web::Data<AppState>,
+    caller: Caller,
+    id: &str,
+    allowed: fn(&Caller, &Listing) -> bool,
+    act: F,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn, &AppState, Caller, Listing, DateTime<Utc>) -> Result<T, ApiError>
+        + Send
+        + 'static,
+{
+    let id = parse_id(id)?;
+    let now = state.clock.now();
+    let st = state.clone();
+    db::run_tx(&state.pool, move |conn| {
+        let l = load_for_action(conn, &caller, &id, (now, &st.settings.rules), allowed)?;
+        act(conn, &st, caller, l, now)
+    })
+    .await
+}
+
 /// Loads a listing for an action inside a write transaction, settling any due transition
 /// first: 404 when the caller can't see it, 403 when `allowed` says no.
 fn load_for_action(
@@ -522,78 +553,80 @@ pub async fn patch_listing(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_id(&id)?;
-    let now = state.clock.now();
-    let rules = state.settings.rules.clone();
-    let out = db::run_tx(&state.pool, move |conn| {
-        let mut l = load_for_action(conn, &caller, &id, (now, &rules), is_owner)?;
-        let b: PatchListingBody = parse_body(&body)?;
-        status_of(&l)?
-            .next(ListingEvent::Edit)
-            .ok_or_else(|| invalid_state(&l, "edit"))?;
-        check_text_fields(b.title.as_deref(), b.description.as_deref())?;
-        if let Some(ids) = &b.parcel_ids {
-            let ids = check_parcel_ids(ids)?;
-            load_parcels_for(conn, &ids)?;
-            q::set_listing_parcels(conn, &l.id, &ids)?;
-        }
-        if let Some(v) = b.title {
-            l.title = v.trim().to_string();
-        }
-        if let Some(v) = b.description {
-            l.description = v;
-        }
-        if let Some(v) = b.intended_use {
-            l.intended_use = v.as_str().into();
-        }
-        if let Some(v) = b.term_start {
-            l.term_start = v;
-        }
-        if let Some(v) = b.term_end {
-            l.term_end = v;
-        }
-        if let Some(v) = b.reserve_price_fen {
-            l.reserve_price_fen = v;
-        }
-        if let Some(v) = b.min_increment_fen {
-            l.min_increment_fen = v;
-        }
-        if let Some(v) = b.deposit_fen {
-            l.deposit_fen = v;
-        }
-        if let Some(v) = b.registration_closes_at {
-            l.registration_closes_at = truncate_micros(v).naive_utc();
-        }
-        if let Some(v) = b.auction_starts_at {
-            l.auction_starts_at = truncate_micros(v).naive_utc();
-        }
-        if let Some(v) = b.auction_ends_at {
-            l.auction_ends_at = truncate_micros(v).naive_utc();
-        }
-        if let Some(v) = b.extension_secs {
-            l.extension_secs = v;
-        }
-        if let Some(c) = b.consent {
-            l.consent_resolution_date = c.resolution_date;
-            l.consent_members_agreeing = c.members_agreeing;
-            l.consent_members_total = c.members_total;
-            l.consent_commissions_received = c.commissions_received;
-        }
-        let parcels = q::listing_parcels(conn, &l.id)?;
-        apply_parcels(&mut l, &parcels)?;
-        l.updated_at = now.naive_utc();
-        q::save_listing(conn, &l)?;
-        audit_listing(
-            conn,
-            Some(&caller),
-            &l,
-            "listing.edited",
-            Some(&l.status.clone()),
-            None,
-            now,
-        )?;
-        Ok(listing_out(l, parcels))
-    })
+    let out = listing_tx(
+        &state,
+        caller,
+        &id,
+        is_owner,
+        move |conn, _, caller, mut l, now| {
+            let b: PatchListingBody = parse_body(&body)?;
+            status_of(&l)?
+                .next(ListingEvent::Edit)
+                .ok_or_else(|| invalid_state(&l, "edit"))?;
+            check_text_fields(b.title.as_deref(), b.description.as_deref())?;
+            if let Some(ids) = &b.parcel_ids {
+                let ids = check_parcel_ids(ids)?;
+                load_parcels_for(conn, &ids)?;
+                q::set_listing_parcels(conn, &l.id, &ids)?;
+            }
+            if let Some(v) = b.title {
+                l.title = v.trim().to_string();
+            }
+            if let Some(v) = b.description {
+                l.description = v;
+            }
+            if let Some(v) = b.intended_use {
+                l.intended_use = v.as_str().into();
+            }
+            if let Some(v) = b.term_start {
+                l.term_start = v;
+            }
+            if let Some(v) = b.term_end {
+                l.term_end = v;
+            }
+            if let Some(v) = b.reserve_price_fen {
+                l.reserve_price_fen = v;
+            }
+            if let Some(v) = b.min_increment_fen {
+                l.min_increment_fen = v;
+            }
+            if let Some(v) = b.deposit_fen {
+                l.deposit_fen = v;
+            }
+            if let Some(v) = b.registration_closes_at {
+                l.registration_closes_at = truncate_micros(v).naive_utc();
+            }
+            if let Some(v) = b.auction_starts_at {
+                l.auction_starts_at = truncate_micros(v).naive_utc();
+            }
+            if let Some(v) = b.auction_ends_at {
+                l.auction_ends_at = truncate_micros(v).naive_utc();
+            }
+            if let Some(v) = b.extension_secs {
+                l.extension_secs = v;
+            }
+            if let Some(c) = b.consent {
+                l.consent_resolution_date = c.resolution_date;
+                l.consent_members_agreeing = c.members_agreeing;
+                l.consent_members_total = c.members_total;
+                l.consent_commissions_received = c.commissions_received;
+            }
+            let parcels = q::listing_parcels(conn, &l.id)?;
+            apply_parcels(&mut l, &parcels)?;
+            l.updated_at = now.naive_utc();
+            q::save_listing(conn, &l)?;
+            audit_listing(
+                conn,
+                Some(&caller),
+                &l,
+                "listing.edited",
+                Some(&l.status.clone()),
+                None,
+                now,
+            )?;
+            Ok(listing_out(l, parcels))
+        },
+    )
     .await?;
     Ok(HttpResponse::Ok().json(out))
 }
@@ -608,91 +641,92 @@ pub async fn submit_listing(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_id(&id)?;
-    let now = state.clock.now();
-    let rules = state.settings.rules.clone();
-    let st = state.clone();
-    let out = db::run_tx(&state.pool, move |conn| {
-        let mut l = load_for_action(conn, &caller, &id, (now, &rules), is_owner)?;
-        parse_empty(&body)?;
-        let from = l.status.clone();
-        let next = status_of(&l)?
-            .next(ListingEvent::Submit)
-            .ok_or_else(|| invalid_state(&l, "submit"))?;
-        let parcel_ids = q::listing_parcel_ids(conn, &l.id)?;
-        q::lock_parcels(conn, &parcel_ids)?;
-        let parcels = q::find_parcels(conn, &parcel_ids)?;
-        let locked = q::locked_parcels(conn, &parcel_ids, Some(&l.id))?;
-        apply_parcels(&mut l, &parcels)?;
-        let facts: Vec<ParcelFacts> = parcels
-            .iter()
-            .map(|p| ParcelFacts {
-                id: p.id.clone(),
-                village_id: p.village_id.clone(),
-                area_centimu: p.area_centimu,
-                households: p.households,
-                household_contract_end: p.household_contract_end,
-                permanent_basic_farmland: p.permanent_basic_farmland,
-                locked_elsewhere: locked.contains(&p.id),
-            })
-            .collect();
-        let terms = ListingTerms {
-            village_id: l.village_id.clone(),
-            intended_use: IntendedUse::parse(&l.intended_use)
-                .ok_or_else(|| ApiError::internal("bad use"))?,
-            term_start: l.term_start,
-            term_end: l.term_end,
-            reserve_price_fen: l.reserve_price_fen,
-            min_increment_fen: l.min_increment_fen,
-            deposit_fen: l.deposit_fen,
-            registration_closes_at: l.registration_closes_at.and_utc(),
-            auction_starts_at: l.auction_starts_at.and_utc(),
-            auction_ends_at: l.auction_ends_at.and_utc(),
-            extension_secs: l.extension_secs,
-            consent: Consent {
-                resolution_date: l.consent_resolution_date,
-                members_agreeing: l.consent_members_agreeing,
-                members_total: l.consent_members_total,
-                commissions_received: l.consent_commissions_received,
-            },
-        };
-        let errors = check_submit(&terms, &facts, now, &st.settings.rules);
-        if !errors.is_empty() {
-            return Err(ApiError::Validation(errors));
-        }
-        if l.listing_no.is_none() {
-            let township = queries::find_township(conn, &l.township_id)?
-                .ok_or_else(|| ApiError::internal("township vanished"))?;
-            let year = shanghai_year(now);
-            let seq = q::next_counter(conn, &format!("listing_no:{}:{year}", township.id))?;
-            l.listing_no = Some(format!("{}-{year}-{seq:04}", township.code));
-        }
-        l.status = next.as_str().into();
-        l.submitted_at = Some(now.naive_utc());
-        l.updated_at = now.naive_utc();
-        if !q::save_listing_if(conn, &l, &from)? {
-            return Err(invalid_state(&l, "submit"));
-        }
-        audit_listing(
-            conn,
-            Some(&caller),
-            &l,
-            "listing.submitted",
-            Some(&from),
-            None,
-            now,
-        )?;
-        notify(
-            conn,
-            &st,
-            &l,
-            Role::Staff,
-            "待审核 Listing submitted for review",
-            "村集体提交了新的挂牌申请，请审核。A listing awaits your review.",
-            now,
-        )?;
-        Ok(listing_out(l, parcels))
-    })
+    let out = listing_tx(
+        &state,
+        caller,
+        &id,
+        is_owner,
+        move |conn, st, caller, mut l, now| {
+            parse_empty(&body)?;
+            let from = l.status.clone();
+            let next = status_of(&l)?
+                .next(ListingEvent::Submit)
+                .ok_or_else(|| invalid_state(&l, "submit"))?;
+            let parcel_ids = q::listing_parcel_ids(conn, &l.id)?;
+            q::lock_parcels(conn, &parcel_ids)?;
+            let parcels = q::find_parcels(conn, &parcel_ids)?;
+            let locked = q::locked_parcels(conn, &parcel_ids, Some(&l.id))?;
+            apply_parcels(&mut l, &parcels)?;
+            let facts: Vec<ParcelFacts> = parcels
+                .iter()
+                .map(|p| ParcelFacts {
+                    id: p.id.clone(),
+                    village_id: p.village_id.clone(),
+                    area_centimu: p.area_centimu,
+                    households: p.households,
+                    household_contract_end: p.household_contract_end,
+                    permanent_basic_farmland: p.permanent_basic_farmland,
+                    locked_elsewhere: locked.contains(&p.id),
+                })
+                .collect();
+            let terms = ListingTerms {
+                village_id: l.village_id.clone(),
+                intended_use: IntendedUse::parse(&l.intended_use)
+                    .ok_or_else(|| ApiError::internal("bad use"))?,
+                term_start: l.term_start,
+                term_end: l.term_end,
+                reserve_price_fen: l.reserve_price_fen,
+                min_increment_fen: l.min_increment_fen,
+                deposit_fen: l.deposit_fen,
+                registration_closes_at: l.registration_closes_at.and_utc(),
+                auction_starts_at: l.auction_starts_at.and_utc(),
+                auction_ends_at: l.auction_ends_at.and_utc(),
+                extension_secs: l.extension_secs,
+                consent: Consent {
+                    resolution_date: l.consent_resolution_date,
+                    members_agreeing: l.consent_members_agreeing,
+                    members_total: l.consent_members_total,
+                    commissions_received: l.consent_commissions_received,
+                },
+            };
+            let errors = check_submit(&terms, &facts, now, &st.settings.rules);
+            if !errors.is_empty() {
+                return Err(ApiError::Validation(errors));
+            }
+            if l.listing_no.is_none() {
+                let township = queries::find_township(conn, &l.township_id)?
+                    .ok_or_else(|| ApiError::internal("township vanished"))?;
+                let year = shanghai_year(now);
+                let seq = q::next_counter(conn, &format!("listing_no:{}:{year}", township.id))?;
+                l.listing_no = Some(format!("{}-{year}-{seq:04}", township.code));
+            }
+            l.status = next.as_str().into();
+            l.submitted_at = Some(now.naive_utc());
+            l.updated_at = now.naive_utc();
+            if !q::save_listing_if(conn, &l, &from)? {
+                return Err(invalid_state(&l, "submit"));
+            }
+            audit_listing(
+                conn,
+                Some(&caller),
+                &l,
+                "listing.submitted",
+                Some(&from),
+                None,
+                now,
+            )?;
+            notify(
+                conn,
+                st,
+                &l,
+                Role::Staff,
+                "待审核 Listing submitted for review",
+                "村集体提交了新的挂牌申请，请审核。A listing awaits your review.",
+                now,
+            )?;
+            Ok(listing_out(l, parcels))
+        },
+    )
     .await?;
     Ok(HttpResponse::Ok().json(out))
 }
@@ -707,48 +741,49 @@ pub async fn approve_listing(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_id(&id)?;
-    let now = state.clock.now();
-    let rules = state.settings.rules.clone();
-    let st = state.clone();
-    let out = db::run_tx(&state.pool, move |conn| {
-        let mut l = load_for_action(conn, &caller, &id, (now, &rules), is_township_staff)?;
-        parse_empty(&body)?;
-        let from = l.status.clone();
-        let next = status_of(&l)?
-            .next(ListingEvent::Approve)
-            .ok_or_else(|| invalid_state(&l, "approve"))?;
-        if let Some(msg) =
-            announcement_too_short(l.registration_closes_at.and_utc(), now, &st.settings.rules)
-        {
-            return Err(ApiError::field("registration_closes_at", msg));
-        }
-        l.status = next.as_str().into();
-        l.announced_at = Some(now.naive_utc());
-        l.updated_at = now.naive_utc();
-        if !q::save_listing_if(conn, &l, &from)? {
-            return Err(invalid_state(&l, "approve"));
-        }
-        audit_listing(
-            conn,
-            Some(&caller),
-            &l,
-            "listing.approved",
-            Some(&from),
-            None,
-            now,
-        )?;
-        notify(
-            conn,
-            &st,
-            &l,
-            Role::Collective,
-            "已挂牌公告 Listing announced",
-            "您的挂牌申请已审核通过并公开挂牌。Your listing was approved and is now announced.",
-            now,
-        )?;
-        load_out(conn, l)
-    })
+    let out = listing_tx(
+        &state,
+        caller,
+        &id,
+        is_township_staff,
+        move |conn, st, caller, mut l, now| {
+            parse_empty(&body)?;
+            let from = l.status.clone();
+            let next = status_of(&l)?
+                .next(ListingEvent::Approve)
+                .ok_or_else(|| invalid_state(&l, "approve"))?;
+            if let Some(msg) =
+                announcement_too_short(l.registration_closes_at.and_utc(), now, &st.settings.rules)
+            {
+                return Err(ApiError::field("registration_closes_at", msg));
+            }
+            l.status = next.as_str().into();
+            l.announced_at = Some(now.naive_utc());
+            l.updated_at = now.naive_utc();
+            if !q::save_listing_if(conn, &l, &from)? {
+                return Err(invalid_state(&l, "approve"));
+            }
+            audit_listing(
+                conn,
+                Some(&caller),
+                &l,
+                "listing.approved",
+                Some(&from),
+                None,
+                now,
+            )?;
+            notify(
+                conn,
+                st,
+                &l,
+                Role::Collective,
+                "已挂牌公告 Listing announced",
+                "您的挂牌申请已审核通过并公开挂牌。Your listing was approved and is now announced.",
+                now,
+            )?;
+            load_out(conn, l)
+        },
+    )
     .await?;
     Ok(HttpResponse::Ok().json(out))
 }
@@ -764,49 +799,50 @@ pub async fn return_listing(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_id(&id)?;
-    let now = state.clock.now();
-    let rules = state.settings.rules.clone();
-    let st = state.clone();
-    let out = db::run_tx(&state.pool, move |conn| {
-        let mut l = load_for_action(conn, &caller, &id, (now, &rules), is_township_staff)?;
-        let b: ReasonBody = parse_body(&body)?;
-        validate::text(&b.reason, 2000).map_err(|m| ApiError::field("reason", m))?;
-        let from = l.status.clone();
-        let next = status_of(&l)?
-            .next(ListingEvent::Return)
-            .ok_or_else(|| invalid_state(&l, "return"))?;
-        l.status = next.as_str().into();
-        l.return_reason = Some(b.reason.trim().to_string());
-        l.updated_at = now.naive_utc();
-        if !q::save_listing_if(conn, &l, &from)? {
-            return Err(invalid_state(&l, "return"));
-        }
-        audit_listing(
-            conn,
-            Some(&caller),
-            &l,
-            "listing.returned",
-            Some(&from),
-            l.return_reason.clone().as_deref(),
-            now,
-        )?;
-        let text = format!(
-            "您的挂牌申请被退回修改，原因：{}。Your listing was returned: {}",
-            b.reason.trim(),
-            b.reason.trim()
-        );
-        notify(
-            conn,
-            &st,
-            &l,
-            Role::Collective,
-            "退回修改 Listing returned",
-            &text,
-            now,
-        )?;
-        load_out(conn, l)
-    })
+    let out = listing_tx(
+        &state,
+        caller,
+        &id,
+        is_township_staff,
+        move |conn, st, caller, mut l, now| {
+            let b: ReasonBody = parse_body(&body)?;
+            validate::text(&b.reason, 2000).map_err(|m| ApiError::field("reason", m))?;
+            let from = l.status.clone();
+            let next = status_of(&l)?
+                .next(ListingEvent::Return)
+                .ok_or_else(|| invalid_state(&l, "return"))?;
+            l.status = next.as_str().into();
+            l.return_reason = Some(b.reason.trim().to_string());
+            l.updated_at = now.naive_utc();
+            if !q::save_listing_if(conn, &l, &from)? {
+                return Err(invalid_state(&l, "return"));
+            }
+            audit_listing(
+                conn,
+                Some(&caller),
+                &l,
+                "listing.returned",
+                Some(&from),
+                l.return_reason.clone().as_deref(),
+                now,
+            )?;
+            let text = format!(
+                "您的挂牌申请被退回修改，原因：{}。Your listing was returned: {}",
+                b.reason.trim(),
+                b.reason.trim()
+            );
+            notify(
+                conn,
+                st,
+                &l,
+                Role::Collective,
+                "退回修改 Listing returned",
+                &text,
+                now,
+            )?;
+            load_out(conn, l)
+        },
+    )
     .await?;
     Ok(HttpResponse::Ok().json(out))
 }
@@ -823,75 +859,80 @@ pub async fn cancel_listing(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_id(&id)?;
-    let now = state.clock.now();
-    let rules = state.settings.rules.clone();
-    let st = state.clone();
-    let out = db::run_tx(&state.pool, move |conn| {
-        let mut l = load_for_action(conn, &caller, &id, (now, &rules), |c, l| {
-            is_owner(c, l) || is_township_staff(c, l) || c.is(Role::Admin)
-        })?;
-        let b: ReasonBody = parse_body(&body)?;
-        validate::text(&b.reason, 2000).map_err(|m| ApiError::field("reason", m))?;
-        let from = l.status.clone();
-        let event = if is_owner(&caller, &l) {
-            ListingEvent::CancelByOwner
-        } else {
-            ListingEvent::CancelByOverseer
-        };
-        let next = status_of(&l)?
-            .next(event)
-            .ok_or_else(|| invalid_state(&l, "cancel"))?;
-        l.status = next.as_str().into();
-        l.cancel_reason = Some(b.reason.trim().to_string());
-        l.closed_at = Some(now.naive_utc());
-        l.updated_at = now.naive_utc();
-        if !q::save_listing_if(conn, &l, &from)? {
-            return Err(invalid_state(&l, "cancel"));
-        }
-        audit_listing(
-            conn,
-            Some(&caller),
-            &l,
-            "listing.cancelled",
-            Some(&from),
-            l.cancel_reason.clone().as_deref(),
-            now,
-        )?;
-        let text = format!(
-            "挂牌已撤销，原因：{}。The listing was cancelled: {}",
-            b.reason.trim(),
-            b.reason.trim()
-        );
-        let to_notify = if is_owner(&caller, &l) {
-            Role::Staff
-        } else {
-            Role::Collective
-        };
-        if from != "draft" {
-            notify(
+    let out = listing_tx(
+        &state,
+        caller,
+        &id,
+        may_cancel,
+        move |conn, st, caller, mut l, now| {
+            let b: ReasonBody = parse_body(&body)?;
+            validate::text(&b.reason, 2000).map_err(|m| ApiError::field("reason", m))?;
+            let from = l.status.clone();
+            let event = if is_owner(&caller, &l) {
+                ListingEvent::CancelByOwner
+            } else {
+                ListingEvent::CancelByOverseer
+            };
+            let next = status_of(&l)?
+                .next(event)
+                .ok_or_else(|| invalid_state(&l, "cancel"))?;
+            l.status = next.as_str().into();
+            l.cancel_reason = Some(b.reason.trim().to_string());
+            l.closed_at = Some(now.naive_utc());
+            l.updated_at = now.naive_utc();
+            if !q::save_listing_if(conn, &l, &from)? {
+                return Err(invalid_state(&l, "cancel"));
+            }
+            audit_listing(
                 conn,
-                &st,
+                Some(&caller),
                 &l,
-                to_notify,
-                "挂牌撤销 Listing cancelled",
-                &text,
+                "listing.cancelled",
+                Some(&from),
+                l.cancel_reason.clone().as_deref(),
                 now,
             )?;
-        }
-        if from == ListingStatus::Announced.as_str() {
-            // Registrants learn of it; confirmed deposits become due for refund.
-            let actor = crate::deposits::Actor {
-                id: Some(&caller.id),
-                role: Some(caller.role_str()),
+            let text = format!(
+                "挂牌已撤销，原因：{}。The listing was cancelled: {}",
+                b.reason.trim(),
+                b.reason.trim()
+            );
+            let to_notify = if is_owner(&caller, &l) {
+                Role::Staff
+            } else {
+                Role::Collective
             };
-            for r in crate::db::registrations::for_listing(conn, &l.id)? {
-                crate::deposits::mail_investor(conn, &r, "挂牌撤销 Listing cancelled", &text, now)?;
+            if from != "draft" {
+                notify(
+                    conn,
+                    st,
+                    &l,
+                    to_notify,
+                    "挂牌撤销 Listing cancelled",
+                    &text,
+                    now,
+                )?;
             }
-            crate::deposits::release_all(conn, &l.id, actor, "listing cancelled", now)?;
-        }
-        load_out(conn, l)
-    })
+            if from == ListingStatus::Announced.as_str() {
+                // Registrants learn of it; confirmed deposits become due for refund.
+                let actor = crate::deposits::Actor {
+                    id: Some(&caller.id),
+                    role: Some(caller.role_str()),
+                };
+                for r in crate::db::registrations::for_listing(conn, &l.id)? {
+                    crate::deposits::mail_investor(
+                        conn,
+                        &r,
+                        "挂牌撤销 Listing cancelled",
+                        &text,
+                        now,
+                    )?;
+                }
+                crate::deposits::release_all(conn, &l.id, actor, "listing cancelled", now)?;
+            }
+            load_out(conn, l)
+        },
+    )
     .await?;
     Ok(HttpResponse::Ok().json(out))
 }
@@ -907,79 +948,81 @@ pub async fn relist_listing(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let id = parse_id(&id)?;
-    let now = state.clock.now();
-    let rules = state.settings.rules.clone();
-    let out = db::run_tx(&state.pool, move |conn| {
-        let mut old = load_for_action(conn, &caller, &id, (now, &rules), is_owner)?;
-        let b: RelistBody = parse_body(&body)?;
-        status_of(&old)?
-            .next(ListingEvent::Relist)
-            .ok_or_else(|| invalid_state(&old, "relist"))?;
-        if old.relisted_as_id.is_some() {
-            return Err(ApiError::InvalidState(
-                "this failed listing was already relisted".into(),
-            ));
-        }
-        let reserve = b.reserve_price_fen.unwrap_or(old.reserve_price_fen);
-        check_relist_price(old.reserve_price_fen, reserve)
-            .map_err(|m| ApiError::field("reserve_price_fen", m))?;
-        let parcel_ids = q::listing_parcel_ids(conn, &old.id)?;
-        let parcels = q::find_parcels(conn, &parcel_ids)?;
-        let mut l = old.clone();
-        l.id = uuid::Uuid::now_v7().to_string();
-        l.listing_no = None;
-        l.created_by = caller.id.clone();
-        l.status = ListingStatus::Draft.as_str().into();
-        l.reserve_price_fen = reserve;
-        l.registration_closes_at = truncate_micros(b.registration_closes_at).naive_utc();
-        l.auction_starts_at = truncate_micros(b.auction_starts_at).naive_utc();
-        l.auction_ends_at = truncate_micros(b.auction_ends_at).naive_utc();
-        l.attempt = old.attempt + 1;
-        l.previous_listing_id = Some(old.id.clone());
-        l.relisted_as_id = None;
-        l.return_reason = None;
-        l.cancel_reason = None;
-        l.submitted_at = None;
-        l.announced_at = None;
-        l.closed_at = None;
-        l.eligible_bidders = None;
-        l.current_price_fen = None;
-        l.current_ends_at = None;
-        l.leading_registration_id = None;
-        l.bid_count = 0;
-        l.created_at = now.naive_utc();
-        l.updated_at = now.naive_utc();
-        apply_parcels(&mut l, &parcels)?;
-        q::insert_listing(conn, &l, &parcel_ids).map_err(|e| match e {
-            ApiError::Conflict(_) => {
-                ApiError::InvalidState("this failed listing was already relisted".into())
+    let out = listing_tx(
+        &state,
+        caller,
+        &id,
+        is_owner,
+        move |conn, _, caller, mut old, now| {
+            let b: RelistBody = parse_body(&body)?;
+            status_of(&old)?
+                .next(ListingEvent::Relist)
+                .ok_or_else(|| invalid_state(&old, "relist"))?;
+            if old.relisted_as_id.is_some() {
+                return Err(ApiError::InvalidState(
+                    "this failed listing was already relisted".into(),
+                ));
             }
-            e => e,
-        })?;
-        old.relisted_as_id = Some(l.id.clone());
-        old.updated_at = now.naive_utc();
-        q::save_listing(conn, &old)?;
-        audit_listing(
-            conn,
-            Some(&caller),
-            &old,
-            "listing.relisted",
-            Some("failed"),
-            Some(&format!("relisted as {}", l.id)),
-            now,
-        )?;
-        audit_listing(
-            conn,
-            Some(&caller),
-            &l,
-            "listing.created",
-            None,
-            Some(&format!("relist of {}", old.id)),
-            now,
-        )?;
-        Ok(listing_out(l, parcels))
-    })
+            let reserve = b.reserve_price_fen.unwrap_or(old.reserve_price_fen);
+            check_relist_price(old.reserve_price_fen, reserve)
+                .map_err(|m| ApiError::field("reserve_price_fen", m))?;
+            let parcel_ids = q::listing_parcel_ids(conn, &old.id)?;
+            let parcels = q::find_parcels(conn, &parcel_ids)?;
+            let mut l = old.clone();
+            l.id = uuid::Uuid::now_v7().to_string();
+            l.listing_no = None;
+            l.created_by = caller.id.clone();
+            l.status = ListingStatus::Draft.as_str().into();
+            l.reserve_price_fen = reserve;
+            l.registration_closes_at = truncate_micros(b.registration_closes_at).naive_utc();
+            l.auction_starts_at = truncate_micros(b.auction_starts_at).naive_utc();
+            l.auction_ends_at = truncate_micros(b.auction_ends_at).naive_utc();
+            l.attempt = old.attempt + 1;
+            l.previous_listing_id = Some(old.id.clone());
+            l.relisted_as_id = None;
+            l.return_reason = None;
+            l.cancel_reason = None;
+            l.submitted_at = None;
+            l.announced_at = None;
+            l.closed_at = None;
+            l.eligible_bidders = None;
+            l.current_price_fen = None;
+            l.current_ends_at = None;
+            l.leading_registration_id = None;
+            l.bid_count = 0;
+            l.created_at = now.naive_utc();
+            l.updated_at = now.naive_utc();
+            apply_parcels(&mut l, &parcels)?;
+            q::insert_listing(conn, &l, &parcel_ids).map_err(|e| match e {
+                ApiError::Conflict(_) => {
+                    ApiError::InvalidState("this failed listing was already relisted".into())
+                }
+                e => e,
+            })?;
+            old.relisted_as_id = Some(l.id.clone());
+            old.updated_at = now.naive_utc();
+            q::save_listing(conn, &old)?;
+            audit_listing(
+                conn,
+                Some(&caller),
+                &old,
+                "listing.relisted",
+                Some("failed"),
+                Some(&format!("relisted as {}", l.id)),
+                now,
+            )?;
+            audit_listing(
+                conn,
+                Some(&caller),
+                &l,
+                "listing.created",
+                None,
+                Some(&format!("relist of {}", old.id)),
+                now,
+            )?;
+            Ok(listing_out(l, parcels))
+        },
+    )
     .await?;
     Ok(created(format!("/api/v1/listings/{}", out.id), &out))
 }
