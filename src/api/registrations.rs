@@ -16,7 +16,8 @@ use crate::db::{self, DbConn};
 use crate::deposits::{self, Actor};
 use crate::domain::listing::ListingStatus;
 use crate::domain::registration::{
-    mask_id, valid_id_number, DepositEvent, DepositStatus, IdType, RegistrationStatus,
+    mask_id, may_verify_membership, registration_open as domain_registration_open, valid_id_number,
+    DepositEvent, DepositStatus, IdType, RegistrationStatus,
 };
 use crate::domain::roles::Role;
 use crate::domain::validate;
@@ -179,7 +180,8 @@ pub struct RefundBody {
 }
 
 fn registration_open(l: &Listing, now: DateTime<Utc>) -> bool {
-    l.status == ListingStatus::Announced.as_str() && now.naive_utc() < l.registration_closes_at
+    ListingStatus::parse(&l.status)
+        .is_some_and(|s| domain_registration_open(s, l.registration_closes_at.and_utc(), now))
 }
 
 /// Register for an announced listing (investor with a verified e-mail).
@@ -509,7 +511,7 @@ pub async fn qualify(
             }
             review_open(l, now)?;
             let verified = b.member_verified.unwrap_or(false);
-            if verified && !r.claims_membership {
+            if !may_verify_membership(r.claims_membership, verified) {
                 return Err(ApiError::field(
                     "member_verified",
                     "the investor did not claim membership",

@@ -120,6 +120,22 @@ impl DepositStatus {
     }
 }
 
+/// Registration (and with it qualification and deposits) is open while the listing is
+/// announced and `now` is before `registration_closes_at`: the eligible bidders are fixed at
+/// the close.
+pub fn registration_open(
+    listing_status: crate::domain::listing::ListingStatus,
+    closes_at: chrono::DateTime<chrono::Utc>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    listing_status == crate::domain::listing::ListingStatus::Announced && now < closes_at
+}
+
+/// Staff may verify membership only when the investor claimed it.
+pub fn may_verify_membership(claims_membership: bool, verified: bool) -> bool {
+    !verified || claims_membership
+}
+
 /// An eligible bidder is qualified **and** has a confirmed deposit.
 pub fn is_eligible(status: RegistrationStatus, deposit: DepositStatus) -> bool {
     status == RegistrationStatus::Qualified && deposit == DepositStatus::Confirmed
@@ -238,6 +254,26 @@ mod tests {
         assert_eq!(mask_phone("13800138000"), "138****8000");
         assert_eq!(mask_person_name("张伟"), "张*");
         assert_eq!(mask_person_name("欧阳娜娜"), "欧***");
+    }
+
+    #[test]
+    fn registration_window_and_membership() {
+        use crate::domain::listing::ListingStatus as S;
+        let close = chrono::DateTime::UNIX_EPOCH + chrono::Duration::days(10);
+        assert!(registration_open(
+            S::Announced,
+            close,
+            close - chrono::Duration::seconds(1)
+        ));
+        assert!(!registration_open(S::Announced, close, close));
+        assert!(!registration_open(
+            S::Submitted,
+            close,
+            close - chrono::Duration::days(1)
+        ));
+        assert!(may_verify_membership(true, true));
+        assert!(may_verify_membership(false, false));
+        assert!(!may_verify_membership(false, true));
     }
 
     #[test]
