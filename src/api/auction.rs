@@ -10,14 +10,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{parse_body, parse_id, Routes};
-use crate::auth::{Caller, MaybeCaller};
+use crate::auth::{listing_visible, Caller, MaybeCaller};
 use crate::db::auction as aq;
 use crate::db::listings as lq;
 use crate::db::models::{Bid, Deal, Listing};
 use crate::db::registrations as rq;
 use crate::db::{self, DbConn};
 use crate::deposits::Actor;
-use crate::domain::listing::ListingStatus;
 use crate::domain::registration::{mask_person_name, IdType};
 use crate::domain::roles::Role;
 use crate::error::ApiError;
@@ -76,11 +75,6 @@ pub struct BidPage {
     pub next_cursor: Option<String>,
 }
 
-fn visible(caller: Option<&Caller>, l: &Listing) -> bool {
-    ListingStatus::parse(&l.status).is_some_and(|s| s.is_public())
-        || caller.is_some_and(|c| c.sees_village(&l.village_id, &l.township_id))
-}
-
 /// Place a bid (eligible investor). Checks in order: role (403), window (409
 /// `auction_closed`), eligibility (403 `not_eligible`), leader (409 `already_leading`),
 /// amount (422 `bid_too_low`).
@@ -102,7 +96,7 @@ pub async fn place_bid(
     let st = state.clone();
     let placed = db::run(&state.pool, move |conn| {
         let l = lq::find_listing(conn, &listing_id)?.ok_or(ApiError::NotFound)?;
-        if !visible(Some(&caller), &l) {
+        if !listing_visible(Some(&caller), &l) {
             return Err(ApiError::NotFound);
         }
         trading::place_bid(
@@ -171,7 +165,7 @@ pub async fn list_bids(
     let page = db::run(&state.pool, move |conn| {
         let l = settle(conn, &listing_id, now, &rules)?.ok_or(ApiError::NotFound)?;
         let caller = caller.0;
-        if !visible(caller.as_ref(), &l) {
+        if !listing_visible(caller.as_ref(), &l) {
             return Err(ApiError::NotFound);
         }
         let staff = caller
@@ -278,7 +272,7 @@ pub async fn events(
     let lid = listing_id.clone();
     db::run(&state.pool, move |conn| {
         let l = settle(conn, &lid, now, &rules)?.ok_or(ApiError::NotFound)?;
-        if !visible(caller.0.as_ref(), &l) {
+        if !listing_visible(caller.0.as_ref(), &l) {
             return Err(ApiError::NotFound);
         }
         Ok(())
@@ -438,9 +432,7 @@ fn is_party(
     d: &Deal,
 ) -> Result<bool, ApiError> {
     let Some(c) = caller else { return Ok(false) };
-    if c.oversees_township(&l.township_id)
-        || (c.is(Role::Collective) && c.village_id.as_deref() == Some(l.village_id.as_str()))
-    {
+    if c.oversees_township(&l.township_id) || c.is_collective_of(&l.village_id) {
         return Ok(true);
     }
     Ok(c.is(Role::Investor)
@@ -461,7 +453,7 @@ pub async fn get_deal(
     let rules = state.settings.rules.clone();
     let out = db::run(&state.pool, move |conn| {
         let l = settle(conn, &listing_id, now, &rules)?.ok_or(ApiError::NotFound)?;
-        if !visible(caller.0.as_ref(), &l) {
+        if !listing_visible(caller.0.as_ref(), &l) {
             return Err(ApiError::NotFound);
         }
         let d = aq::newest_deal(conn, &l.id)?.ok_or(ApiError::NotFound)?;
@@ -481,15 +473,13 @@ fn deal_role(
 ) -> Result<(Deal, Option<DealParty>), ApiError> {
     let d = aq::find_deal(conn, deal_id)?.ok_or(ApiError::NotFound)?;
     let l = lq::find_listing(conn, &d.listing_id)?.ok_or(ApiError::NotFound)?;
-    if !visible(Some(caller), &l) {
+    if !listing_visible(Some(caller), &l) {
         return Err(ApiError::NotFound);
     }
     let holder = rq::find(conn, &d.registration_id)?.is_some_and(|r| r.investor_id == caller.id);
     let party = if caller.is(Role::Investor) && holder {
         Some(DealParty::Winner)
-    } else if caller.is(Role::Collective)
-        && caller.village_id.as_deref() == Some(l.village_id.as_str())
-    {
+    } else if caller.is_collective_of(&l.village_id) {
         Some(DealParty::Collective)
     } else {
         None

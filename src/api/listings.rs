@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{created, parse_body, parse_empty, parse_id, query_id, Page, Routes};
 use crate::audit::{self, Entry};
-use crate::auth::{Caller, MaybeCaller};
+use crate::auth::{listing_visible, Caller, MaybeCaller};
 use crate::clock::truncate_micros;
 use crate::db::listings::{self as q, ListingSearch, SortKey};
 use crate::db::models::{Listing, Parcel};
@@ -251,19 +251,12 @@ pub struct RelistBody {
 
 // ---- helpers -------------------------------------------------------------------------------
 
-/// May the caller see this listing at all? Public states: everyone; others: the owner
-/// collective, staff of its township, admins.
-fn visible(caller: Option<&Caller>, l: &Listing) -> bool {
-    let status = ListingStatus::parse(&l.status).unwrap_or(ListingStatus::Draft);
-    status.is_public() || caller.is_some_and(|c| c.sees_village(&l.village_id, &l.township_id))
-}
-
 fn is_owner(caller: &Caller, l: &Listing) -> bool {
-    caller.is(Role::Collective) && caller.village_id.as_deref() == Some(l.village_id.as_str())
+    caller.is_collective_of(&l.village_id)
 }
 
 fn is_township_staff(caller: &Caller, l: &Listing) -> bool {
-    caller.is(Role::Staff) && caller.township_id.as_deref() == Some(l.township_id.as_str())
+    caller.is_staff_of(&l.township_id)
 }
 
 fn status_of(l: &Listing) -> Result<ListingStatus, ApiError> {
@@ -317,7 +310,7 @@ fn load_for_action(
 ) -> Result<Listing, ApiError> {
     let mut l = q::find_listing_for_update(conn, id)?.ok_or(ApiError::NotFound)?;
     crate::trading::settle_locked(conn, &mut l, now, rules)?;
-    if !visible(Some(caller), &l) {
+    if !listing_visible(Some(caller), &l) {
         return Err(ApiError::NotFound);
     }
     if !allowed(caller, &l) {
@@ -1042,7 +1035,7 @@ pub async fn get_listing(
     let rules = state.settings.rules.clone();
     let out = db::run(&state.pool, move |conn| {
         let l = settle(conn, &id, now, &rules)?.ok_or(ApiError::NotFound)?;
-        if !visible(caller.0.as_ref(), &l) {
+        if !listing_visible(caller.0.as_ref(), &l) {
             return Err(ApiError::NotFound);
         }
         load_out(conn, l)

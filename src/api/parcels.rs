@@ -384,9 +384,7 @@ pub async fn patch_parcel(
         // racing this edit either sees the edit or makes it wait and fail the check.
         q::lock_parcels(conn, std::slice::from_ref(&id))?;
         let (mut p, locked) = visible_parcel(conn, &caller, &id)?;
-        if !(caller.is(Role::Collective)
-            && caller.village_id.as_deref() == Some(p.village_id.as_str()))
-        {
+        if !caller.is_collective_of(&p.village_id) {
             return Err(ApiError::Forbidden(
                 "only the village collective edits its parcels".into(),
             ));

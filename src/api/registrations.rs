@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{created, parse_body, parse_id, Page, Routes};
-use crate::auth::Caller;
+use crate::auth::{listing_visible, Caller};
 use crate::db::listings as lq;
 use crate::db::models::{Listing, Registration};
 use crate::db::registrations::{self as rq, RegistrationFilter};
@@ -201,8 +201,7 @@ pub async fn register(
     let st = state.clone();
     let r = db::run(&state.pool, move |conn| {
         let l = settle(conn, &listing_id, now, &rules)?.ok_or(ApiError::NotFound)?;
-        let public = ListingStatus::parse(&l.status).is_some_and(|s| s.is_public());
-        if !public && !caller.sees_village(&l.village_id, &l.township_id) {
+        if !listing_visible(Some(&caller), &l) {
             return Err(ApiError::NotFound);
         }
         caller.require(&[Role::Investor])?;
@@ -316,13 +315,11 @@ pub async fn list_for_listing(
     let rules = state.settings.rules.clone();
     let (rows, full) = db::run(&state.pool, move |conn| {
         let l = settle(conn, &listing_id, now, &rules)?.ok_or(ApiError::NotFound)?;
-        let public = ListingStatus::parse(&l.status).is_some_and(|s| s.is_public());
-        if !public && !caller.sees_village(&l.village_id, &l.township_id) {
+        if !listing_visible(Some(&caller), &l) {
             return Err(ApiError::NotFound);
         }
         let full = caller.oversees_township(&l.township_id);
-        let owner = caller.is(Role::Collective)
-            && caller.village_id.as_deref() == Some(l.village_id.as_str());
+        let owner = caller.is_collective_of(&l.village_id);
         if !full && !owner {
             return Err(ApiError::Forbidden(
                 "only the township's staff, admins and the owner collective see registrations"
@@ -460,9 +457,7 @@ where
         db::write_tx(conn, |conn| {
             let l = lq::find_listing_for_update(conn, &r.listing_id)?.ok_or(ApiError::NotFound)?;
             let mut r = rq::find(conn, &id)?.ok_or(ApiError::NotFound)?;
-            if !(caller.is(Role::Staff)
-                && caller.township_id.as_deref() == Some(l.township_id.as_str()))
-            {
+            if !caller.is_staff_of(&l.township_id) {
                 return Err(ApiError::Forbidden(
                     "only the township's staff may do this".into(),
                 ));

@@ -4,7 +4,9 @@
 use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
+use crate::db::models::Listing;
 use crate::db::{self, queries};
+use crate::domain::listing::ListingStatus;
 use crate::domain::roles::Role;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -51,6 +53,16 @@ impl Caller {
         }
     }
 
+    /// The collective of this village.
+    pub fn is_collective_of(&self, village_id: &str) -> bool {
+        self.role == Role::Collective && self.village_id.as_deref() == Some(village_id)
+    }
+
+    /// Staff of this township (admins are not staff).
+    pub fn is_staff_of(&self, township_id: &str) -> bool {
+        self.role == Role::Staff && self.township_id.as_deref() == Some(township_id)
+    }
+
     /// May the caller act for this township (staff of it, or an admin)?
     pub fn oversees_township(&self, township_id: &str) -> bool {
         match self.role {
@@ -63,6 +75,13 @@ impl Caller {
     pub fn role_str(&self) -> &'static str {
         self.role.as_str()
     }
+}
+
+/// May `caller` (or the public, `None`) see this listing at all? Public states: everyone;
+/// the others only the owner collective, the township's staff and admins.
+pub fn listing_visible(caller: Option<&Caller>, l: &Listing) -> bool {
+    ListingStatus::parse(&l.status).is_some_and(ListingStatus::is_public)
+        || caller.is_some_and(|c| c.sees_village(&l.village_id, &l.township_id))
 }
 
 fn bearer(req: &HttpRequest) -> Option<Result<String, ()>> {
