@@ -12,6 +12,7 @@ use crate::db::listings as lq;
 use crate::db::models::{Insurer, Listing, Parcel, Registration, Township, User, Village};
 use crate::db::{queries, registrations as rq, write_tx, DbConn};
 use crate::domain::money::annual_rent_fen;
+use crate::domain::numbering::{listing_counter, listing_no, shanghai_year};
 use crate::domain::registration::mask_id;
 use crate::error::ApiError;
 
@@ -242,27 +243,15 @@ pub fn seed(
             parcels.push(p);
         }
         let v = &villages[0];
-        let mut seq = 0;
-        let mut put = |conn: &mut DbConn,
-                       mut l: Listing,
-                       ps: &[&Parcel],
-                       numbered: bool|
+        let put = |conn: &mut DbConn,
+                   mut l: Listing,
+                   ps: &[&Parcel],
+                   numbered: bool|
          -> Result<Listing, ApiError> {
             if numbered {
-                seq += 1;
-                l.listing_no = Some(format!(
-                    "CJ-{}-{:04}",
-                    crate::trading::shanghai_year(now),
-                    seq
-                ));
-                let _ = lq::next_counter(
-                    conn,
-                    &format!(
-                        "listing_no:{}:{}",
-                        ts.id,
-                        crate::trading::shanghai_year(now)
-                    ),
-                )?;
+                let year = shanghai_year(now);
+                let n = lq::next_counter(conn, &listing_counter(&ts.id, year))?;
+                l.listing_no = Some(listing_no(&ts.code, year, n));
                 l.submitted_at = Some((now - Duration::days(3)).naive_utc());
             }
             let ids: Vec<String> = ps.iter().map(|p| p.id.clone()).collect();

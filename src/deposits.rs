@@ -19,6 +19,16 @@ pub struct Actor<'a> {
     pub role: Option<&'a str>,
 }
 
+impl<'a> Actor<'a> {
+    /// The authenticated caller as the actor of a change.
+    pub fn of(caller: &'a crate::auth::Caller) -> Self {
+        Actor {
+            id: Some(&caller.id),
+            role: Some(caller.role_str()),
+        }
+    }
+}
+
 impl Actor<'static> {
     pub const SYSTEM: Actor<'static> = Actor {
         id: None,

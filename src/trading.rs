@@ -6,7 +6,7 @@
 //! immediate transaction) and re-checks the state it expects, so several instances — or a
 //! worker and a read — racing on one listing make each transition exactly once.
 
-use chrono::{DateTime, Duration, FixedOffset, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use crate::audit::{self, Entry};
 use crate::config::Rules;
@@ -19,6 +19,7 @@ use crate::deposits::{self, Actor};
 use crate::domain::auction::{self, AuctionState, BidRefusal, Bidder, Leader, Standing};
 use crate::domain::listing::{ListingEvent, ListingStatus};
 use crate::domain::money::annual_rent_fen;
+use crate::domain::numbering::{deal_counter, deal_no, shanghai_year};
 use crate::domain::registration::{is_eligible, DepositEvent, DepositStatus, RegistrationStatus};
 use crate::error::ApiError;
 use crate::mail::{self, Message};
@@ -39,13 +40,7 @@ fn registration_eligible(r: &Registration) -> bool {
     )
 }
 
-pub fn shanghai_year(t: DateTime<Utc>) -> i32 {
-    use chrono::Datelike;
-    t.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset"))
-        .year()
-}
-
-fn status_of(l: &Listing) -> Result<ListingStatus, ApiError> {
+pub(crate) fn status_of(l: &Listing) -> Result<ListingStatus, ApiError> {
     ListingStatus::parse(&l.status)
         .ok_or_else(|| ApiError::internal(format!("listing {} has status {}", l.id, l.status)))
 }
@@ -123,12 +118,13 @@ pub fn settle_locked(
     Ok(())
 }
 
-fn audit_listing(
+/// Records a listing's change on its stream (in the caller's transaction).
+pub(crate) fn audit_listing(
     conn: &mut DbConn,
     actor: Actor<'_>,
     l: &Listing,
     action: &str,
-    from: &str,
+    from: Option<&str>,
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
@@ -141,7 +137,7 @@ fn audit_listing(
             action,
             entity_type: "listing",
             entity_id: &l.id,
-            from_state: Some(from),
+            from_state: from,
             to_state: Some(&l.status),
             reason,
         },
@@ -221,7 +217,7 @@ fn close_registration(
                 Actor::SYSTEM,
                 l,
                 "listing.registration_closed",
-                &from,
+                Some(&from),
                 Some(&reason),
                 now,
             )?;
@@ -245,7 +241,7 @@ fn close_registration(
                 Actor::SYSTEM,
                 l,
                 "listing.registration_closed",
-                &from,
+                Some(&from),
                 Some(&reason),
                 now,
             )?;
@@ -260,7 +256,7 @@ fn close_registration(
                 Actor::SYSTEM,
                 l,
                 "listing.registration_closed",
-                &from,
+                Some(&from),
                 Some(&reason),
                 now,
             )?;
@@ -340,7 +336,7 @@ fn close_auction(
             Actor::SYSTEM,
             l,
             "listing.auction_closed",
-            &from,
+            Some(&from),
             Some("no bid"),
             now,
         )?;
@@ -373,7 +369,7 @@ fn close_auction(
         Actor::SYSTEM,
         l,
         "listing.auction_closed",
-        &from,
+        Some(&from),
         Some(&format!("won at {price} fen/mu/year")),
         now,
     )?;
@@ -470,14 +466,14 @@ fn create_deal(
     let township = queries::find_township(conn, &l.township_id)?
         .ok_or_else(|| ApiError::internal("township vanished"))?;
     let year = shanghai_year(at);
-    let seq = q::next_counter(conn, &format!("deal_no:{}:{year}", township.id))?;
+    let seq = q::next_counter(conn, &deal_counter(&township.id, year))?;
     let d = Deal {
         id: uuid::Uuid::now_v7().to_string(),
         listing_id: l.id.clone(),
         registration_id: r.id.clone(),
         round,
         negotiated,
-        confirmation_no: format!("DL-{}-{year}-{seq:04}", township.code),
+        confirmation_no: deal_no(&township.code, year, seq),
         bidder_no,
         price_fen: price,
         annual_rent_fen: annual_rent_fen(price, l.total_area_centimu)
@@ -670,7 +666,7 @@ fn fall_through(
                 actor,
                 l,
                 "listing.deal_fell_through",
-                &from,
+                Some(&from),
                 Some(reason),
                 now,
             )?;

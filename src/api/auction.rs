@@ -506,10 +506,7 @@ pub async fn confirm_deal(
             ApiError::Forbidden("only the winner and the owner collective confirm a deal".into())
         })?;
         super::parse_empty(&body)?;
-        let actor = Actor {
-            id: Some(&caller.id),
-            role: Some(caller.role_str()),
-        };
+        let actor = Actor::of(&caller);
         let d = trading::confirm_deal(conn, &deal_id, party, actor, now, &st.settings.rules)?;
         deal_out(conn, d, true)
     })
@@ -539,10 +536,7 @@ pub async fn decline_deal(
             ));
         }
         super::parse_empty(&body)?;
-        let actor = Actor {
-            id: Some(&caller.id),
-            role: Some(caller.role_str()),
-        };
+        let actor = Actor::of(&caller);
         let d = trading::decline_deal(conn, &deal_id, actor, now, &st.settings.rules)?;
         deal_out(conn, d, true)
     })

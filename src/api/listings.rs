@@ -4,29 +4,30 @@ use std::collections::HashMap;
 
 use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
-use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{created, parse_body, parse_empty, parse_id, query_id, Page, Routes};
-use crate::audit::{self, Entry};
 use crate::auth::{listing_visible, Caller, MaybeCaller};
 use crate::clock::truncate_micros;
 use crate::db::listings::{self as q, ListingSearch, SortKey};
 use crate::db::models::{Listing, Parcel};
 use crate::db::{self, queries, DbConn};
+use crate::deposits::Actor;
 use crate::domain::listing::{
     announcement_too_short, check_relist_price, check_submit, Consent, IntendedUse, ListingEvent,
     ListingStatus, ListingTerms, ParcelFacts,
 };
 use crate::domain::money::{annual_rent_fen, format_mu, parse_mu};
+use crate::domain::numbering::{listing_counter, listing_no, shanghai_year};
 use crate::domain::parcel::LandType;
 use crate::domain::roles::Role;
 use crate::domain::validate;
 use crate::error::{ApiError, FieldError};
 use crate::mail::{self, Message};
 use crate::state::AppState;
-use crate::trading::{listing_stream, settle};
+use crate::trading::{audit_listing, settle, status_of};
 
 pub fn routes(r: &mut Routes) {
     r.add(Method::POST, "/api/v1/listings", create_listing)
@@ -259,11 +260,6 @@ fn is_township_staff(caller: &Caller, l: &Listing) -> bool {
     caller.is_staff_of(&l.township_id)
 }
 
-fn status_of(l: &Listing) -> Result<ListingStatus, ApiError> {
-    ListingStatus::parse(&l.status)
-        .ok_or_else(|| ApiError::internal(format!("listing {} has status {}", l.id, l.status)))
-}
-
 fn invalid_state(l: &Listing, what: &str) -> ApiError {
     ApiError::InvalidState(format!("cannot {what} a listing in status `{}`", l.status))
 }
@@ -387,32 +383,6 @@ fn check_text_fields(title: Option<&str>, description: Option<&str>) -> Result<(
     }
 }
 
-fn audit_listing(
-    conn: &mut DbConn,
-    caller: Option<&Caller>,
-    l: &Listing,
-    action: &str,
-    from: Option<&str>,
-    reason: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    audit::append(
-        conn,
-        &Entry {
-            stream: &listing_stream(&l.id),
-            actor_id: caller.map(|c| c.id.as_str()),
-            actor_role: caller.map(|c| c.role_str()),
-            action,
-            entity_type: "listing",
-            entity_id: &l.id,
-            from_state: from,
-            to_state: Some(&l.status),
-            reason,
-        },
-        now,
-    )
-}
-
 /// E-mails every active account of `role` in the listing's village (collective) or township
 /// (staff).
 fn notify(
@@ -451,12 +421,6 @@ fn notify(
         )?;
     }
     Ok(())
-}
-
-fn shanghai_year(now: DateTime<Utc>) -> i32 {
-    use chrono::Datelike;
-    now.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset"))
-        .year()
 }
 
 // ---- handlers ------------------------------------------------------------------------------
@@ -528,7 +492,15 @@ pub async fn create_listing(
         };
         apply_parcels(&mut l, &parcels)?;
         q::insert_listing(conn, &l, &parcel_ids)?;
-        audit_listing(conn, Some(&caller), &l, "listing.created", None, None, now)?;
+        audit_listing(
+            conn,
+            Actor::of(&caller),
+            &l,
+            "listing.created",
+            None,
+            None,
+            now,
+        )?;
         load_out(conn, l)
     })
     .await?;
@@ -610,7 +582,7 @@ pub async fn patch_listing(
             q::save_listing(conn, &l)?;
             audit_listing(
                 conn,
-                Some(&caller),
+                Actor::of(&caller),
                 &l,
                 "listing.edited",
                 Some(&l.status.clone()),
@@ -690,8 +662,8 @@ pub async fn submit_listing(
                 let township = queries::find_township(conn, &l.township_id)?
                     .ok_or_else(|| ApiError::internal("township vanished"))?;
                 let year = shanghai_year(now);
-                let seq = q::next_counter(conn, &format!("listing_no:{}:{year}", township.id))?;
-                l.listing_no = Some(format!("{}-{year}-{seq:04}", township.code));
+                let seq = q::next_counter(conn, &listing_counter(&township.id, year))?;
+                l.listing_no = Some(listing_no(&township.code, year, seq));
             }
             l.status = next.as_str().into();
             l.submitted_at = Some(now.naive_utc());
@@ -701,7 +673,7 @@ pub async fn submit_listing(
             }
             audit_listing(
                 conn,
-                Some(&caller),
+                Actor::of(&caller),
                 &l,
                 "listing.submitted",
                 Some(&from),
@@ -758,7 +730,7 @@ pub async fn approve_listing(
             }
             audit_listing(
                 conn,
-                Some(&caller),
+                Actor::of(&caller),
                 &l,
                 "listing.approved",
                 Some(&from),
@@ -812,7 +784,7 @@ pub async fn return_listing(
             }
             audit_listing(
                 conn,
-                Some(&caller),
+                Actor::of(&caller),
                 &l,
                 "listing.returned",
                 Some(&from),
@@ -878,7 +850,7 @@ pub async fn cancel_listing(
             }
             audit_listing(
                 conn,
-                Some(&caller),
+                Actor::of(&caller),
                 &l,
                 "listing.cancelled",
                 Some(&from),
@@ -908,10 +880,7 @@ pub async fn cancel_listing(
             }
             if from == ListingStatus::Announced.as_str() {
                 // Registrants learn of it; confirmed deposits become due for refund.
-                let actor = crate::deposits::Actor {
-                    id: Some(&caller.id),
-                    role: Some(caller.role_str()),
-                };
+                let actor = Actor::of(&caller);
                 for r in crate::db::registrations::for_listing(conn, &l.id)? {
                     crate::deposits::mail_investor(
                         conn,
@@ -997,7 +966,7 @@ pub async fn relist_listing(
             q::save_listing(conn, &old)?;
             audit_listing(
                 conn,
-                Some(&caller),
+                Actor::of(&caller),
                 &old,
                 "listing.relisted",
                 Some("failed"),
@@ -1006,7 +975,7 @@ pub async fn relist_listing(
             )?;
             audit_listing(
                 conn,
-                Some(&caller),
+                Actor::of(&caller),
                 &l,
                 "listing.created",
                 None,

@@ -270,7 +270,7 @@ pub async fn register(
                 ApiError::Conflict(_) => ApiError::Conflict("you already registered for this listing".into()),
                 e => e,
             })?;
-            deposits::audit_registration(conn, Actor { id: Some(&caller.id), role: Some("investor") }, &r, "registration.applied", "registration", "none", "applied", None, now)?;
+            deposits::audit_registration(conn, Actor::of(&caller), &r, "registration.applied", "registration", "none", "applied", None, now)?;
             deposits::mail_investor(conn, &r, "报名已受理 Registration received", &format!("您对挂牌项目“{}”的报名已受理，请按公告缴纳保证金并等待资格审查。Your registration was received.", l.title), now)?;
             Ok(())
         })?;
@@ -519,10 +519,7 @@ pub async fn qualify(
             rq::save(conn, r)?;
             deposits::audit_registration(
                 conn,
-                Actor {
-                    id: Some(&caller.id),
-                    role: Some("staff"),
-                },
+                Actor::of(caller),
                 r,
                 "registration.qualified",
                 "registration",
@@ -574,10 +571,7 @@ pub async fn reject(
             r.reviewed_at = Some(now.naive_utc());
             r.updated_at = now.naive_utc();
             rq::save(conn, r)?;
-            let actor = Actor {
-                id: Some(&caller.id),
-                role: Some("staff"),
-            };
+            let actor = Actor::of(caller);
             deposits::audit_registration(
                 conn,
                 actor,
@@ -654,17 +648,7 @@ pub async fn confirm_deposit(
             r.deposit_amount_fen = Some(b.amount_fen);
             r.deposit_receipt_ref = Some(b.receipt_ref.trim().to_string());
             r.deposit_confirmed_at = Some(now.naive_utc());
-            deposits::move_deposit(
-                conn,
-                r,
-                DepositEvent::Confirm,
-                Actor {
-                    id: Some(&caller.id),
-                    role: Some("staff"),
-                },
-                None,
-                now,
-            )?;
+            deposits::move_deposit(conn, r, DepositEvent::Confirm, Actor::of(caller), None, now)?;
             Ok(())
         },
     )
@@ -697,17 +681,7 @@ pub async fn refund(
             }
             r.refund_receipt_ref = Some(b.receipt_ref.trim().to_string());
             r.refunded_at = Some(now.naive_utc());
-            deposits::move_deposit(
-                conn,
-                r,
-                DepositEvent::Refund,
-                Actor {
-                    id: Some(&caller.id),
-                    role: Some("staff"),
-                },
-                None,
-                now,
-            )?;
+            deposits::move_deposit(conn, r, DepositEvent::Refund, Actor::of(caller), None, now)?;
             Ok(())
         },
     )

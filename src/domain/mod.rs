@@ -4,6 +4,7 @@
 pub mod auction;
 pub mod listing;
 pub mod money;
+pub mod numbering;
 pub mod parcel;
 pub mod registration;
 pub mod roles;
