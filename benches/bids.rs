@@ -19,17 +19,6 @@ use serde_json::json;
 const RESERVE: i64 = 120_000;
 const INC: i64 = 1_000;
 
-fn resident_id(n: u32) -> String {
-    let body = format!("31011619900101{:03}", n % 1000);
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body
-        .bytes()
-        .zip(W)
-        .map(|(d, w)| (d - b'0') as u32 * w)
-        .sum();
-    format!("{body}{}", b"10X98765432"[(sum % 11) as usize] as char)
-}
-
 /// An auction open at the app's clock with `n` eligible bidders; returns the listing id and
 /// the bidders' (user id, token).
 fn hot_auction(app: &common::TestApp, n: usize, tag: &str) -> (String, Vec<(String, String)>) {
@@ -88,7 +77,7 @@ fn hot_auction(app: &common::TestApp, n: usize, tag: &str) -> (String, Vec<(Stri
         let uid = app.post("/api/v1/users", Some(&admin), json!({"email": email, "password": "investor-pw-1", "display_name": "农场", "role": "investor"})).id();
         let t = app.login(&email, "investor-pw-1");
         let reg = app.post(&format!("/api/v1/listings/{listing}/registrations"), Some(&t), json!({"legal_name": "张伟", "id_type": "resident_id",
-            "id_number": resident_id(i as u32), "phone": "13800138000", "experience": "", "business_plan": "", "claims_membership": false})).id();
+            "id_number": common::resident_id(i as u32), "phone": "13800138000", "experience": "", "business_plan": "", "claims_membership": false})).id();
         app.post(
             &format!("/api/v1/registrations/{reg}/qualify"),
             Some(&staff),

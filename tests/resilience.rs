@@ -119,19 +119,6 @@ fn login(base: &str, email: &str, password: &str) -> String {
         .to_string()
 }
 
-/// GB 11643 check character for 17 digits.
-fn resident_id(n: u32) -> String {
-    let body = format!("31011619900101{:03}", n % 1000);
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body
-        .bytes()
-        .zip(W)
-        .map(|(d, w)| (d - b'0') as u32 * w)
-        .sum();
-    let c = b"10X98765432"[(sum % 11) as usize] as char;
-    format!("{body}{c}")
-}
-
 fn rfc(t: chrono::DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
@@ -248,7 +235,7 @@ fn prepare(
         );
         let t = login(base, &email, "investor-pw-1");
         let reg = ok(base, "POST", &format!("/api/v1/listings/{listing}/registrations"), Some(&t), json!({
-            "legal_name": format!("张{i}"), "id_type": "resident_id", "id_number": resident_id(i as u32), "phone": "13800138000",
+            "legal_name": format!("张{i}"), "id_type": "resident_id", "id_number": common::resident_id(i as u32), "phone": "13800138000",
             "experience": "十年水稻种植", "business_plan": "优质稻米", "claims_membership": false
         }), 201)["id"].as_str().unwrap().to_string();
         ok(

@@ -339,3 +339,42 @@ impl TestApp {
         &self.clock
     }
 }
+
+// ---- valid ID numbers (shared by tests and benches) ----------------------------------------
+
+/// The GB 11643 check character of a resident ID's 17 digits.
+pub fn resident_check(body: &str) -> char {
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body
+        .bytes()
+        .zip(W)
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
+    b"10X98765432"[(sum % 11) as usize] as char
+}
+
+/// The GB 32100 check character of a unified social credit code's first 17 characters.
+pub fn uscc_check(body: &str) -> char {
+    const CHARS: &[u8] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
+    const W: [usize; 17] = [
+        1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+    ];
+    let sum: usize = body
+        .bytes()
+        .zip(W)
+        .map(|(c, w)| CHARS.iter().position(|x| *x == c).expect("code char") * w)
+        .sum();
+    CHARS[(31 - sum % 31) % 31] as char
+}
+
+/// A resident ID (distinct for n < 1000).
+pub fn resident_id(n: u32) -> String {
+    let body = format!("31011619800101{:03}", n % 1000);
+    format!("{body}{}", resident_check(&body))
+}
+
+/// A unified social credit code.
+pub fn uscc(n: u32) -> String {
+    let body = format!("91310116MA1{:06}", n % 1_000_000);
+    format!("{body}{}", uscc_check(&body))
+}
