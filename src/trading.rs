@@ -208,19 +208,24 @@ fn close_registration(
     l.eligible_bidders = Some(eligible.len() as i64);
     l.updated_at = now.naive_utc();
     let reason = format!("{} eligible bidder(s)", eligible.len());
+    // An auction runs to its announced end; otherwise the listing closes at registration close.
+    if l.status == ListingStatus::Auction.as_str() {
+        l.current_ends_at = Some(l.auction_ends_at);
+    } else {
+        l.closed_at = Some(at.naive_utc());
+    }
+    q::save_listing(conn, l)?;
+    audit_listing(
+        conn,
+        Actor::SYSTEM,
+        l,
+        "listing.registration_closed",
+        Some(&from),
+        Some(&reason),
+        now,
+    )?;
     match l.status.as_str() {
         "failed" => {
-            l.closed_at = Some(at.naive_utc());
-            q::save_listing(conn, l)?;
-            audit_listing(
-                conn,
-                Actor::SYSTEM,
-                l,
-                "listing.registration_closed",
-                Some(&from),
-                Some(&reason),
-                now,
-            )?;
             deposits::release_all(conn, &l.id, Actor::SYSTEM, "listing failed", now)?;
             notify_parties(
                 conn,
@@ -233,33 +238,10 @@ fn close_registration(
         "awarded" => {
             // One eligible bidder: negotiated deal (协议转让) at the reserve price.
             let winner = eligible[0].clone();
-            l.closed_at = Some(at.naive_utc());
-            l.current_price_fen = None;
-            q::save_listing(conn, l)?;
-            audit_listing(
-                conn,
-                Actor::SYSTEM,
-                l,
-                "listing.registration_closed",
-                Some(&from),
-                Some(&reason),
-                now,
-            )?;
             let price = l.reserve_price_fen;
             award(conn, l, &winner, None, price, 1, true, at, now, rules)?;
         }
         _ => {
-            l.current_ends_at = Some(l.auction_ends_at);
-            q::save_listing(conn, l)?;
-            audit_listing(
-                conn,
-                Actor::SYSTEM,
-                l,
-                "listing.registration_closed",
-                Some(&from),
-                Some(&reason),
-                now,
-            )?;
             notify_parties(
                 conn,
                 l,
