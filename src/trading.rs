@@ -694,6 +694,10 @@ pub fn place_bid(
 ) -> Result<PlacedBid, ApiError> {
     write_tx(conn, |conn| {
         let mut l = q::find_listing_for_update(conn, listing_id)?.ok_or(ApiError::NotFound)?;
+        // Only investors bid, and they see public listings only.
+        if !ListingStatus::parse(&l.status).is_some_and(ListingStatus::is_public) {
+            return Err(ApiError::NotFound);
+        }
         let now = clock.now();
         settle_locked(conn, &mut l, now, rules)?;
         let reg = rq::find_by_investor(conn, &l.id, investor_id)?;

@@ -95,10 +95,7 @@ pub async fn place_bid(
     let b: BidBody = parse_body(&body)?;
     let st = state.clone();
     let placed = db::run(&state.pool, move |conn| {
-        let l = lq::find_listing(conn, &listing_id)?.ok_or(ApiError::NotFound)?;
-        if !listing_visible(Some(&caller), &l) {
-            return Err(ApiError::NotFound);
-        }
+        // Visibility is checked inside the bid's transaction, on the locked row.
         trading::place_bid(
             conn,
             &listing_id,
