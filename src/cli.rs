@@ -136,7 +136,7 @@ fn new_admin(
         password_hash: Some(phc),
         display_name: display_name.into(),
         phone: None,
-        role: "admin".into(),
+        role: crate::domain::roles::Role::Admin,
         village_id: None,
         township_id: None,
         insurer_id: None,

@@ -131,6 +131,19 @@ pub struct Rules {
     /// Share of the premium paid by the government subsidy (0.5 = 50%).
     pub subsidy_share: f64,
     pub grace_days: i64,
+    /// Upper bound of every price, increment and bid (fen per mu per year).
+    pub max_price_fen: i64,
+}
+
+impl Rules {
+    /// The numbers the listing submit rules take.
+    pub fn submit_limits(&self) -> crate::domain::listing::SubmitLimits {
+        crate::domain::listing::SubmitLimits {
+            max_term_years: self.max_term_years,
+            min_announcement_days: self.min_announcement_days,
+            max_price_fen: self.max_price_fen,
+        }
+    }
 }
 
 fn redact<S: serde::Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
@@ -247,6 +260,7 @@ impl Default for Rules {
             premium_rate: 0.03,
             subsidy_share: 0.5,
             grace_days: 30,
+            max_price_fen: 100_000_000_000,
         }
     }
 }

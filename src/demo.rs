@@ -11,9 +11,12 @@ use crate::crypto::DataKey;
 use crate::db::listings as lq;
 use crate::db::models::{Insurer, Listing, Parcel, Registration, Township, User, Village};
 use crate::db::{queries, registrations as rq, write_tx, DbConn};
+use crate::domain::listing::{IntendedUse, ListingStatus};
 use crate::domain::money::annual_rent_fen;
 use crate::domain::numbering::{listing_counter, listing_no, shanghai_year};
-use crate::domain::registration::mask_id;
+use crate::domain::parcel::LandType;
+use crate::domain::registration::{mask_id, DepositStatus, IdType, RegistrationStatus};
+use crate::domain::roles::Role;
 use crate::error::ApiError;
 
 pub const DEMO_PASSWORD: &str = "landx-demo-2027";
@@ -77,11 +80,11 @@ fn listing(
         village_id: village.id.clone(),
         township_id: village.township_id.clone(),
         created_by: created_by.into(),
-        status: status.into(),
+        status: ListingStatus::parse(status).expect("a listing status"),
         title: title.into(),
         description: "经村民代表会议表决通过，委托镇农村产权交易服务中心公开挂牌流转土地经营权。"
             .into(),
-        intended_use: use_.into(),
+        intended_use: IntendedUse::parse(use_).expect("an intended use"),
         land_types: format!(",{},", types.join(",")),
         term_start,
         term_end: NaiveDate::from_ymd_opt(2037, 12, 31).expect("valid date"),
@@ -180,7 +183,7 @@ pub fn seed(
                 password_hash: Some(phc.clone()),
                 display_name: name.into(),
                 phone: Some("13800138000".into()),
-                role: role.into(),
+                role: Role::parse(role).expect("a role"),
                 village_id: (role == "collective").then(|| villages[0].id.clone()),
                 township_id: (role == "staff").then(|| ts.id.clone()),
                 insurer_id: (role == "insurer").then(|| insurer.id.clone()),
@@ -229,7 +232,7 @@ pub fn seed(
                 village_id: villages[0].id.clone(),
                 township_id: ts.id.clone(),
                 area_centimu: area,
-                land_type: land_type.into(),
+                land_type: LandType::parse(land_type).expect("a land type"),
                 permanent_basic_farmland: basic,
                 quality_grade: Some((i % 5) as i64 + 2),
                 households,
@@ -265,7 +268,7 @@ pub fn seed(
                     action: "listing.created",
                     entity_type: "listing",
                     entity_id: &l.id,
-                    to_state: Some(&l.status),
+                    to_state: Some(l.status.as_str()),
                     reason: Some("demo seed"),
                     ..Default::default()
                 },
@@ -393,9 +396,9 @@ pub fn seed(
                 investor_id: u.id.clone(),
                 legal_name: name.into(),
                 id_type: if idno.len() == 18 && idno.chars().next().is_some_and(|c| c == '9') {
-                    "unified_social_credit_code".into()
+                    IdType::UnifiedSocialCreditCode
                 } else {
-                    "resident_id".into()
+                    IdType::ResidentId
                 },
                 id_number_enc: data_key.encrypt(idno),
                 id_number_masked: mask_id(idno),
@@ -404,10 +407,10 @@ pub fn seed(
                 business_plan: "种植优质稻米，发展绿色生态农业".into(),
                 claims_membership: member,
                 member_verified: member,
-                status: "qualified".into(),
+                status: RegistrationStatus::Qualified,
                 reject_reason: None,
                 reviewed_at: Some((now - Duration::days(2)).naive_utc()),
-                deposit_status: "confirmed".into(),
+                deposit_status: DepositStatus::Confirmed,
                 deposit_amount_fen: Some(200_000),
                 deposit_receipt_ref: Some(format!("ICBC-JS-{}", &u.id[..8])),
                 deposit_confirmed_at: Some((now - Duration::days(2)).naive_utc()),
@@ -439,7 +442,7 @@ pub fn seed(
         put(conn, l, &[&parcels[3]], true)?;
         Ok(users
             .iter()
-            .map(|u| (u.email.clone(), u.role.clone()))
+            .map(|u| (u.email.clone(), u.role.as_str().to_string()))
             .collect())
     })
 }

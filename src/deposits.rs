@@ -97,12 +97,11 @@ pub fn move_deposit(
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<bool, ApiError> {
-    let from = DepositStatus::parse(&r.deposit_status)
-        .ok_or_else(|| ApiError::internal("bad deposit status"))?;
+    let from = r.deposit_status;
     let Some(to) = from.next(event) else {
         return Ok(false);
     };
-    r.deposit_status = to.as_str().into();
+    r.deposit_status = to;
     r.updated_at = now.naive_utc();
     rq::save(conn, r)?;
     audit_registration(

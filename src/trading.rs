@@ -17,10 +17,11 @@ use crate::db::registrations as rq;
 use crate::db::{queries, write_tx, DbConn};
 use crate::deposits::{self, Actor};
 use crate::domain::auction::{self, AuctionState, BidRefusal, Bidder, Leader, Standing};
+use crate::domain::deal::DealStatus;
 use crate::domain::listing::{ListingEvent, ListingStatus};
 use crate::domain::money::annual_rent_fen;
 use crate::domain::numbering::{deal_counter, deal_no, shanghai_year};
-use crate::domain::registration::{is_eligible, DepositEvent, DepositStatus, RegistrationStatus};
+use crate::domain::registration::{is_eligible, DepositEvent, DepositStatus};
 use crate::error::ApiError;
 use crate::mail::{self, Message};
 
@@ -34,15 +35,11 @@ pub fn eligible_bidders(conn: &mut DbConn, listing_id: &str) -> Result<u32, ApiE
 }
 
 fn registration_eligible(r: &Registration) -> bool {
-    matches!(
-        (RegistrationStatus::parse(&r.status), DepositStatus::parse(&r.deposit_status)),
-        (Some(s), Some(d)) if is_eligible(s, d)
-    )
+    is_eligible(r.status, r.deposit_status)
 }
 
 pub(crate) fn status_of(l: &Listing) -> Result<ListingStatus, ApiError> {
-    ListingStatus::parse(&l.status)
-        .ok_or_else(|| ApiError::internal(format!("listing {} has status {}", l.id, l.status)))
+    Ok(l.status)
 }
 
 /// Cheap check (no lock) whether anything is due for this listing at `now`.
@@ -57,7 +54,7 @@ fn is_due(conn: &mut DbConn, l: &Listing, now: DateTime<Utc>) -> Result<bool, Ap
 }
 
 fn deal_due(d: &Deal, now: DateTime<Utc>) -> bool {
-    d.status == "pending_confirmation"
+    d.status.is_open()
         && d.confirm_by <= now.naive_utc()
         && (d.winner_confirmed_at.is_none()
             || (d.collective_confirmed_at.is_none() && d.staff_reminded_at.is_none()))
@@ -138,7 +135,7 @@ pub(crate) fn audit_listing(
             entity_type: "listing",
             entity_id: &l.id,
             from_state: from,
-            to_state: Some(&l.status),
+            to_state: Some(l.status.as_str()),
             reason,
         },
         now,
@@ -181,12 +178,12 @@ fn notify_parties(
     Ok(())
 }
 
-fn transition(l: &mut Listing, event: ListingEvent) -> Result<String, ApiError> {
-    let from = l.status.clone();
+fn transition(l: &mut Listing, event: ListingEvent) -> Result<ListingStatus, ApiError> {
+    let from = l.status;
     let next = status_of(l)?.next(event).ok_or_else(|| {
         ApiError::internal(format!("transition {event:?} from {from} not allowed"))
     })?;
-    l.status = next.as_str().into();
+    l.status = next;
     Ok(from)
 }
 
@@ -209,7 +206,7 @@ fn close_registration(
     l.updated_at = now.naive_utc();
     let reason = format!("{} eligible bidder(s)", eligible.len());
     // An auction runs to its announced end; otherwise the listing closes at registration close.
-    if l.status == ListingStatus::Auction.as_str() {
+    if l.status == ListingStatus::Auction {
         l.current_ends_at = Some(l.auction_ends_at);
     } else {
         l.closed_at = Some(at.naive_utc());
@@ -220,7 +217,7 @@ fn close_registration(
         Actor::SYSTEM,
         l,
         "listing.registration_closed",
-        Some(&from),
+        Some(from.as_str()),
         Some(&reason),
         now,
     )?;
@@ -318,7 +315,7 @@ fn close_auction(
             Actor::SYSTEM,
             l,
             "listing.auction_closed",
-            Some(&from),
+            Some(from.as_str()),
             Some("no bid"),
             now,
         )?;
@@ -351,7 +348,7 @@ fn close_auction(
         Actor::SYSTEM,
         l,
         "listing.auction_closed",
-        Some(&from),
+        Some(from.as_str()),
         Some(&format!("won at {price} fen/mu/year")),
         now,
     )?;
@@ -460,7 +457,7 @@ fn create_deal(
         price_fen: price,
         annual_rent_fen: annual_rent_fen(price, l.total_area_centimu)
             .ok_or_else(|| ApiError::internal("rent overflow"))?,
-        status: "pending_confirmation".into(),
+        status: DealStatus::PendingConfirmation,
         awarded_at: at.naive_utc(),
         confirm_by: (at + Duration::days(rules.deal_confirm_days)).naive_utc(),
         publicity_ends_at: (at + Duration::days(rules.publicity_days)).naive_utc(),
@@ -546,7 +543,7 @@ fn fall_through(
     now: DateTime<Utc>,
     rules: &Rules,
 ) -> Result<(), ApiError> {
-    d.status = "fallen_through".into();
+    d.status = DealStatus::FallenThrough;
     d.fell_through_at = Some(at.naive_utc());
     d.fall_reason = Some(reason.into());
     d.updated_at = now.naive_utc();
@@ -648,7 +645,7 @@ fn fall_through(
                 actor,
                 l,
                 "listing.deal_fell_through",
-                Some(&from),
+                Some(from.as_str()),
                 Some(reason),
                 now,
             )?;
@@ -695,7 +692,7 @@ pub fn place_bid(
     write_tx(conn, |conn| {
         let mut l = q::find_listing_for_update(conn, listing_id)?.ok_or(ApiError::NotFound)?;
         // Only investors bid, and they see public listings only.
-        if !ListingStatus::parse(&l.status).is_some_and(ListingStatus::is_public) {
+        if !l.status.is_public() {
             return Err(ApiError::NotFound);
         }
         let now = clock.now();
@@ -716,7 +713,7 @@ pub fn place_bid(
             extension_secs: l.extension_secs,
             current_price_fen: l.current_price_fen,
             leader,
-            open: l.status == ListingStatus::Auction.as_str(),
+            open: l.status == ListingStatus::Auction,
         };
         let bidder = Bidder {
             registration_id: reg.as_ref().map(|r| r.id.clone()),
@@ -804,7 +801,7 @@ pub fn confirm_deal(
         let mut l = q::find_listing_for_update(conn, &d.listing_id)?.ok_or(ApiError::NotFound)?;
         settle_locked(conn, &mut l, now, rules)?;
         let mut d = aq::find_deal(conn, deal_id)?.ok_or(ApiError::NotFound)?;
-        if d.status != "pending_confirmation" {
+        if !d.status.is_open() {
             return Err(ApiError::InvalidState(format!("the deal is {}", d.status)));
         }
         match party {
@@ -818,7 +815,7 @@ pub fn confirm_deal(
         }
         let both = d.winner_confirmed_at.is_some() && d.collective_confirmed_at.is_some();
         if both {
-            d.status = "confirmed".into();
+            d.status = DealStatus::Confirmed;
         }
         d.updated_at = now.naive_utc();
         aq::save_deal(conn, &d)?;
@@ -836,7 +833,7 @@ pub fn confirm_deal(
                 entity_type: "deal",
                 entity_id: &d.id,
                 from_state: Some("pending_confirmation"),
-                to_state: Some(&d.status),
+                to_state: Some(d.status.as_str()),
                 reason: None,
             },
             now,
@@ -844,7 +841,7 @@ pub fn confirm_deal(
         if both {
             // The runner-up's offer is no longer needed.
             for mut r in rq::for_listing(conn, &l.id)? {
-                if r.id != d.registration_id && r.deposit_status == "confirmed" {
+                if r.id != d.registration_id && r.deposit_status == DepositStatus::Confirmed {
                     deposits::move_deposit(
                         conn,
                         &mut r,
@@ -895,7 +892,7 @@ pub fn decline_deal(
         let mut l = q::find_listing_for_update(conn, &d.listing_id)?.ok_or(ApiError::NotFound)?;
         settle_locked(conn, &mut l, now, rules)?;
         let d = aq::find_deal(conn, deal_id)?.ok_or(ApiError::NotFound)?;
-        if d.status != "pending_confirmation" || d.winner_confirmed_at.is_some() {
+        if !d.status.is_open() || d.winner_confirmed_at.is_some() {
             return Err(ApiError::InvalidState(
                 "this offer can no longer be declined".into(),
             ));

@@ -1262,7 +1262,7 @@ fn winner_declines_runner_up_declines_listing_fails_and_is_relisted() {
     assert_eq!(d["status"], "fallen_through");
     let rows = db_deals(&app, a);
     assert_eq!(rows.len(), 2);
-    assert!(rows.iter().all(|d| d.status == "fallen_through"));
+    assert!(rows.iter().all(|d| d.status.as_str() == "fallen_through"));
 
     assert_eq!(actions(&app, &d1_id), ["deal.created", "deal.fell_through"]);
     assert_eq!(
@@ -1343,7 +1343,7 @@ fn missing_confirm_by_passes_the_offer_to_the_runner_up_on_read_and_in_the_worke
     assert_eq!(deposit_of(&app, &w, &read.winner), "forfeited");
     assert_eq!(deposit_of(&app, &w, &read.runner_up), "confirmed");
     let d1 = &db_deals(&app, &read.a)[0];
-    assert_eq!(d1.status, "fallen_through");
+    assert_eq!(d1.status.as_str(), "fallen_through");
     assert_eq!(
         d1.fall_reason.as_deref(),
         Some("not confirmed by confirm_by")
@@ -1364,8 +1364,8 @@ fn missing_confirm_by_passes_the_offer_to_the_runner_up_on_read_and_in_the_worke
     app.run_jobs();
     let rows = db_deals(&app, &worker.a);
     assert_eq!(rows.len(), 2, "the worker made the runner-up's offer");
-    assert_eq!(rows[0].status, "fallen_through");
-    assert_eq!(rows[1].status, "pending_confirmation");
+    assert_eq!(rows[0].status.as_str(), "fallen_through");
+    assert_eq!(rows[1].status.as_str(), "pending_confirmation");
     assert_eq!(rows[1].registration_id, worker.runner_up.reg);
     assert_eq!(rows[1].confirmation_no, "DL-CJ-2027-0004");
     assert_eq!(
@@ -1378,7 +1378,7 @@ fn missing_confirm_by_passes_the_offer_to_the_runner_up_on_read_and_in_the_worke
     app.run_jobs();
     let rows = db_deals(&app, &worker.a);
     assert!(
-        rows.iter().all(|d| d.status == "fallen_through"),
+        rows.iter().all(|d| d.status.as_str() == "fallen_through"),
         "{rows:?}"
     );
     assert!(app
@@ -1422,7 +1422,7 @@ fn one_late_read_performs_every_due_step_at_its_own_time() {
     assert_eq!(rows[1].awarded_at, first_by.naive_utc());
     assert_eq!(rows[1].confirm_by, second_by.naive_utc());
     assert_eq!(rows[1].fell_through_at, at(second_by));
-    assert!(rows.iter().all(|d| d.status == "fallen_through"));
+    assert!(rows.iter().all(|d| d.status.as_str() == "fallen_through"));
     assert_eq!(deposit_of(&app, &w, &c.winner), "forfeited");
     assert_eq!(deposit_of(&app, &w, &c.runner_up), "refund_due");
     assert_eq!(deposit_of(&app, &w, &c.third), "refund_due");

@@ -331,7 +331,11 @@ pub async fn events(
                         "awarded" | "failed" | "contracted" | "cancelled"
                     );
                     if done && l.bid_count <= f.last_seq {
-                        let outcome = if l.status == "failed" || l.status == "cancelled" {
+                        let outcome = if matches!(
+                            l.status,
+                            crate::domain::listing::ListingStatus::Failed
+                                | crate::domain::listing::ListingStatus::Cancelled
+                        ) {
                             "failed"
                         } else {
                             "awarded"
@@ -396,7 +400,7 @@ pub struct DealOut {
 fn deal_out(conn: &mut DbConn, d: Deal, party: bool) -> Result<DealOut, ApiError> {
     let r = rq::find(conn, &d.registration_id)?
         .ok_or_else(|| ApiError::internal("deal registration vanished"))?;
-    let company = IdType::parse(&r.id_type) == Some(IdType::UnifiedSocialCreditCode);
+    let company = r.id_type == IdType::UnifiedSocialCreditCode;
     Ok(DealOut {
         winner_alias: alias(d.bidder_no),
         winner_name: if company || party {
@@ -416,7 +420,7 @@ fn deal_out(conn: &mut DbConn, d: Deal, party: bool) -> Result<DealOut, ApiError
         confirmation_no: d.confirmation_no,
         price_fen: d.price_fen,
         annual_rent_fen: d.annual_rent_fen,
-        status: d.status,
+        status: d.status.as_str().to_string(),
         round: d.round,
         negotiated: d.negotiated,
     })

@@ -183,7 +183,7 @@ fn issue_pair(
         aud: String::new(),
         exp: (now + Duration::minutes(minutes)).timestamp(),
         iat: now.timestamp(),
-        role: user.role.clone(),
+        role: user.role.as_str().to_string(),
         org: user
             .village_id
             .clone()
@@ -260,7 +260,7 @@ pub async fn register(
             password_hash: Some(phc),
             display_name: b.display_name.trim().to_string(),
             phone: b.phone,
-            role: Role::Investor.as_str().into(),
+            role: Role::Investor,
             village_id: None,
             township_id: None,
             insurer_id: None,
@@ -365,7 +365,7 @@ pub async fn login(
     let now = state.clock.now();
     let lookup = email.clone();
     let user = db::run(&state.pool, move |conn| {
-        queries::find_user_by_email(conn, &lookup)
+        Ok(queries::find_user_by_email(conn, &lookup)?)
     })
     .await?;
     if user.is_none() {
@@ -564,7 +564,7 @@ async fn set_password_with_token(
                 .first(conn)
                 .optional()?;
         match row {
-            Some((uid, exp, None)) if exp > now.naive_utc() => queries::find_user(conn, &uid),
+            Some((uid, exp, None)) if exp > now.naive_utc() => Ok(queries::find_user(conn, &uid)?),
             _ => Ok(None),
         }
     })
@@ -637,7 +637,7 @@ pub async fn accept_invitation(
     responses((status = 200, body = UserOut)))]
 pub async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let id = caller.id.clone();
-    let user = db::run(&state.pool, move |conn| queries::find_user(conn, &id))
+    let user = db::run(&state.pool, move |conn| Ok(queries::find_user(conn, &id)?))
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok().json(UserOut::from(user)))

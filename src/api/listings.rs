@@ -127,7 +127,7 @@ fn listing_out(l: Listing, parcels: Vec<Parcel>) -> ListingOut {
         parcels: parcels
             .into_iter()
             .map(|p| ListingParcelOut {
-                land_type: LandType::parse(&p.land_type).unwrap_or(LandType::Arable),
+                land_type: p.land_type,
                 area_mu: format_mu(p.area_centimu),
                 id: p.id,
                 code: p.code,
@@ -137,8 +137,8 @@ fn listing_out(l: Listing, parcels: Vec<Parcel>) -> ListingOut {
                 location: p.location,
             })
             .collect(),
-        status: ListingStatus::parse(&l.status).unwrap_or(ListingStatus::Draft),
-        intended_use: IntendedUse::parse(&l.intended_use).unwrap_or(IntendedUse::Grain),
+        status: l.status,
+        intended_use: l.intended_use,
         total_area_mu: format_mu(l.total_area_centimu),
         registration_closes_at: utc(l.registration_closes_at),
         auction_starts_at: utc(l.auction_starts_at),
@@ -454,10 +454,10 @@ pub async fn create_listing(
             village_id: village.id.clone(),
             township_id: village.township_id.clone(),
             created_by: caller.id.clone(),
-            status: ListingStatus::Draft.as_str().into(),
+            status: ListingStatus::Draft,
             title: b.title.trim().to_string(),
             description: b.description,
-            intended_use: b.intended_use.as_str().into(),
+            intended_use: b.intended_use,
             land_types: String::new(),
             term_start: b.term_start,
             term_end: b.term_end,
@@ -541,7 +541,7 @@ pub async fn patch_listing(
                 l.description = v;
             }
             if let Some(v) = b.intended_use {
-                l.intended_use = v.as_str().into();
+                l.intended_use = v;
             }
             if let Some(v) = b.term_start {
                 l.term_start = v;
@@ -585,7 +585,7 @@ pub async fn patch_listing(
                 Actor::of(&caller),
                 &l,
                 "listing.edited",
-                Some(&l.status.clone()),
+                Some(l.status.as_str()),
                 None,
                 now,
             )?;
@@ -636,8 +636,7 @@ pub async fn submit_listing(
                 .collect();
             let terms = ListingTerms {
                 village_id: l.village_id.clone(),
-                intended_use: IntendedUse::parse(&l.intended_use)
-                    .ok_or_else(|| ApiError::internal("bad use"))?,
+                intended_use: Some(l.intended_use).ok_or_else(|| ApiError::internal("bad use"))?,
                 term_start: l.term_start,
                 term_end: l.term_end,
                 reserve_price_fen: l.reserve_price_fen,
@@ -654,7 +653,7 @@ pub async fn submit_listing(
                     commissions_received: l.consent_commissions_received,
                 },
             };
-            let errors = check_submit(&terms, &facts, now, &st.settings.rules);
+            let errors = check_submit(&terms, &facts, now, &st.settings.rules.submit_limits());
             if !errors.is_empty() {
                 return Err(ApiError::Validation(errors));
             }
@@ -665,10 +664,10 @@ pub async fn submit_listing(
                 let seq = q::next_counter(conn, &listing_counter(&township.id, year))?;
                 l.listing_no = Some(listing_no(&township.code, year, seq));
             }
-            l.status = next.as_str().into();
+            l.status = next;
             l.submitted_at = Some(now.naive_utc());
             l.updated_at = now.naive_utc();
-            if !q::save_listing_if(conn, &l, &from)? {
+            if !q::save_listing_if(conn, &l, from)? {
                 return Err(invalid_state(&l, "submit"));
             }
             audit_listing(
@@ -676,7 +675,7 @@ pub async fn submit_listing(
                 Actor::of(&caller),
                 &l,
                 "listing.submitted",
-                Some(&from),
+                Some(from.as_str()),
                 None,
                 now,
             )?;
@@ -717,15 +716,17 @@ pub async fn approve_listing(
             let next = status_of(&l)?
                 .next(ListingEvent::Approve)
                 .ok_or_else(|| invalid_state(&l, "approve"))?;
-            if let Some(msg) =
-                announcement_too_short(l.registration_closes_at.and_utc(), now, &st.settings.rules)
-            {
+            if let Some(msg) = announcement_too_short(
+                l.registration_closes_at.and_utc(),
+                now,
+                st.settings.rules.min_announcement_days,
+            ) {
                 return Err(ApiError::field("registration_closes_at", msg));
             }
-            l.status = next.as_str().into();
+            l.status = next;
             l.announced_at = Some(now.naive_utc());
             l.updated_at = now.naive_utc();
-            if !q::save_listing_if(conn, &l, &from)? {
+            if !q::save_listing_if(conn, &l, from)? {
                 return Err(invalid_state(&l, "approve"));
             }
             audit_listing(
@@ -733,7 +734,7 @@ pub async fn approve_listing(
                 Actor::of(&caller),
                 &l,
                 "listing.approved",
-                Some(&from),
+                Some(from.as_str()),
                 None,
                 now,
             )?;
@@ -776,10 +777,10 @@ pub async fn return_listing(
             let next = status_of(&l)?
                 .next(ListingEvent::Return)
                 .ok_or_else(|| invalid_state(&l, "return"))?;
-            l.status = next.as_str().into();
+            l.status = next;
             l.return_reason = Some(b.reason.trim().to_string());
             l.updated_at = now.naive_utc();
-            if !q::save_listing_if(conn, &l, &from)? {
+            if !q::save_listing_if(conn, &l, from)? {
                 return Err(invalid_state(&l, "return"));
             }
             audit_listing(
@@ -787,7 +788,7 @@ pub async fn return_listing(
                 Actor::of(&caller),
                 &l,
                 "listing.returned",
-                Some(&from),
+                Some(from.as_str()),
                 l.return_reason.clone().as_deref(),
                 now,
             )?;
@@ -841,11 +842,11 @@ pub async fn cancel_listing(
             let next = status_of(&l)?
                 .next(event)
                 .ok_or_else(|| invalid_state(&l, "cancel"))?;
-            l.status = next.as_str().into();
+            l.status = next;
             l.cancel_reason = Some(b.reason.trim().to_string());
             l.closed_at = Some(now.naive_utc());
             l.updated_at = now.naive_utc();
-            if !q::save_listing_if(conn, &l, &from)? {
+            if !q::save_listing_if(conn, &l, from)? {
                 return Err(invalid_state(&l, "cancel"));
             }
             audit_listing(
@@ -853,7 +854,7 @@ pub async fn cancel_listing(
                 Actor::of(&caller),
                 &l,
                 "listing.cancelled",
-                Some(&from),
+                Some(from.as_str()),
                 l.cancel_reason.clone().as_deref(),
                 now,
             )?;
@@ -867,7 +868,7 @@ pub async fn cancel_listing(
             } else {
                 Role::Collective
             };
-            if from != "draft" {
+            if from != ListingStatus::Draft {
                 notify(
                     conn,
                     st,
@@ -878,7 +879,7 @@ pub async fn cancel_listing(
                     now,
                 )?;
             }
-            if from == ListingStatus::Announced.as_str() {
+            if from == ListingStatus::Announced {
                 // Registrants learn of it; confirmed deposits become due for refund.
                 let actor = Actor::of(&caller);
                 for r in crate::db::registrations::for_listing(conn, &l.id)? {
@@ -934,7 +935,7 @@ pub async fn relist_listing(
             l.id = uuid::Uuid::now_v7().to_string();
             l.listing_no = None;
             l.created_by = caller.id.clone();
-            l.status = ListingStatus::Draft.as_str().into();
+            l.status = ListingStatus::Draft;
             l.reserve_price_fen = reserve;
             l.registration_closes_at = truncate_micros(b.registration_closes_at).naive_utc();
             l.auction_starts_at = truncate_micros(b.auction_starts_at).naive_utc();
@@ -955,12 +956,9 @@ pub async fn relist_listing(
             l.created_at = now.naive_utc();
             l.updated_at = now.naive_utc();
             apply_parcels(&mut l, &parcels)?;
-            q::insert_listing(conn, &l, &parcel_ids).map_err(|e| match e {
-                ApiError::Conflict(_) => {
-                    ApiError::InvalidState("this failed listing was already relisted".into())
-                }
-                e => e,
-            })?;
+            q::insert_listing(conn, &l, &parcel_ids).map_err(db::unique_or(|| {
+                ApiError::InvalidState("this failed listing was already relisted".into())
+            }))?;
             old.relisted_as_id = Some(l.id.clone());
             old.updated_at = now.naive_utc();
             q::save_listing(conn, &old)?;

@@ -169,7 +169,7 @@ pub async fn list_townships(
     let page = q.to_req()?;
     let limit = page.limit;
     let rows = db::run(&state.pool, move |conn| {
-        queries::list_townships(conn, &page)
+        Ok(queries::list_townships(conn, &page)?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(Page::from_rows(
@@ -189,9 +189,11 @@ pub async fn get_township(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let t = db::run(&state.pool, move |conn| queries::find_township(conn, &id))
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let t = db::run(&state.pool, move |conn| {
+        Ok(queries::find_township(conn, &id)?)
+    })
+    .await?
+    .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok().json(TownshipOut::from(t)))
 }
 
@@ -216,10 +218,9 @@ pub async fn create_township(
         created_at: now.naive_utc(),
     };
     let t = db::run_tx(&state.pool, move |conn| {
-        queries::insert_township(conn, &t).map_err(|e| match e {
-            ApiError::Conflict(_) => ApiError::Conflict("township code already exists".into()),
-            e => e,
-        })?;
+        queries::insert_township(conn, &t).map_err(db::unique_or(|| {
+            ApiError::Conflict("township code already exists".into())
+        }))?;
         audit::append(
             conn,
             &org_audit(&caller, "township.created", "township", &t.id),
@@ -248,7 +249,7 @@ pub async fn list_villages(
     let limit = page.limit;
     let rows = db::run(&state.pool, move |conn| {
         queries::find_township(conn, &id)?.ok_or(ApiError::NotFound)?;
-        queries::list_villages(conn, &id, &page)
+        Ok(queries::list_villages(conn, &id, &page)?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(Page::from_rows(
@@ -268,9 +269,11 @@ pub async fn get_village(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let v = db::run(&state.pool, move |conn| queries::find_village(conn, &id))
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let v = db::run(&state.pool, move |conn| {
+        Ok(queries::find_village(conn, &id)?)
+    })
+    .await?
+    .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok().json(VillageOut::from(v)))
 }
 
@@ -301,12 +304,9 @@ pub async fn create_village(
         if queries::find_township(conn, &v.township_id)?.is_none() {
             return Err(ApiError::field("township_id", "no such township"));
         }
-        queries::insert_village(conn, &v).map_err(|e| match e {
-            ApiError::Conflict(_) => {
-                ApiError::Conflict("village code already exists in this township".into())
-            }
-            e => e,
-        })?;
+        queries::insert_village(conn, &v).map_err(db::unique_or(|| {
+            ApiError::Conflict("village code already exists in this township".into())
+        }))?;
         audit::append(
             conn,
             &org_audit(&caller, "village.created", "village", &v.id),
@@ -330,7 +330,10 @@ pub async fn list_insurers(
 ) -> Result<HttpResponse, ApiError> {
     let page = q.to_req()?;
     let limit = page.limit;
-    let rows = db::run(&state.pool, move |conn| queries::list_insurers(conn, &page)).await?;
+    let rows = db::run(&state.pool, move |conn| {
+        Ok(queries::list_insurers(conn, &page)?)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(Page::from_rows(
         rows,
         limit,
@@ -359,10 +362,9 @@ pub async fn create_insurer(
         created_at: now.naive_utc(),
     };
     let i = db::run_tx(&state.pool, move |conn| {
-        queries::insert_insurer(conn, &i).map_err(|e| match e {
-            ApiError::Conflict(_) => ApiError::Conflict("insurer code already exists".into()),
-            e => e,
-        })?;
+        queries::insert_insurer(conn, &i).map_err(db::unique_or(|| {
+            ApiError::Conflict("insurer code already exists".into())
+        }))?;
         audit::append(
             conn,
             &org_audit(&caller, "insurer.created", "insurer", &i.id),

@@ -49,7 +49,7 @@ pub struct ParcelOut {
 
 pub fn parcel_out(p: Parcel, locked: bool) -> ParcelOut {
     ParcelOut {
-        land_type: LandType::parse(&p.land_type).unwrap_or(LandType::Arable),
+        land_type: p.land_type,
         area_mu: format_mu(p.area_centimu),
         boundary_geojson: p
             .boundary_geojson
@@ -157,7 +157,7 @@ fn apply_fields(
         }
     }
     if let Some(t) = land_type {
-        p.land_type = t.as_str().into();
+        p.land_type = t;
     }
     if let Some(b) = basic {
         p.permanent_basic_farmland = b;
@@ -201,11 +201,8 @@ fn apply_fields(
     }
 }
 
-fn code_taken(e: ApiError) -> ApiError {
-    match e {
-        ApiError::Conflict(_) => ApiError::Conflict("a parcel with this code exists".into()),
-        e => e,
-    }
+fn code_taken(e: diesel::result::Error) -> ApiError {
+    db::unique_or(|| ApiError::Conflict("a parcel with this code exists".into()))(e)
 }
 
 /// Register a parcel of the caller's village (collective).
@@ -230,7 +227,7 @@ pub async fn create_parcel(
         village_id: village_id.clone(),
         township_id: String::new(),
         area_centimu: 0,
-        land_type: String::new(),
+        land_type: b.land_type,
         permanent_basic_farmland: false,
         quality_grade: None,
         households: 0,
@@ -418,9 +415,9 @@ pub async fn patch_parcel(
     let parcel_id = p.id.clone();
     db::run_tx(&state.pool, move |conn| {
         let editable: Vec<&str> = ListingStatus::ALL
-            .into_iter()
+            .iter()
             .filter(|s| s.next(ListingEvent::Edit).is_some())
-            .map(ListingStatus::as_str)
+            .map(|s| s.as_str())
             .collect();
         for held in q::listings_with_parcel(conn, &parcel_id, &editable)? {
             let Some(mut l) = q::find_listing_for_update(conn, &held.id)? else {

@@ -14,7 +14,6 @@ use crate::db::models::{Listing, Registration};
 use crate::db::registrations::{self as rq, RegistrationFilter};
 use crate::db::{self, DbConn};
 use crate::deposits::{self, Actor};
-use crate::domain::listing::ListingStatus;
 use crate::domain::registration::{
     mask_id, may_verify_membership, registration_open as domain_registration_open, valid_id_number,
     DepositEvent, DepositStatus, IdType, RegistrationStatus,
@@ -97,9 +96,9 @@ fn out(state: &AppState, r: Registration) -> RegistrationOut {
             .data_key
             .decrypt(&r.id_number_enc)
             .unwrap_or_else(|| r.id_number_masked.clone()),
-        id_type: IdType::parse(&r.id_type).unwrap_or(IdType::ResidentId),
-        status: RegistrationStatus::parse(&r.status).unwrap_or(RegistrationStatus::Applied),
-        deposit_status: DepositStatus::parse(&r.deposit_status).unwrap_or(DepositStatus::Unpaid),
+        id_type: r.id_type,
+        status: r.status,
+        deposit_status: r.deposit_status,
         deposit_confirmed_at: r.deposit_confirmed_at.map(|t| t.and_utc()),
         refunded_at: r.refunded_at.map(|t| t.and_utc()),
         created_at: r.created_at.and_utc(),
@@ -123,8 +122,8 @@ fn out(state: &AppState, r: Registration) -> RegistrationOut {
 
 fn summary(r: Registration) -> RegistrationSummary {
     RegistrationSummary {
-        status: RegistrationStatus::parse(&r.status).unwrap_or(RegistrationStatus::Applied),
-        deposit_status: DepositStatus::parse(&r.deposit_status).unwrap_or(DepositStatus::Unpaid),
+        status: r.status,
+        deposit_status: r.deposit_status,
         id: r.id,
     }
 }
@@ -180,8 +179,7 @@ pub struct RefundBody {
 }
 
 fn registration_open(l: &Listing, now: DateTime<Utc>) -> bool {
-    ListingStatus::parse(&l.status)
-        .is_some_and(|s| domain_registration_open(s, l.registration_closes_at.and_utc(), now))
+    domain_registration_open(l.status, l.registration_closes_at.and_utc(), now)
 }
 
 /// Register for an announced listing (investor with a verified e-mail).
@@ -240,7 +238,7 @@ pub async fn register(
             listing_id: l.id.clone(),
             investor_id: caller.id.clone(),
             legal_name: b.legal_name.trim().to_string(),
-            id_type: b.id_type.as_str().into(),
+            id_type: b.id_type,
             id_number_enc: st.data_key.encrypt(&id_number),
             id_number_masked: mask_id(&id_number),
             phone: b.phone,
@@ -248,10 +246,10 @@ pub async fn register(
             business_plan: b.business_plan,
             claims_membership: b.claims_membership,
             member_verified: false,
-            status: RegistrationStatus::Applied.as_str().into(),
+            status: RegistrationStatus::Applied,
             reject_reason: None,
             reviewed_at: None,
-            deposit_status: DepositStatus::Unpaid.as_str().into(),
+            deposit_status: DepositStatus::Unpaid,
             deposit_amount_fen: None,
             deposit_receipt_ref: None,
             deposit_confirmed_at: None,
@@ -266,10 +264,9 @@ pub async fn register(
             if !registration_open(&l, now) {
                 return Err(ApiError::InvalidState("registration is not open for this listing".into()));
             }
-            rq::insert(conn, &r).map_err(|e| match e {
-                ApiError::Conflict(_) => ApiError::Conflict("you already registered for this listing".into()),
-                e => e,
-            })?;
+            rq::insert(conn, &r).map_err(db::unique_or(|| {
+                ApiError::Conflict("you already registered for this listing".into())
+            }))?;
             deposits::audit_registration(conn, Actor::of(&caller), &r, "registration.applied", "registration", "none", "applied", None, now)?;
             deposits::mail_investor(conn, &r, "报名已受理 Registration received", &format!("您对挂牌项目“{}”的报名已受理，请按公告缴纳保证金并等待资格审查。Your registration was received.", l.title), now)?;
             Ok(())
@@ -415,7 +412,7 @@ pub async fn my_registrations(
             status: None,
             deposit_status: None,
         };
-        rq::list(conn, &f, page.after.as_deref(), page.limit)
+        Ok(rq::list(conn, &f, page.after.as_deref(), page.limit)?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(Page::from_rows(
@@ -498,7 +495,7 @@ pub async fn qualify(
         id.into_inner(),
         body,
         |conn, caller, r, l, b: QualifyBody, now| {
-            if r.status != "applied" {
+            if r.status != RegistrationStatus::Applied {
                 return Err(ApiError::InvalidState(format!(
                     "registration is already {}",
                     r.status
@@ -512,7 +509,7 @@ pub async fn qualify(
                     "the investor did not claim membership",
                 ));
             }
-            r.status = "qualified".into();
+            r.status = RegistrationStatus::Qualified;
             r.member_verified = verified;
             r.reviewed_at = Some(now.naive_utc());
             r.updated_at = now.naive_utc();
@@ -559,14 +556,14 @@ pub async fn reject(
         body,
         |conn, caller, r, l, b: RejectBody, now| {
             validate::text(&b.reason, 2000).map_err(|m| ApiError::field("reason", m))?;
-            if r.status != "applied" {
+            if r.status != RegistrationStatus::Applied {
                 return Err(ApiError::InvalidState(format!(
                     "registration is already {}",
                     r.status
                 )));
             }
             review_open(l, now)?;
-            r.status = "rejected".into();
+            r.status = RegistrationStatus::Rejected;
             r.reject_reason = Some(b.reason.trim().to_string());
             r.reviewed_at = Some(now.naive_utc());
             r.updated_at = now.naive_utc();
@@ -625,7 +622,8 @@ pub async fn confirm_deposit(
         id.into_inner(),
         body,
         |conn, caller, r, l, b: DepositBody, now| {
-            if r.status == "rejected" || r.deposit_status != "unpaid" {
+            if r.status == RegistrationStatus::Rejected || r.deposit_status != DepositStatus::Unpaid
+            {
                 return Err(ApiError::InvalidState(format!(
                     "cannot record a deposit: registration {}, deposit {}",
                     r.status, r.deposit_status
@@ -673,7 +671,7 @@ pub async fn refund(
         body,
         |conn, caller, r, _l, b: RefundBody, now| {
             validate::text(&b.receipt_ref, 200).map_err(|m| ApiError::field("receipt_ref", m))?;
-            if r.deposit_status != "refund_due" {
+            if r.deposit_status != DepositStatus::RefundDue {
                 return Err(ApiError::InvalidState(format!(
                     "deposit is {}, not refund_due",
                     r.deposit_status

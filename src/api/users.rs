@@ -45,7 +45,7 @@ pub struct UserOut {
 impl From<User> for UserOut {
     fn from(u: User) -> Self {
         UserOut {
-            role: Role::parse(&u.role).unwrap_or(Role::Investor),
+            role: u.role,
             id: u.id,
             email: u.email,
             display_name: u.display_name,
@@ -174,7 +174,7 @@ pub async fn create_user(
             password_hash: phc,
             display_name: b.display_name.trim().to_string(),
             phone: b.phone,
-            role: b.role.as_str().into(),
+            role: b.role,
             village_id: b.village_id,
             township_id: b.township_id,
             insurer_id: b.insurer_id,
@@ -277,7 +277,7 @@ pub async fn list_users(
     };
     let limit = page.limit;
     let rows = db::run(&state.pool, move |conn| {
-        queries::list_users(conn, &filter, &page)
+        Ok(queries::list_users(conn, &filter, &page)?)
     })
     .await?;
     Ok(HttpResponse::Ok().json(Page::from_rows(
@@ -301,7 +301,7 @@ pub async fn get_user(
     if !caller.is(Role::Admin) && caller.id != id {
         return Err(ApiError::NotFound);
     }
-    let user = db::run(&state.pool, move |conn| queries::find_user(conn, &id))
+    let user = db::run(&state.pool, move |conn| Ok(queries::find_user(conn, &id)?))
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok().json(UserOut::from(user)))

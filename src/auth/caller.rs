@@ -6,7 +6,6 @@ use futures_util::future::LocalBoxFuture;
 
 use crate::db::models::Listing;
 use crate::db::{self, queries};
-use crate::domain::listing::ListingStatus;
 use crate::domain::roles::Role;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -80,8 +79,7 @@ impl Caller {
 /// May `caller` (or the public, `None`) see this listing at all? Public states: everyone;
 /// the others only the owner collective, the township's staff and admins.
 pub fn listing_visible(caller: Option<&Caller>, l: &Listing) -> bool {
-    ListingStatus::parse(&l.status).is_some_and(ListingStatus::is_public)
-        || caller.is_some_and(|c| c.sees_village(&l.village_id, &l.township_id))
+    l.status.is_public() || caller.is_some_and(|c| c.sees_village(&l.village_id, &l.township_id))
 }
 
 fn bearer(req: &HttpRequest) -> Option<Result<String, ()>> {
@@ -110,13 +108,12 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiEr
         .verify(token, now)
         .ok_or_else(|| ApiError::Unauthorized("invalid or expired access token".into()))?;
     let user = db::run(&state.pool, move |conn| {
-        queries::find_user(conn, &claims.sub).map(|u| (u, claims))
+        Ok(queries::find_user(conn, &claims.sub).map(|u| (u, claims))?)
     })
     .await?;
     match user {
         (Some(u), claims) if !u.disabled && u.token_version == claims.ver => {
-            let role = Role::parse(&u.role)
-                .ok_or_else(|| ApiError::internal(format!("user {} has unknown role", u.id)))?;
+            let role = u.role;
             Ok(Caller {
                 id: u.id,
                 role,

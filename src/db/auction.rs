@@ -6,9 +6,9 @@ use diesel::prelude::*;
 use super::models::{Bid, Deal};
 use super::schema::{bids, deals};
 use super::DbConn;
-use crate::error::ApiError;
+use crate::domain::deal::DealStatus;
 
-type QResult<T> = Result<T, ApiError>;
+use super::QResult;
 
 pub fn insert_bid(conn: &mut DbConn, b: &Bid) -> QResult<()> {
     diesel::insert_into(bids::table).values(b).execute(conn)?;
@@ -99,13 +99,15 @@ pub fn all_bids(conn: &mut DbConn, listing_id: &str) -> QResult<Vec<Bid>> {
 }
 
 pub fn insert_deal(conn: &mut DbConn, d: &Deal) -> QResult<()> {
-    diesel::insert_into(deals::table).values(d).execute(conn)?;
+    diesel::insert_into(deals::table)
+        .values(d.clone())
+        .execute(conn)?;
     Ok(())
 }
 
 pub fn save_deal(conn: &mut DbConn, d: &Deal) -> QResult<()> {
     diesel::update(deals::table.find(&d.id))
-        .set(d)
+        .set(d.clone())
         .execute(conn)?;
     Ok(())
 }
@@ -134,7 +136,7 @@ pub fn listings_with_due_deals(
     limit: i64,
 ) -> QResult<Vec<String>> {
     Ok(deals::table
-        .filter(deals::status.eq("pending_confirmation"))
+        .filter(deals::status.eq(DealStatus::PendingConfirmation.as_str()))
         .filter(deals::confirm_by.le(now))
         .filter(
             deals::winner_confirmed_at

@@ -7,9 +7,8 @@ use super::models::{Listing, Parcel};
 use super::schema::{counters, listing_parcels, listings, parcels};
 use super::DbConn;
 use crate::domain::listing::ListingStatus;
-use crate::error::ApiError;
 
-type QResult<T> = Result<T, ApiError>;
+use super::QResult;
 
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
 
@@ -43,14 +42,14 @@ pub fn next_counter(conn: &mut DbConn, scope: &str) -> QResult<i64> {
 
 pub fn insert_parcel(conn: &mut DbConn, p: &Parcel) -> QResult<()> {
     diesel::insert_into(parcels::table)
-        .values(p)
+        .values(p.clone())
         .execute(conn)?;
     Ok(())
 }
 
 pub fn update_parcel(conn: &mut DbConn, p: &Parcel) -> QResult<()> {
     diesel::update(parcels::table.find(&p.id))
-        .set(p)
+        .set(p.clone())
         .execute(conn)?;
     Ok(())
 }
@@ -154,7 +153,7 @@ pub fn listings_with_parcel(
 
 pub fn insert_listing(conn: &mut DbConn, l: &Listing, parcel_ids: &[String]) -> QResult<()> {
     diesel::insert_into(listings::table)
-        .values(l)
+        .values(l.clone())
         .execute(conn)?;
     set_listing_parcels(conn, &l.id, parcel_ids)
 }
@@ -185,20 +184,20 @@ pub fn set_listing_parcels(
 
 pub fn save_listing(conn: &mut DbConn, l: &Listing) -> QResult<()> {
     diesel::update(listings::table.find(&l.id))
-        .set(l)
+        .set(l.clone())
         .execute(conn)?;
     Ok(())
 }
 
 /// Moves a listing from `from` to the row's new state only if it is still in `from`: the
 /// conditional update that makes concurrent transitions (and several workers) safe.
-pub fn save_listing_if(conn: &mut DbConn, l: &Listing, from: &str) -> QResult<bool> {
+pub fn save_listing_if(conn: &mut DbConn, l: &Listing, from: ListingStatus) -> QResult<bool> {
     let n = diesel::update(
         listings::table
             .find(&l.id)
-            .filter(listings::status.eq(from)),
+            .filter(listings::status.eq(from.as_str())),
     )
-    .set(l)
+    .set(l.clone())
     .execute(conn)?;
     Ok(n == 1)
 }
@@ -376,14 +375,14 @@ pub fn search_listings(conn: &mut DbConn, s: &ListingSearch) -> QResult<Vec<List
 pub fn due_listing_ids(conn: &mut DbConn, now: NaiveDateTime, limit: i64) -> QResult<Vec<String>> {
     // Two index range scans rather than one OR, which would scan the table.
     let mut ids: Vec<String> = listings::table
-        .filter(listings::status.eq("announced"))
+        .filter(listings::status.eq(ListingStatus::Announced.as_str()))
         .filter(listings::registration_closes_at.le(now))
         .select(listings::id)
         .limit(limit)
         .load(conn)?;
     ids.extend(
         listings::table
-            .filter(listings::status.eq("auction"))
+            .filter(listings::status.eq(ListingStatus::Auction.as_str()))
             .filter(listings::current_ends_at.le(now))
             .select(listings::id)
             .limit(limit)

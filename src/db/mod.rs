@@ -45,6 +45,10 @@ macro_rules! db_run {
     };
 }
 
+/// What every query returns: diesel's own error. Its meaning for a client (404, 409, 503…)
+/// is decided once, in `crate::error`.
+pub type QResult<T> = Result<T, diesel::result::Error>;
+
 pub type Pool = r2d2::Pool<Manager>;
 pub type PooledConn = r2d2::PooledConnection<Manager>;
 
@@ -270,4 +274,25 @@ where
     T: Send + 'static,
 {
     run(pool, move |conn| write_tx(conn, f)).await
+}
+
+/// A unique constraint refused the write (a taken code, e-mail or second registration).
+pub fn is_unique_violation(e: &diesel::result::Error) -> bool {
+    matches!(
+        e,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
+/// Maps a unique violation to `taken`, any other database error to its usual meaning.
+pub fn unique_or(
+    taken: impl FnOnce() -> ApiError,
+) -> impl FnOnce(diesel::result::Error) -> ApiError {
+    move |e| {
+        if is_unique_violation(&e) {
+            taken()
+        } else {
+            e.into()
+        }
+    }
 }

@@ -4,6 +4,11 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::*;
+use crate::domain::deal::DealStatus;
+use crate::domain::listing::{IntendedUse, ListingStatus};
+use crate::domain::parcel::LandType;
+use crate::domain::registration::{DepositStatus, IdType, RegistrationStatus};
+use crate::domain::roles::Role;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = townships)]
@@ -42,7 +47,8 @@ pub struct User {
     pub password_hash: Option<String>,
     pub display_name: String,
     pub phone: Option<String>,
-    pub role: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub role: Role,
     pub village_id: Option<String>,
     pub township_id: Option<String>,
     pub insurer_id: Option<String>,
@@ -123,7 +129,8 @@ pub struct Parcel {
     pub village_id: String,
     pub township_id: String,
     pub area_centimu: i64,
-    pub land_type: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub land_type: LandType,
     pub permanent_basic_farmland: bool,
     pub quality_grade: Option<i64>,
     pub households: i64,
@@ -142,10 +149,12 @@ pub struct Listing {
     pub village_id: String,
     pub township_id: String,
     pub created_by: String,
-    pub status: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub status: ListingStatus,
     pub title: String,
     pub description: String,
-    pub intended_use: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub intended_use: IntendedUse,
     pub land_types: String,
     pub term_start: chrono::NaiveDate,
     pub term_end: chrono::NaiveDate,
@@ -186,7 +195,8 @@ pub struct Registration {
     pub listing_id: String,
     pub investor_id: String,
     pub legal_name: String,
-    pub id_type: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub id_type: IdType,
     pub id_number_enc: String,
     pub id_number_masked: String,
     pub phone: String,
@@ -194,10 +204,12 @@ pub struct Registration {
     pub business_plan: String,
     pub claims_membership: bool,
     pub member_verified: bool,
-    pub status: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub status: RegistrationStatus,
     pub reject_reason: Option<String>,
     pub reviewed_at: Option<NaiveDateTime>,
-    pub deposit_status: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub deposit_status: DepositStatus,
     pub deposit_amount_fen: Option<i64>,
     pub deposit_receipt_ref: Option<String>,
     pub deposit_confirmed_at: Option<NaiveDateTime>,
@@ -233,7 +245,8 @@ pub struct Deal {
     pub bidder_no: i64,
     pub price_fen: i64,
     pub annual_rent_fen: i64,
-    pub status: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub status: DealStatus,
     pub awarded_at: NaiveDateTime,
     pub confirm_by: NaiveDateTime,
     pub publicity_ends_at: NaiveDateTime,

@@ -6,9 +6,8 @@ use diesel::prelude::*;
 use super::models::*;
 use super::schema::*;
 use super::DbConn;
-use crate::error::ApiError;
 
-pub type QResult<T> = Result<T, ApiError>;
+use super::QResult;
 
 /// Keyset page: rows with id greater than the cursor, in id order (ids are UUIDv7, so this is
 /// creation order and stable under inserts). Fetches one extra row to know if more follow.
@@ -104,7 +103,9 @@ pub fn list_insurers(conn: &mut DbConn, page: &PageReq) -> QResult<Vec<Insurer>>
 // ---- users ---------------------------------------------------------------------------------
 
 pub fn insert_user(conn: &mut DbConn, u: &User) -> QResult<()> {
-    diesel::insert_into(users::table).values(u).execute(conn)?;
+    diesel::insert_into(users::table)
+        .values(u.clone())
+        .execute(conn)?;
     Ok(())
 }
 

@@ -5,20 +5,20 @@ use diesel::prelude::*;
 use super::models::Registration;
 use super::schema::registrations;
 use super::DbConn;
-use crate::error::ApiError;
+use crate::domain::registration::{DepositStatus, RegistrationStatus};
 
-type QResult<T> = Result<T, ApiError>;
+use super::QResult;
 
 pub fn insert(conn: &mut DbConn, r: &Registration) -> QResult<()> {
     diesel::insert_into(registrations::table)
-        .values(r)
+        .values(r.clone())
         .execute(conn)?;
     Ok(())
 }
 
 pub fn save(conn: &mut DbConn, r: &Registration) -> QResult<()> {
     diesel::update(registrations::table.find(&r.id))
-        .set(r)
+        .set(r.clone())
         .execute(conn)?;
     Ok(())
 }
@@ -92,8 +92,8 @@ pub fn list(
 pub fn count_eligible(conn: &mut DbConn, listing_id: &str) -> QResult<i64> {
     Ok(registrations::table
         .filter(registrations::listing_id.eq(listing_id))
-        .filter(registrations::status.eq("qualified"))
-        .filter(registrations::deposit_status.eq("confirmed"))
+        .filter(registrations::status.eq(RegistrationStatus::Qualified.as_str()))
+        .filter(registrations::deposit_status.eq(DepositStatus::Confirmed.as_str()))
         .count()
         .get_result(conn)?)
 }

@@ -1,24 +1,22 @@
 //! Listings (挂牌): the state machine and the rules checked on submit and approve.
 
 use chrono::{DateTime, Duration, Months, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
-use crate::config::Rules;
-use crate::error::FieldError;
+use super::FieldError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ListingStatus {
-    Draft,
-    Submitted,
-    Returned,
-    Announced,
-    Auction,
-    Awarded,
-    Contracted,
-    Failed,
-    Cancelled,
+crate::text_enum! {
+    /// The listing lifecycle of DOMAIN.md; transitions are decided by [`ListingStatus::next`].
+    pub enum ListingStatus {
+        Draft = "draft",
+        Submitted = "submitted",
+        Returned = "returned",
+        Announced = "announced",
+        Auction = "auction",
+        Awarded = "awarded",
+        Contracted = "contracted",
+        Failed = "failed",
+        Cancelled = "cancelled",
+    }
 }
 
 /// What may happen to a listing.
@@ -46,36 +44,6 @@ pub enum ListingEvent {
 }
 
 impl ListingStatus {
-    pub const ALL: [ListingStatus; 9] = [
-        ListingStatus::Draft,
-        ListingStatus::Submitted,
-        ListingStatus::Returned,
-        ListingStatus::Announced,
-        ListingStatus::Auction,
-        ListingStatus::Awarded,
-        ListingStatus::Contracted,
-        ListingStatus::Failed,
-        ListingStatus::Cancelled,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ListingStatus::Draft => "draft",
-            ListingStatus::Submitted => "submitted",
-            ListingStatus::Returned => "returned",
-            ListingStatus::Announced => "announced",
-            ListingStatus::Auction => "auction",
-            ListingStatus::Awarded => "awarded",
-            ListingStatus::Contracted => "contracted",
-            ListingStatus::Failed => "failed",
-            ListingStatus::Cancelled => "cancelled",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-
     /// Visible to everyone (public search, public detail).
     pub fn is_public(self) -> bool {
         matches!(
@@ -101,7 +69,8 @@ impl ListingStatus {
 
     pub fn public_statuses() -> Vec<&'static str> {
         Self::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .filter(|s| s.is_public())
             .map(|s| s.as_str())
             .collect()
@@ -109,7 +78,8 @@ impl ListingStatus {
 
     pub fn locking_statuses() -> Vec<&'static str> {
         Self::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .filter(|s| s.locks_parcels())
             .map(|s| s.as_str())
             .collect()
@@ -148,45 +118,20 @@ impl ListingStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum IntendedUse {
-    Grain,
-    Vegetables,
-    Fruit,
-    Aquaculture,
-    Livestock,
-    MixedFarming,
-    Agritourism,
+crate::text_enum! {
+    /// Declared use of listed land (DOMAIN.md rule 3).
+    pub enum IntendedUse {
+        Grain = "grain",
+        Vegetables = "vegetables",
+        Fruit = "fruit",
+        Aquaculture = "aquaculture",
+        Livestock = "livestock",
+        MixedFarming = "mixed_farming",
+        Agritourism = "agritourism",
+    }
 }
 
 impl IntendedUse {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IntendedUse::Grain => "grain",
-            IntendedUse::Vegetables => "vegetables",
-            IntendedUse::Fruit => "fruit",
-            IntendedUse::Aquaculture => "aquaculture",
-            IntendedUse::Livestock => "livestock",
-            IntendedUse::MixedFarming => "mixed_farming",
-            IntendedUse::Agritourism => "agritourism",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            IntendedUse::Grain,
-            IntendedUse::Vegetables,
-            IntendedUse::Fruit,
-            IntendedUse::Aquaculture,
-            IntendedUse::Livestock,
-            IntendedUse::MixedFarming,
-            IntendedUse::Agritourism,
-        ]
-        .into_iter()
-        .find(|u| u.as_str() == s)
-    }
-
     /// Permanent basic farmland (永久基本农田) may only grow grain or vegetables.
     pub fn allowed_on_basic_farmland(self) -> bool {
         matches!(self, IntendedUse::Grain | IntendedUse::Vegetables)
@@ -234,8 +179,17 @@ pub struct ParcelFacts {
 
 /// Upper bound of the anti-sniping extension (a day).
 pub const MAX_EXTENSION_SECS: i64 = 86_400;
-/// Upper bound of prices and increments: 10^9 yuan per mu per year, far beyond any farmland.
-pub const MAX_PRICE_FEN: i64 = 100_000_000_000;
+
+/// The configured numbers the submit rules use (`[rules]` in the configuration).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubmitLimits {
+    /// `term_end < term_start + max_term_years years`.
+    pub max_term_years: i32,
+    /// Registration closes at least this many days after submit and approval.
+    pub min_announcement_days: i64,
+    /// Upper bound of every price, increment and bid, in fen per mu per year.
+    pub max_price_fen: i64,
+}
 
 /// Last allowed `term_end` exclusive bound: `term_start + max_years years`.
 pub fn term_limit(term_start: NaiveDate, max_years: i32) -> Option<NaiveDate> {
@@ -248,7 +202,7 @@ pub fn check_submit(
     l: &ListingTerms,
     parcels: &[ParcelFacts],
     now: DateTime<Utc>,
-    rules: &Rules,
+    rules: &SubmitLimits,
 ) -> Vec<FieldError> {
     let mut e = Vec::new();
     let mut err = |field: &str, msg: String| e.push(FieldError::new(field, msg));
@@ -323,16 +277,17 @@ pub fn check_submit(
     }
 
     // 4. Money (bounded so no auction arithmetic can overflow).
-    if !(1..=MAX_PRICE_FEN).contains(&l.reserve_price_fen) {
+    let max_price = rules.max_price_fen;
+    if !(1..=max_price).contains(&l.reserve_price_fen) {
         err(
             "reserve_price_fen",
-            format!("must be positive and at most {MAX_PRICE_FEN}"),
+            format!("must be positive and at most {max_price}"),
         );
     }
-    if !(1..=MAX_PRICE_FEN).contains(&l.min_increment_fen) {
+    if !(1..=max_price).contains(&l.min_increment_fen) {
         err(
             "min_increment_fen",
-            format!("must be positive and at most {MAX_PRICE_FEN}"),
+            format!("must be positive and at most {max_price}"),
         );
     }
     let area: i64 = parcels.iter().map(|p| p.area_centimu).sum();
@@ -348,7 +303,9 @@ pub fn check_submit(
     }
 
     // 5. Schedule.
-    if let Some(msg) = announcement_too_short(l.registration_closes_at, now, rules) {
+    if let Some(msg) =
+        announcement_too_short(l.registration_closes_at, now, rules.min_announcement_days)
+    {
         err("registration_closes_at", msg);
     }
     if l.auction_starts_at < l.registration_closes_at {
@@ -390,13 +347,13 @@ pub fn check_submit(
 pub fn announcement_too_short(
     registration_closes_at: DateTime<Utc>,
     now: DateTime<Utc>,
-    rules: &Rules,
+    min_announcement_days: i64,
 ) -> Option<String> {
-    let earliest = now + Duration::days(rules.min_announcement_days);
+    let earliest = now + Duration::days(min_announcement_days);
     (registration_closes_at < earliest).then(|| {
         format!(
             "must be at least {} days after now ({})",
-            rules.min_announcement_days,
+            min_announcement_days,
             earliest.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
         )
     })
@@ -458,8 +415,14 @@ mod tests {
         }
     }
 
+    const LIMITS: SubmitLimits = SubmitLimits {
+        max_term_years: 30,
+        min_announcement_days: 10,
+        max_price_fen: 100_000_000_000,
+    };
+
     fn fields(t: &ListingTerms, p: &[ParcelFacts]) -> Vec<String> {
-        check_submit(t, p, now(), &Rules::default())
+        check_submit(t, p, now(), &LIMITS)
             .into_iter()
             .map(|e| e.field)
             .collect()
@@ -537,7 +500,7 @@ mod tests {
             vec!["min_increment_fen", "extension_secs"]
         );
         t.extension_secs = MAX_EXTENSION_SECS;
-        t.min_increment_fen = MAX_PRICE_FEN;
+        t.min_increment_fen = LIMITS.max_price_fen;
         assert!(fields(&t, &[parcel()]).is_empty());
     }
 
@@ -578,7 +541,7 @@ mod tests {
         );
         assert_eq!(S::Announced.next(E::Edit), None);
         assert!(S::Submitted.locks_parcels() && !S::Returned.locks_parcels());
-        for s in S::ALL {
+        for &s in S::ALL {
             assert_eq!(S::parse(s.as_str()), Some(s));
         }
     }

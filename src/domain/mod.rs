@@ -1,7 +1,11 @@
-//! Pure business rules: no actix, no diesel, no clock reads. Handlers translate HTTP to these
-//! calls; `now` is always an argument.
+//! Pure business rules: no actix, no diesel, no clock reads, nothing else of this crate.
+//! Handlers and use cases translate to these calls; `now` and configured numbers are always
+//! arguments.
+
+pub mod text_enum;
 
 pub mod auction;
+pub mod deal;
 pub mod listing;
 pub mod money;
 pub mod numbering;
@@ -9,3 +13,19 @@ pub mod parcel;
 pub mod registration;
 pub mod roles;
 pub mod validate;
+
+/// A field that failed a rule, named as the API names it (`consent.members_agreeing`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}

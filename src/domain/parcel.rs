@@ -1,44 +1,17 @@
 //! Parcels (地块), "one plot one code" (一地一码).
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum LandType {
-    /// 耕地
-    Arable,
-    /// 园地
-    Garden,
-    /// 林地
-    Forest,
-    /// 养殖水面
-    Aquaculture,
-    /// 设施农用地
-    Facility,
-}
-
-impl LandType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LandType::Arable => "arable",
-            LandType::Garden => "garden",
-            LandType::Forest => "forest",
-            LandType::Aquaculture => "aquaculture",
-            LandType::Facility => "facility",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            LandType::Arable,
-            LandType::Garden,
-            LandType::Forest,
-            LandType::Aquaculture,
-            LandType::Facility,
-        ]
-        .into_iter()
-        .find(|t| t.as_str() == s)
+crate::text_enum! {
+    pub enum LandType {
+        /// 耕地
+        Arable = "arable",
+        /// 园地
+        Garden = "garden",
+        /// 林地
+        Forest = "forest",
+        /// 养殖水面
+        Aquaculture = "aquaculture",
+        /// 设施农用地
+        Facility = "facility",
     }
 }
 

@@ -1,68 +1,33 @@
 //! Bidder registration (报名), qualification (资格审查) and deposits (保证金).
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum IdType {
-    /// 居民身份证 (GB 11643)
-    ResidentId,
-    /// 统一社会信用代码 (GB 32100)
-    UnifiedSocialCreditCode,
-}
-
-impl IdType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IdType::ResidentId => "resident_id",
-            IdType::UnifiedSocialCreditCode => "unified_social_credit_code",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "resident_id" => Some(IdType::ResidentId),
-            "unified_social_credit_code" => Some(IdType::UnifiedSocialCreditCode),
-            _ => None,
-        }
+crate::text_enum! {
+    pub enum IdType {
+        /// 居民身份证 (GB 11643)
+        ResidentId = "resident_id",
+        /// 统一社会信用代码 (GB 32100)
+        UnifiedSocialCreditCode = "unified_social_credit_code",
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RegistrationStatus {
-    Applied,
-    Qualified,
-    Rejected,
-}
-
-impl RegistrationStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RegistrationStatus::Applied => "applied",
-            RegistrationStatus::Qualified => "qualified",
-            RegistrationStatus::Rejected => "rejected",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "applied" => Some(RegistrationStatus::Applied),
-            "qualified" => Some(RegistrationStatus::Qualified),
-            "rejected" => Some(RegistrationStatus::Rejected),
-            _ => None,
-        }
+crate::text_enum! {
+    /// `applied → qualified | rejected`, both final.
+    pub enum RegistrationStatus {
+        Applied = "applied",
+        Qualified = "qualified",
+        Rejected = "rejected",
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DepositStatus {
-    Unpaid,
-    Confirmed,
-    RefundDue,
-    Refunded,
-    Forfeited,
-    AppliedToRent,
+crate::text_enum! {
+    /// Deposit states; transitions are decided by [`DepositStatus::next`].
+    pub enum DepositStatus {
+        Unpaid = "unpaid",
+        Confirmed = "confirmed",
+        RefundDue = "refund_due",
+        Refunded = "refunded",
+        Forfeited = "forfeited",
+        AppliedToRent = "applied_to_rent",
+    }
 }
 
 /// Why a deposit moves.
@@ -81,30 +46,6 @@ pub enum DepositEvent {
 }
 
 impl DepositStatus {
-    pub const ALL: [DepositStatus; 6] = [
-        DepositStatus::Unpaid,
-        DepositStatus::Confirmed,
-        DepositStatus::RefundDue,
-        DepositStatus::Refunded,
-        DepositStatus::Forfeited,
-        DepositStatus::AppliedToRent,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DepositStatus::Unpaid => "unpaid",
-            DepositStatus::Confirmed => "confirmed",
-            DepositStatus::RefundDue => "refund_due",
-            DepositStatus::Refunded => "refunded",
-            DepositStatus::Forfeited => "forfeited",
-            DepositStatus::AppliedToRent => "applied_to_rent",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|d| d.as_str() == s)
-    }
-
     /// The one place deciding deposit transitions.
     pub fn next(self, e: DepositEvent) -> Option<DepositStatus> {
         use DepositEvent as E;

@@ -1,16 +1,13 @@
 //! The five roles of DOMAIN.md ("Parties") and the organisation each one belongs to.
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Admin,
-    Staff,
-    Collective,
-    Investor,
-    Insurer,
+crate::text_enum! {
+    pub enum Role {
+        Admin = "admin",
+        Staff = "staff",
+        Collective = "collective",
+        Investor = "investor",
+        Insurer = "insurer",
+    }
 }
 
 /// The organisation field a role requires.
@@ -22,27 +19,6 @@ pub enum OrgKind {
 }
 
 impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Admin => "admin",
-            Role::Staff => "staff",
-            Role::Collective => "collective",
-            Role::Investor => "investor",
-            Role::Insurer => "insurer",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Role> {
-        Some(match s {
-            "admin" => Role::Admin,
-            "staff" => Role::Staff,
-            "collective" => Role::Collective,
-            "investor" => Role::Investor,
-            "insurer" => Role::Insurer,
-            _ => return None,
-        })
-    }
-
     pub fn required_org(self) -> Option<OrgKind> {
         match self {
             Role::Collective => Some(OrgKind::Village),

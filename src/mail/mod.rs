@@ -21,7 +21,7 @@ pub struct Message {
 /// Puts `msg` in the outbox. Call inside the transaction that makes the change the mail
 /// reports, so the mail exists if and only if the change does.
 pub fn enqueue(conn: &mut DbConn, msg: Message, now: DateTime<Utc>) -> Result<(), ApiError> {
-    queries::insert_mail(
+    Ok(queries::insert_mail(
         conn,
         &OutboxMail {
             id: uuid::Uuid::now_v7().to_string(),
@@ -36,5 +36,5 @@ pub fn enqueue(conn: &mut DbConn, msg: Message, now: DateTime<Utc>) -> Result<()
             sent_at: None,
             last_error: None,
         },
-    )
+    )?)
 }
