@@ -51,8 +51,12 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 /// Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", tag = "service",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(state.metrics.render(&state.pool))
+pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let text = state
+        .metrics
+        .render(&state.pool)
+        .map_err(|e| ApiError::internal(format!("metrics encoding: {e}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type(crate::metrics::CONTENT_TYPE)
+        .body(text))
 }
