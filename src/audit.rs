@@ -14,6 +14,35 @@ use crate::error::ApiError;
 pub const SYSTEM_STREAM: &str = "system";
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// Who acts: a user (id, role) or the system (worker, timers, bootstrap).
+#[derive(Debug, Clone, Copy)]
+pub struct Actor<'a> {
+    pub id: Option<&'a str>,
+    pub role: Option<&'a str>,
+}
+
+impl<'a> Actor<'a> {
+    /// The authenticated caller as the actor of a change.
+    pub fn of(caller: &'a crate::domain::access::Caller) -> Self {
+        Actor {
+            id: Some(&caller.id),
+            role: Some(caller.role_str()),
+        }
+    }
+}
+
+impl Actor<'static> {
+    pub const SYSTEM: Actor<'static> = Actor {
+        id: None,
+        role: None,
+    };
+}
+
+/// The stream of a listing: the listing and its registrations, deposits, bids and deals.
+pub fn listing_stream(listing_id: &str) -> String {
+    format!("listing:{listing_id}")
+}
+
 /// What changed, by whom. `actor` is `None` for the system itself (workers, bootstrap).
 #[derive(Debug, Clone, Default)]
 pub struct Entry<'a> {

@@ -262,7 +262,7 @@ pub fn seed(
             audit::append(
                 conn,
                 &Entry {
-                    stream: &crate::trading::listing_stream(&l.id),
+                    stream: &crate::audit::listing_stream(&l.id),
                     actor_id: Some(&collective.id),
                     actor_role: Some("collective"),
                     action: "listing.created",

@@ -3,6 +3,7 @@
 //! tests share it.
 
 pub mod api;
+pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod cli;
@@ -11,15 +12,13 @@ pub mod config;
 pub mod crypto;
 pub mod db;
 pub mod demo;
-pub mod deposits;
 pub mod domain;
 pub mod error;
 pub mod idempotency;
 pub mod jobs;
-pub mod mail;
 pub mod metrics;
+pub mod notify;
 pub mod state;
-pub mod trading;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceFactory, ServiceRequest, ServiceResponse};

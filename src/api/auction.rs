@@ -10,18 +10,18 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{parse_body, parse_id, Routes};
+use crate::app::trading::{self, settle, DealParty};
+use crate::audit::Actor;
 use crate::auth::{listing_visible, Caller, MaybeCaller};
 use crate::db::auction as aq;
 use crate::db::listings as lq;
 use crate::db::models::{Bid, Deal, Listing};
 use crate::db::registrations as rq;
 use crate::db::{self, DbConn};
-use crate::deposits::Actor;
 use crate::domain::registration::{mask_person_name, IdType};
 use crate::domain::roles::Role;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::trading::{self, settle, DealParty};
 
 pub fn routes(r: &mut Routes) {
     r.add(Method::POST, "/api/v1/listings/{id}/bids", place_bid)

@@ -19,7 +19,7 @@ use crate::db::{self, queries, DbConn};
 use crate::domain::roles::Role;
 use crate::domain::validate;
 use crate::error::{ApiError, FieldError};
-use crate::mail::{self, templates};
+use crate::notify::{self, templates};
 use crate::state::AppState;
 
 pub fn routes(r: &mut Routes) {
@@ -280,7 +280,7 @@ pub async fn register(
             Duration::hours(st.settings.auth.verify_email_hours),
             now,
         )?;
-        mail::enqueue(
+        notify::enqueue(
             conn,
             templates::verify_email(
                 &st.settings.server.public_url,
@@ -525,7 +525,7 @@ pub async fn reset_request(
             Duration::minutes(st.settings.auth.password_reset_minutes),
             now,
         )?;
-        mail::enqueue(
+        notify::enqueue(
             conn,
             templates::password_reset(
                 &st.settings.server.public_url,

@@ -9,12 +9,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{created, parse_body, parse_empty, parse_id, query_id, Page, Routes};
+use crate::app::audit::audit_listing;
+use crate::app::trading::{settle, status_of};
+use crate::audit::Actor;
 use crate::auth::{listing_visible, Caller, MaybeCaller};
 use crate::clock::truncate_micros;
 use crate::db::listings::{self as q, ListingSearch, SortKey};
 use crate::db::models::{Listing, Parcel};
 use crate::db::{self, queries, DbConn};
-use crate::deposits::Actor;
 use crate::domain::listing::{
     announcement_too_short, check_relist_price, check_submit, Consent, IntendedUse, ListingEvent,
     ListingStatus, ListingTerms, ParcelFacts,
@@ -25,9 +27,8 @@ use crate::domain::parcel::LandType;
 use crate::domain::roles::Role;
 use crate::domain::validate;
 use crate::error::{ApiError, FieldError};
-use crate::mail::{self, Message};
+use crate::notify::{self, Message};
 use crate::state::AppState;
-use crate::trading::{audit_listing, settle, status_of};
 
 pub fn routes(r: &mut Routes) {
     r.add(Method::POST, "/api/v1/listings", create_listing)
@@ -305,7 +306,7 @@ fn load_for_action(
     allowed: impl Fn(&Caller, &Listing) -> bool,
 ) -> Result<Listing, ApiError> {
     let mut l = q::find_listing_for_update(conn, id)?.ok_or(ApiError::NotFound)?;
-    crate::trading::settle_locked(conn, &mut l, now, rules)?;
+    crate::app::trading::settle_locked(conn, &mut l, now, rules)?;
     if !listing_visible(Some(caller), &l) {
         return Err(ApiError::NotFound);
     }
@@ -405,7 +406,7 @@ fn notify(
         l.id
     );
     for u in members {
-        mail::enqueue(
+        notify::enqueue(
             conn,
             Message {
                 to: u.email.clone(),
@@ -883,7 +884,7 @@ pub async fn cancel_listing(
                 // Registrants learn of it; confirmed deposits become due for refund.
                 let actor = Actor::of(&caller);
                 for r in crate::db::registrations::for_listing(conn, &l.id)? {
-                    crate::deposits::mail_investor(
+                    crate::app::deposits::mail_investor(
                         conn,
                         &r,
                         "挂牌撤销 Listing cancelled",
@@ -891,7 +892,7 @@ pub async fn cancel_listing(
                         now,
                     )?;
                 }
-                crate::deposits::release_all(conn, &l.id, actor, "listing cancelled", now)?;
+                crate::app::deposits::release_all(conn, &l.id, actor, "listing cancelled", now)?;
             }
             load_out(conn, l)
         },
@@ -1153,7 +1154,7 @@ pub async fn search_listings(
     let rules = state.settings.rules.clone();
     let page = db::run(&state.pool, move |conn| {
         // Transitions due among what this page could show happen before the read.
-        crate::trading::settle_due(conn, now, &rules)?;
+        crate::app::trading::settle_due(conn, now, &rules)?;
         if let Some(c) = cursor {
             s.after = Some(
                 q::find_listing(conn, &c)?

@@ -8,12 +8,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{created, parse_body, parse_id, Page, Routes};
+use crate::app::audit as app_audit;
+use crate::app::deposits;
+use crate::app::trading::settle;
+use crate::audit::Actor;
 use crate::auth::{listing_visible, Caller};
 use crate::db::listings as lq;
 use crate::db::models::{Listing, Registration};
 use crate::db::registrations::{self as rq, RegistrationFilter};
 use crate::db::{self, DbConn};
-use crate::deposits::{self, Actor};
 use crate::domain::registration::{
     mask_id, may_verify_membership, registration_open as domain_registration_open, valid_id_number,
     DepositEvent, DepositStatus, IdType, RegistrationStatus,
@@ -22,7 +25,6 @@ use crate::domain::roles::Role;
 use crate::domain::validate;
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
-use crate::trading::settle;
 
 pub fn routes(r: &mut Routes) {
     r.add(
@@ -267,7 +269,7 @@ pub async fn register(
             rq::insert(conn, &r).map_err(db::unique_or(|| {
                 ApiError::Conflict("you already registered for this listing".into())
             }))?;
-            deposits::audit_registration(conn, Actor::of(&caller), &r, "registration.applied", "registration", "none", "applied", None, now)?;
+            app_audit::audit_registration(conn, Actor::of(&caller), &r, "registration.applied", "registration", "none", "applied", None, now)?;
             deposits::mail_investor(conn, &r, "报名已受理 Registration received", &format!("您对挂牌项目“{}”的报名已受理，请按公告缴纳保证金并等待资格审查。Your registration was received.", l.title), now)?;
             Ok(())
         })?;
@@ -514,7 +516,7 @@ pub async fn qualify(
             r.reviewed_at = Some(now.naive_utc());
             r.updated_at = now.naive_utc();
             rq::save(conn, r)?;
-            deposits::audit_registration(
+            app_audit::audit_registration(
                 conn,
                 Actor::of(caller),
                 r,
@@ -569,7 +571,7 @@ pub async fn reject(
             r.updated_at = now.naive_utc();
             rq::save(conn, r)?;
             let actor = Actor::of(caller);
-            deposits::audit_registration(
+            app_audit::audit_registration(
                 conn,
                 actor,
                 r,

@@ -16,7 +16,7 @@ use crate::db::{self, queries};
 use crate::domain::roles::{org_mismatches, Role};
 use crate::domain::validate;
 use crate::error::{ApiError, FieldError};
-use crate::mail::{self, templates};
+use crate::notify::{self, templates};
 use crate::state::AppState;
 
 pub fn routes(r: &mut Routes) {
@@ -196,7 +196,7 @@ pub async fn create_user(
                 Duration::days(st.settings.auth.invitation_days),
                 now,
             )?;
-            mail::enqueue(
+            notify::enqueue(
                 conn,
                 templates::invitation(
                     &st.settings.server.public_url,

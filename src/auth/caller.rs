@@ -10,25 +10,12 @@ use crate::domain::roles::Role;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub id: String,
-    pub role: Role,
-    pub email: String,
-    pub village_id: Option<String>,
-    pub township_id: Option<String>,
-    pub insurer_id: Option<String>,
-    pub email_verified: bool,
-}
+pub use crate::domain::access::Caller;
 
 impl Caller {
-    pub fn is(&self, role: Role) -> bool {
-        self.role == role
-    }
-
     /// 403 unless the caller has one of `roles`.
     pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
-        if roles.contains(&self.role) {
+        if self.has_role(roles) {
             Ok(())
         } else {
             Err(ApiError::Forbidden(format!(
@@ -41,45 +28,11 @@ impl Caller {
     pub fn require_admin(&self) -> Result<(), ApiError> {
         self.require(&[Role::Admin])
     }
-
-    /// May the caller read things of this village (in this township)?
-    pub fn sees_village(&self, village_id: &str, township_id: &str) -> bool {
-        match self.role {
-            Role::Admin => true,
-            Role::Collective => self.village_id.as_deref() == Some(village_id),
-            Role::Staff => self.township_id.as_deref() == Some(township_id),
-            Role::Investor | Role::Insurer => false,
-        }
-    }
-
-    /// The collective of this village.
-    pub fn is_collective_of(&self, village_id: &str) -> bool {
-        self.role == Role::Collective && self.village_id.as_deref() == Some(village_id)
-    }
-
-    /// Staff of this township (admins are not staff).
-    pub fn is_staff_of(&self, township_id: &str) -> bool {
-        self.role == Role::Staff && self.township_id.as_deref() == Some(township_id)
-    }
-
-    /// May the caller act for this township (staff of it, or an admin)?
-    pub fn oversees_township(&self, township_id: &str) -> bool {
-        match self.role {
-            Role::Admin => true,
-            Role::Staff => self.township_id.as_deref() == Some(township_id),
-            _ => false,
-        }
-    }
-
-    pub fn role_str(&self) -> &'static str {
-        self.role.as_str()
-    }
 }
 
-/// May `caller` (or the public, `None`) see this listing at all? Public states: everyone;
-/// the others only the owner collective, the township's staff and admins.
+/// May `caller` (or the public, `None`) see this listing at all?
 pub fn listing_visible(caller: Option<&Caller>, l: &Listing) -> bool {
-    l.status.is_public() || caller.is_some_and(|c| c.sees_village(&l.village_id, &l.township_id))
+    crate::domain::access::listing_visible(caller, l.status, &l.village_id, &l.township_id)
 }
 
 fn bearer(req: &HttpRequest) -> Option<Result<String, ()>> {

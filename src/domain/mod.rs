@@ -4,6 +4,7 @@
 
 pub mod text_enum;
 
+pub mod access;
 pub mod auction;
 pub mod deal;
 pub mod listing;

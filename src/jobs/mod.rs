@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::db;
-use crate::mail::relay::{relay_once, Sender};
+use crate::notify::relay::{relay_once, Sender};
 use crate::state::AppState;
 
 /// Starts the workers on the current actix runtime.
@@ -36,7 +36,7 @@ pub async fn run_once(state: &AppState, sender: Arc<Sender>) -> Result<(), crate
     let now = state.clock.now();
     let rules = settings.rules.clone();
     db::run(&state.pool, move |conn| {
-        crate::trading::settle_due(conn, now, &rules)
+        crate::app::trading::settle_due(conn, now, &rules)
     })
     .await?;
     // Idempotency keys are kept for at least 24 hours; older ones go.

@@ -229,7 +229,7 @@ impl TestApp {
     /// One pass of the background workers (mail relay, ...), as the scheduler would run it.
     pub fn run_jobs(&self) {
         let sender =
-            Arc::new(landx::mail::relay::Sender::from_settings(&self.settings.mail).unwrap());
+            Arc::new(landx::notify::relay::Sender::from_settings(&self.settings.mail).unwrap());
         let state = self.state.clone();
         actix_web::rt::System::new()
             .block_on(async move { landx::jobs::run_once(&state, sender).await })

@@ -8,14 +8,16 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::audit::audit_listing;
+use crate::app::deposits;
 use crate::audit::{self, Entry};
+use crate::audit::{listing_stream, Actor};
 use crate::config::Rules;
 use crate::db::auction as aq;
 use crate::db::listings as q;
 use crate::db::models::{Bid, Deal, Listing, Registration};
 use crate::db::registrations as rq;
 use crate::db::{queries, write_tx, DbConn};
-use crate::deposits::{self, Actor};
 use crate::domain::auction::{self, AuctionState, BidRefusal, Bidder, Leader, Standing};
 use crate::domain::deal::DealStatus;
 use crate::domain::listing::{ListingEvent, ListingStatus};
@@ -23,11 +25,7 @@ use crate::domain::money::annual_rent_fen;
 use crate::domain::numbering::{deal_counter, deal_no, shanghai_year};
 use crate::domain::registration::{is_eligible, DepositEvent, DepositStatus};
 use crate::error::ApiError;
-use crate::mail::{self, Message};
-
-pub fn listing_stream(id: &str) -> String {
-    format!("listing:{id}")
-}
+use crate::notify::{self, Message};
 
 /// Eligible bidders of a listing: qualified and deposit confirmed.
 pub fn eligible_bidders(conn: &mut DbConn, listing_id: &str) -> Result<u32, ApiError> {
@@ -115,33 +113,6 @@ pub fn settle_locked(
     Ok(())
 }
 
-/// Records a listing's change on its stream (in the caller's transaction).
-pub(crate) fn audit_listing(
-    conn: &mut DbConn,
-    actor: Actor<'_>,
-    l: &Listing,
-    action: &str,
-    from: Option<&str>,
-    reason: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    audit::append(
-        conn,
-        &Entry {
-            stream: &listing_stream(&l.id),
-            actor_id: actor.id,
-            actor_role: actor.role,
-            action,
-            entity_type: "listing",
-            entity_id: &l.id,
-            from_state: from,
-            to_state: Some(l.status.as_str()),
-            reason,
-        },
-        now,
-    )
-}
-
 /// E-mails the accounts of the listing's village (collective) and township (staff).
 fn notify_parties(
     conn: &mut DbConn,
@@ -158,7 +129,7 @@ fn notify_parties(
         Some(&l.township_id),
     )?);
     for u in people {
-        mail::enqueue(
+        notify::enqueue(
             conn,
             Message {
                 to: u.email,
@@ -511,7 +482,7 @@ fn deal_timeout(
     d.updated_at = now.naive_utc();
     aq::save_deal(conn, &d)?;
     for u in queries::org_members(conn, "staff", None, Some(&l.township_id))? {
-        mail::enqueue(
+        notify::enqueue(
             conn,
             Message {
                 to: u.email,

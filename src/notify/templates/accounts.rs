@@ -1,7 +1,7 @@
 //! Message texts: Chinese first, with an English line. Subjects end with the English phrase
 //! clients and tests look for.
 
-use super::Message;
+use crate::notify::Message;
 
 fn link(public_url: &str, path: &str, token: &str) -> String {
     format!(

@@ -4,37 +4,13 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::audit::{self, Entry};
+use super::audit::audit_registration;
+use crate::audit::Actor;
 use crate::db::models::Registration;
 use crate::db::{queries, registrations as rq, DbConn};
 use crate::domain::registration::{DepositEvent, DepositStatus};
 use crate::error::ApiError;
-use crate::mail::{self, Message};
-use crate::trading::listing_stream;
-
-/// Who acts: a user (id, role) or the system (worker, timers).
-#[derive(Debug, Clone, Copy)]
-pub struct Actor<'a> {
-    pub id: Option<&'a str>,
-    pub role: Option<&'a str>,
-}
-
-impl<'a> Actor<'a> {
-    /// The authenticated caller as the actor of a change.
-    pub fn of(caller: &'a crate::auth::Caller) -> Self {
-        Actor {
-            id: Some(&caller.id),
-            role: Some(caller.role_str()),
-        }
-    }
-}
-
-impl Actor<'static> {
-    pub const SYSTEM: Actor<'static> = Actor {
-        id: None,
-        role: None,
-    };
-}
+use crate::notify::{self, Message};
 
 /// E-mails the registration's investor.
 pub fn mail_investor(
@@ -45,7 +21,7 @@ pub fn mail_investor(
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
     if let Some(u) = queries::find_user(conn, &r.investor_id)? {
-        mail::enqueue(
+        notify::enqueue(
             conn,
             Message {
                 to: u.email,
@@ -56,36 +32,6 @@ pub fn mail_investor(
         )?;
     }
     Ok(())
-}
-
-/// Records a registration change on the listing's audit stream.
-#[allow(clippy::too_many_arguments)]
-pub fn audit_registration(
-    conn: &mut DbConn,
-    actor: Actor<'_>,
-    r: &Registration,
-    action: &str,
-    entity_type: &str,
-    from: &str,
-    to: &str,
-    reason: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    audit::append(
-        conn,
-        &Entry {
-            stream: &listing_stream(&r.listing_id),
-            actor_id: actor.id,
-            actor_role: actor.role,
-            action,
-            entity_type,
-            entity_id: &r.id,
-            from_state: Some(from),
-            to_state: Some(to),
-            reason,
-        },
-        now,
-    )
 }
 
 /// Moves a deposit by `event` if the state machine allows it; returns whether it moved.

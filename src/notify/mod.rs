@@ -1,4 +1,4 @@
-//! E-mail: templates, the outbox (written in the caller's transaction) and the relay that
+//! Notifications: typed templates per business event, the outbox (written in the caller's transaction) and the relay that
 //! sends with lettre.
 
 pub mod relay;
@@ -16,6 +16,24 @@ pub struct Message {
     pub to: String,
     pub subject: String,
     pub body: String,
+}
+
+/// Renders `template` for `to` and puts it in the outbox, in the caller's transaction.
+pub fn send(
+    conn: &mut DbConn,
+    to: &str,
+    template: &impl templates::Template,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    enqueue(
+        conn,
+        Message {
+            to: to.to_string(),
+            subject: template.subject(),
+            body: template.body(),
+        },
+        now,
+    )
 }
 
 /// Puts `msg` in the outbox. Call inside the transaction that makes the change the mail

@@ -1,0 +1,1 @@
+//! Use cases of listings (filled in as handlers move here).

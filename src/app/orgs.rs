@@ -1,0 +1,1 @@
+//! Use cases of orgs (filled in as handlers move here).

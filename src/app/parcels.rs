@@ -1,0 +1,1 @@
+//! Use cases of parcels (filled in as handlers move here).

@@ -1,0 +1,1 @@
+//! Use cases of registrations (filled in as handlers move here).
