@@ -39,3 +39,16 @@ impl AppState {
         }
     }
 }
+
+impl AppState {
+    /// The use-case context of a request by `caller` (`None`: anonymous or the system), with
+    /// the clock read now.
+    pub fn ctx(&self, caller: Option<crate::domain::access::Caller>) -> crate::app::Ctx {
+        crate::app::Ctx::new(
+            caller,
+            self.clock.clone(),
+            self.settings.clone(),
+            self.data_key.clone(),
+        )
+    }
+}
