@@ -3,6 +3,9 @@
 //! event (a struct of the facts it reports); the text lives only here, one file per aggregate.
 
 pub mod accounts;
+pub mod listings;
+pub mod registrations;
+pub mod trading;
 
 pub use accounts::*;
 

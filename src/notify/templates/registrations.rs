@@ -1,0 +1,1 @@
+//! Mails of the registrations aggregate.
