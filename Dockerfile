@@ -54,7 +54,8 @@ RUN mkdir -p /app/data && chown landx:landx /app/data
 COPY --from=builder /app/target/release/landx /usr/local/bin/landx
 COPY config/ /app/config/
 
-ENV LANDX_SERVER__HOST=0.0.0.0
+ENV LANDX_ENV=production \
+    LANDX_SERVER__HOST=0.0.0.0
 EXPOSE 8080
 
 USER landx

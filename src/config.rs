@@ -146,6 +146,25 @@ impl Rules {
     }
 }
 
+/// `postgres://user:secret@host/db` → `postgres://user:[redacted]@host/db`; URLs without a
+/// password are returned as they are.
+pub fn redact_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    // The userinfo ends at the last '@' before the path.
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_string();
+    };
+    let userinfo = &authority[..at];
+    match userinfo.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:[redacted]{}", &rest[at..]),
+        None => url.to_string(),
+    }
+}
+
 fn redact<S: serde::Serializer>(secret: &SecretString, s: S) -> Result<S::Ok, S::Error> {
     if secret.expose_secret().is_empty() {
         s.serialize_str("")
@@ -362,6 +381,21 @@ impl Settings {
                 "mail.smtp_tls must be `none`, `starttls` or `tls`".into(),
             ));
         }
+        if self.mail.transport == "smtp"
+            && self.mail.smtp_tls == "none"
+            && (!self.mail.smtp_username.is_empty()
+                || !self.mail.smtp_password.expose_secret().is_empty())
+        {
+            return Err(ConfigError::Invalid(
+                "SMTP credentials are never sent in clear text: set mail.smtp_tls to `starttls` or `tls`"
+                    .into(),
+            ));
+        }
+        if !(1..=i64::MAX / 4).contains(&self.rules.max_price_fen) {
+            return Err(ConfigError::Invalid(
+                "rules.max_price_fen must be positive (and far below the i64 range)".into(),
+            ));
+        }
         if !matches!(
             self.database
                 .sqlite_synchronous
@@ -408,7 +442,10 @@ impl Settings {
 
     /// The effective settings as TOML with secrets redacted.
     pub fn redacted_toml(&self) -> String {
-        let value = serde_json::to_value(self).unwrap_or_default();
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let Some(url) = value.pointer_mut("/database/url") {
+            *url = serde_json::Value::String(redact_url_password(&self.database.url));
+        }
         let mut out = String::new();
         if let serde_json::Value::Object(map) = value {
             for (k, v) in &map {
@@ -426,6 +463,28 @@ impl Settings {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod url_redaction_tests {
+    use super::redact_url_password;
+
+    #[test]
+    fn passwords_in_database_urls_are_redacted() {
+        assert_eq!(
+            redact_url_password("postgres://landx:s3cr%40t@db.example:5432/landx"),
+            "postgres://landx:[redacted]@db.example:5432/landx"
+        );
+        assert_eq!(
+            redact_url_password("postgres://landx@db/landx"),
+            "postgres://landx@db/landx"
+        );
+        assert_eq!(redact_url_password("sqlite://data/landx.db"), "sqlite://data/landx.db");
+        assert_eq!(
+            redact_url_password("postgres://u:p@ss@host/db"),
+            "postgres://u:[redacted]@host/db"
+        );
     }
 }
 

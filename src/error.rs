@@ -96,13 +96,17 @@ impl ApiError {
 
     pub fn problem(&self) -> Problem {
         let status = self.status_code();
-        let detail = match self {
-            ApiError::Validation(errors) => errors
+        let listed = match self {
+            ApiError::Validation(errors) => Some(bounded_field_errors(errors)),
+            _ => None,
+        };
+        let detail = match &listed {
+            Some(errors) => errors
                 .iter()
                 .map(|e| format!("{}: {}", e.field, e.message))
                 .collect::<Vec<_>>()
                 .join("; "),
-            other => other.to_string(),
+            None => self.to_string(),
         };
         Problem {
             kind: "about:blank".into(),
@@ -110,12 +114,30 @@ impl ApiError {
             status: status.as_u16(),
             detail,
             code: self.code().into(),
-            errors: match self {
-                ApiError::Validation(errors) => Some(errors.clone()),
-                _ => None,
-            },
+            errors: listed,
         }
     }
+}
+
+/// At most this many fields are listed in one answer, so a body with thousands of bad keys
+/// can't make the error larger than the request.
+pub const MAX_FIELD_ERRORS: usize = 20;
+/// Field names are echoed at most this long (a client may send a megabyte-long key).
+const MAX_FIELD_NAME_CHARS: usize = 100;
+
+fn bounded_field_errors(errors: &[FieldError]) -> Vec<FieldError> {
+    let clip = |s: &str| -> String {
+        if s.chars().count() > MAX_FIELD_NAME_CHARS {
+            s.chars().take(MAX_FIELD_NAME_CHARS).chain(['…']).collect()
+        } else {
+            s.to_string()
+        }
+    };
+    errors
+        .iter()
+        .take(MAX_FIELD_ERRORS)
+        .map(|e| FieldError::new(clip(&e.field), clip(&e.message)))
+        .collect()
 }
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -169,8 +191,10 @@ impl From<diesel::result::Error> for ApiError {
         use diesel::result::{DatabaseErrorKind as K, Error as E};
         match e {
             E::NotFound => ApiError::NotFound,
+            // The database's own message names tables and values: it is logged, not answered.
             E::DatabaseError(K::UniqueViolation, info) => {
-                ApiError::Conflict(format!("already exists ({})", info.message()))
+                tracing::info!(constraint = ?info.constraint_name(), "unique violation");
+                ApiError::Conflict("already exists".into())
             }
             E::DatabaseError(K::ClosedConnection, _) => ApiError::Unavailable,
             E::DatabaseError(K::SerializationFailure, _) => ApiError::Unavailable,
@@ -213,6 +237,18 @@ mod tests {
         assert_eq!(p.status, 500);
         assert_eq!(p.code, "internal");
         assert!(!p.detail.contains("hunter2"));
+    }
+
+    #[test]
+    fn validation_lists_at_most_twenty_bounded_fields() {
+        let many: Vec<FieldError> = (0..95_000)
+            .map(|i| FieldError::new(format!("k{i}{}", "x".repeat(200)), "unknown field"))
+            .collect();
+        let p = ApiError::Validation(many).problem();
+        let errors = p.errors.unwrap();
+        assert_eq!(errors.len(), 20);
+        assert!(errors.iter().all(|e| e.field.chars().count() <= 101));
+        assert!(serde_json::to_string(&p.detail).unwrap().len() < 4_000);
     }
 
     #[test]

@@ -75,6 +75,7 @@ pub fn build_app(
                 .map(String::from)
                 .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
             let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+            let private = is_private(req.path(), req.headers().contains_key(header::AUTHORIZATION));
             let method = req.method().to_string();
             let metrics = metrics.clone();
             let span = tracing::info_span!("http", request_id = %request_id, method = %method, route = %route);
@@ -90,6 +91,14 @@ pub fn build_app(
                 if let Ok(v) = HeaderValue::from_str(&request_id) {
                     res.headers_mut().insert(header::HeaderName::from_static("x-request-id"), v);
                 }
+                let headers = res.headers_mut();
+                headers.insert(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                );
+                if private {
+                    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                }
                 if status >= 500 {
                     tracing::error!(status, elapsed_ms = secs * 1000.0, "request failed");
                 } else {
@@ -99,6 +108,12 @@ pub fn build_app(
             }
             .instrument(span)
         })
+}
+
+/// Answers that no cache may keep: everything under `/api/v1/auth/` (tokens) and every answer
+/// to a request carrying credentials (it may hold personal data: e-mails, ID numbers, phones).
+fn is_private(path: &str, has_credentials: bool) -> bool {
+    has_credentials || path.starts_with("/api/v1/auth/") || path.starts_with("/api/v1/me")
 }
 
 /// Turns any error response not already in problem+json (actix's own 404/405/413/400) into

@@ -36,7 +36,8 @@ pub fn parse_body<T: DeserializeOwned + utoipa::PartialSchema>(body: &[u8]) -> R
         let mut errors: Vec<FieldError> = map
             .keys()
             .filter(|k| !obj.properties.contains_key(*k))
-            .map(|k| FieldError::new(k.clone(), "unknown field"))
+            .take(crate::error::MAX_FIELD_ERRORS)
+            .map(|k| FieldError::new(k.chars().take(101).collect::<String>(), "unknown field"))
             .collect();
         errors.extend(
             obj.required
