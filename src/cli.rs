@@ -112,6 +112,41 @@ pub fn jwt_secret(settings: &Settings) -> Result<Vec<u8>, String> {
     Ok(secret.into_bytes())
 }
 
+/// Outside production, an unset `crypto.key` or `audit.key` is generated once and kept in the
+/// data directory (like the JWT secret), so restarts read what earlier runs wrote. In
+/// production both must be configured (`Settings::validate`).
+fn local_secrets(settings: &mut Settings) -> Result<(), String> {
+    if settings.is_production() {
+        return Ok(());
+    }
+    let dir = settings.data_dir();
+    for (file, slot) in [
+        ("crypto_key", &mut settings.crypto.key),
+        ("audit_key", &mut settings.audit.key),
+    ] {
+        if !slot.expose_secret().is_empty() {
+            continue;
+        }
+        let path = dir.join(file);
+        let existing = std::fs::read_to_string(&path).ok();
+        let key = match existing.map(|s| s.trim().to_string()) {
+            Some(s) if s.len() >= 32 => s,
+            _ => {
+                std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+                let key = format!(
+                    "{}{}",
+                    crate::auth::tokens::random_token(),
+                    crate::auth::tokens::random_token()
+                );
+                write_private(&path, &key).map_err(|e| format!("{}: {e}", path.display()))?;
+                key
+            }
+        };
+        *slot = secrecy::SecretString::from(key);
+    }
+    Ok(())
+}
+
 fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
@@ -196,13 +231,19 @@ pub fn create_admin(
 
 /// Entry point of the binary; returns the process exit code.
 pub fn main_with(cli: Cli) -> i32 {
-    let settings = match Settings::load() {
+    let mut settings = match Settings::load() {
         Ok(s) => s,
         Err(e) => {
             eprintln!("landx: {e}");
             return 2;
         }
     };
+    if !matches!(cli.command, Some(Command::Config)) {
+        if let Err(e) = local_secrets(&mut settings) {
+            eprintln!("landx: {e}");
+            return 2;
+        }
+    }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Config => {
             print!("{}", settings.redacted_toml());
@@ -281,10 +322,7 @@ pub fn main_with(cli: Cli) -> i32 {
                 .map_err(|e| e.to_string())
                 .and_then(|mut conn| {
                     let secret = jwt_secret(&settings)?;
-                    let key = crate::crypto::DataKey::new(
-                        settings.auth.data_key.expose_secret(),
-                        &secret,
-                    );
+                    let key = crate::state::data_key(&settings, &secret);
                     crate::demo::seed(&mut conn, &key, SystemClock.now()).map_err(|e| match e {
                         crate::error::ApiError::InvalidState(m) => m,
                         other => format!("{other:?}"),

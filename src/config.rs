@@ -20,6 +20,82 @@ pub struct Settings {
     pub jobs: Jobs,
     pub log: Log,
     pub rules: Rules,
+    pub crypto: Crypto,
+    pub audit: Audit,
+}
+
+/// Personal data at rest (ID numbers, phones): XChaCha20-Poly1305 under keys derived from
+/// `key`, each ciphertext tagged with the key id that wrote it, and an HMAC of normalised ID
+/// numbers for uniqueness. Its own secret, never derived from the JWT secret.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Crypto {
+    /// Root secret (≥ 32 bytes; required in production). Empty outside production: generated
+    /// once and kept in the data directory (`crypto_key`).
+    #[serde(serialize_with = "redact")]
+    pub key: SecretString,
+    /// Id of the encryption key new ciphertexts use (`[A-Za-z0-9_-]{1,16}`). Rotating the
+    /// encryption key = a new id: old ciphertexts still decrypt by the id stored with them.
+    pub key_id: String,
+    /// Earlier root secrets by key id, to decrypt what they wrote after `key` was replaced.
+    #[serde(serialize_with = "redact_map")]
+    pub retired_keys: std::collections::BTreeMap<String, SecretString>,
+}
+
+/// The audit trail's HMAC key (kept outside the database, so an edit that recomputes the
+/// chain without it is detected).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Audit {
+    /// ≥ 32 bytes; required in production. Empty outside production: generated once and kept
+    /// in the data directory (`audit_key`).
+    #[serde(serialize_with = "redact")]
+    pub key: SecretString,
+    /// Stored with each record, so the key can rotate.
+    pub key_id: String,
+    /// Earlier keys by id, to verify records they signed.
+    #[serde(serialize_with = "redact_map")]
+    pub retired_keys: std::collections::BTreeMap<String, SecretString>,
+}
+
+impl Default for Crypto {
+    fn default() -> Self {
+        Crypto {
+            key: SecretString::from(String::new()),
+            key_id: "k1".into(),
+            retired_keys: Default::default(),
+        }
+    }
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Audit {
+            key: SecretString::from(String::new()),
+            key_id: "a1".into(),
+            retired_keys: Default::default(),
+        }
+    }
+}
+
+fn redact_map<S: serde::Serializer>(
+    keys: &std::collections::BTreeMap<String, SecretString>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut m = s.serialize_map(Some(keys.len()))?;
+    for k in keys.keys() {
+        m.serialize_entry(k, "[redacted]")?;
+    }
+    m.end()
+}
+
+/// A key id: `[A-Za-z0-9_-]{1,16}` (it is stored before a `:` in ciphertexts).
+pub fn valid_key_id(id: &str) -> bool {
+    (1..=16).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -184,6 +260,8 @@ impl Default for Settings {
             jobs: Jobs::default(),
             log: Log::default(),
             rules: Rules::default(),
+            crypto: Crypto::default(),
+            audit: Audit::default(),
         }
     }
 }
@@ -371,6 +449,29 @@ impl Settings {
                     .into(),
             ));
         }
+        for (name, key, id) in [
+            ("crypto", &self.crypto.key, &self.crypto.key_id),
+            ("audit", &self.audit.key, &self.audit.key_id),
+        ] {
+            if self.is_production() && key.expose_secret().len() < 32 {
+                return Err(ConfigError::Invalid(format!(
+                    "{name}.key (LANDX_{}__KEY) must be at least 32 bytes in production, and differ from the JWT secret",
+                    name.to_ascii_uppercase()
+                )));
+            }
+            if !key.expose_secret().is_empty()
+                && key.expose_secret() == self.auth.jwt_secret.expose_secret()
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "{name}.key must be its own secret, not the JWT secret"
+                )));
+            }
+            if !valid_key_id(id) {
+                return Err(ConfigError::Invalid(format!(
+                    "{name}.key_id must be 1–16 characters of A-Z, a-z, 0-9, '_' and '-'"
+                )));
+            }
+        }
         if !matches!(self.mail.transport.as_str(), "file" | "smtp") {
             return Err(ConfigError::Invalid(
                 "mail.transport must be `file` or `smtp`".into(),
@@ -480,7 +581,10 @@ mod url_redaction_tests {
             redact_url_password("postgres://landx@db/landx"),
             "postgres://landx@db/landx"
         );
-        assert_eq!(redact_url_password("sqlite://data/landx.db"), "sqlite://data/landx.db");
+        assert_eq!(
+            redact_url_password("sqlite://data/landx.db"),
+            "sqlite://data/landx.db"
+        );
         assert_eq!(
             redact_url_password("postgres://u:p@ss@host/db"),
             "postgres://u:[redacted]@host/db"
@@ -518,7 +622,16 @@ mod tests {
         };
         assert!(s.validate().is_err());
         s.auth.jwt_secret = SecretString::from("x".repeat(32));
+        // The personal-data and audit keys are their own secrets, required too.
+        assert!(s.validate().is_err());
+        s.crypto.key = SecretString::from("c".repeat(32));
+        assert!(s.validate().is_err());
+        s.audit.key = SecretString::from("x".repeat(32));
+        assert!(s.validate().is_err(), "the JWT secret reused as a key");
+        s.audit.key = SecretString::from("a".repeat(32));
         assert!(s.validate().is_ok());
+        s.crypto.key_id = "k:1".into();
+        assert!(s.validate().is_err(), "a key id can't hold the separator");
     }
 
     #[test]

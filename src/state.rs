@@ -25,7 +25,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(settings: Settings, pool: Pool, clock: Arc<dyn Clock>, jwt_secret: &[u8]) -> Self {
-        let data_key = DataKey::new(settings.auth.data_key.expose_secret(), jwt_secret);
+        let data_key = data_key(&settings, jwt_secret);
         let jwt = JwtKeys::new(jwt_secret, &settings.auth.issuer, &settings.auth.audience);
         AppState {
             ip_limiter: Arc::new(IpLimiter::new(settings.auth.ip_attempts_per_minute)),
@@ -38,6 +38,29 @@ impl AppState {
             unknown_accounts: Arc::new(UnknownAccounts::default()),
         }
     }
+}
+
+/// The personal-data keys of `settings`: `crypto.key` (with its retired roots), plus the first
+/// release's key material so data written before key ids still decrypts. Without a
+/// configured key (tests; `serve` always supplies one) the key is random for this process.
+pub fn data_key(settings: &Settings, jwt_secret: &[u8]) -> DataKey {
+    let root = settings.crypto.key.expose_secret();
+    if root.is_empty() {
+        return DataKey::ephemeral();
+    }
+    let retired = settings
+        .crypto
+        .retired_keys
+        .iter()
+        .map(|(id, k)| (id.clone(), k.expose_secret().as_bytes().to_vec()))
+        .collect();
+    let legacy = crate::crypto::legacy_key(settings.auth.data_key.expose_secret(), jwt_secret);
+    DataKey::new(
+        root.as_bytes(),
+        &settings.crypto.key_id,
+        &retired,
+        Some(legacy),
+    )
 }
 
 impl AppState {
