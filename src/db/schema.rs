@@ -116,6 +116,8 @@ diesel::table! {
         to_state -> Nullable<Text>,
         reason -> Nullable<Text>,
         created_at -> Timestamp,
+        key_id -> Nullable<Text>,
+        amount_fen -> Nullable<BigInt>,
     }
 }
 
@@ -223,6 +225,7 @@ diesel::table! {
         refunded_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        id_number_hash -> Nullable<Text>,
     }
 }
 
