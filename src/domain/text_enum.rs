@@ -13,6 +13,10 @@ pub struct UnknownValue {
 /// Declares an enum whose variants are written as the given words: `as_str`/`parse`,
 /// `Display`, serde and OpenAPI under the same words, and the text conversions `db/` uses
 /// (`#[diesel(deserialize_as = String, serialize_as = String)]`).
+///
+/// The word of a variant must be its name in snake_case (`RefundDue = "refund_due"`): serde
+/// and utoipa spell variants through `rename_all` (utoipa does not read a per-variant rename
+/// produced by a macro), and the tests below check that every enum's words agree.
 #[macro_export]
 macro_rules! text_enum {
     (
@@ -26,8 +30,9 @@ macro_rules! text_enum {
             Debug, Clone, Copy, PartialEq, Eq, Hash,
             serde::Serialize, serde::Deserialize, utoipa::ToSchema,
         )]
+        #[serde(rename_all = "snake_case")]
         $vis enum $name {
-            $( $(#[$vmeta])* #[serde(rename = $text)] $variant ),+
+            $( $(#[$vmeta])* $variant ),+
         }
 
         impl $name {
@@ -73,6 +78,61 @@ mod tests {
     crate::text_enum! {
         enum Colour { Red = "red", DarkBlue = "dark_blue" }
     }
+
+    /// serde, the OpenAPI schema and the stored word agree for every value.
+    fn words_agree<T>()
+    where
+        T: Copy + serde::Serialize + utoipa::PartialSchema + 'static,
+        T: WordEnum,
+    {
+        let schema = serde_json::to_value(T::schema()).unwrap();
+        let listed: Vec<String> = schema["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{schema}"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_string())
+            .collect();
+        let words: Vec<String> = T::all().iter().map(|v| v.word().to_string()).collect();
+        assert_eq!(
+            listed,
+            words,
+            "OpenAPI enum of {}",
+            std::any::type_name::<T>()
+        );
+        for v in T::all() {
+            assert_eq!(serde_json::to_value(v).unwrap(), v.word());
+        }
+    }
+
+    trait WordEnum: Sized + 'static {
+        fn all() -> &'static [Self];
+        fn word(&self) -> &'static str;
+    }
+
+    macro_rules! word_enums {
+        ($($t:ty),+) => {
+            $(impl WordEnum for $t {
+                fn all() -> &'static [Self] { <$t>::ALL }
+                fn word(&self) -> &'static str { self.as_str() }
+            })+
+            #[test]
+            fn every_enum_spells_its_words_alike_in_serde_openapi_and_storage() {
+                $(words_agree::<$t>();)+
+            }
+        };
+    }
+
+    word_enums!(
+        Colour,
+        crate::domain::listing::ListingStatus,
+        crate::domain::listing::IntendedUse,
+        crate::domain::parcel::LandType,
+        crate::domain::registration::IdType,
+        crate::domain::registration::RegistrationStatus,
+        crate::domain::registration::DepositStatus,
+        crate::domain::roles::Role,
+        crate::domain::deal::DealStatus
+    );
 
     #[test]
     fn words_round_trip_and_unknown_words_fail() {
