@@ -1,5 +1,5 @@
 //! Bid throughput on one hot auction, through HTTP and — as the ceiling — the same
-//! transaction (`trading::place_bid`: lock the listing, check, insert, update, audit) called
+//! transaction (`app::trading::place_bid`: lock the listing, check, insert, update, audit) called
 //! directly on the database without HTTP, in the same run. Also p50/p99 latency at a fixed
 //! offered rate. SQLite by default; PostgreSQL with LANDX_TEST_DATABASE_URL.
 //!
@@ -15,6 +15,19 @@ use std::time::{Duration, Instant};
 use chrono::SecondsFormat;
 use landx::clock::Clock;
 use serde_json::json;
+
+/// The use-case context of a bidder calling the bid transaction directly.
+fn investor_ctx(app: &common::TestApp, uid: &str) -> landx::app::Ctx {
+    app.state.ctx(Some(landx::domain::access::Caller {
+        id: uid.to_string(),
+        role: landx::domain::roles::Role::Investor,
+        email: String::new(),
+        village_id: None,
+        township_id: None,
+        insurer_id: None,
+        email_verified: true,
+    }))
+}
 
 const RESERVE: i64 = 120_000;
 const INC: i64 = 1_000;
@@ -120,20 +133,15 @@ fn main() {
 
     // 1. Ceiling: the bid transaction called directly, two bidders alternating (every bid valid).
     let (listing, bidders) = hot_auction(&app, 2, "A");
-    let rules = app.settings.rules.clone();
+    let ctxs: Vec<landx::app::Ctx> = bidders
+        .iter()
+        .map(|(uid, _)| investor_ctx(&app, uid))
+        .collect();
     let mut conn = app.pool().get().unwrap();
     let t = Instant::now();
     for i in 0..bids {
-        let (uid, _) = &bidders[i % 2];
-        landx::trading::place_bid(
-            &mut conn,
-            &listing,
-            uid,
-            RESERVE + INC * i as i64,
-            app.clock_ref(),
-            &rules,
-        )
-        .unwrap();
+        let ctx = &ctxs[i % 2];
+        landx::app::trading::place_bid(ctx, &mut conn, &listing, RESERVE + INC * i as i64).unwrap();
     }
     let direct = bids as f64 / t.elapsed().as_secs_f64();
     drop(conn);
@@ -198,20 +206,13 @@ fn main() {
     let t = Instant::now();
     std::thread::scope(|s| {
         for (k, (uid, _)) in bidders.iter().enumerate() {
-            let (app, listing, price, accepted, rules) =
-                (&app, &listing, &price, &accepted_direct, &rules);
+            let (app, listing, price, accepted) = (&app, &listing, &price, &accepted_direct);
             s.spawn(move || {
+                let ctx = investor_ctx(app, uid);
                 let mut conn = app.pool().get().unwrap();
                 for _ in 0..attempts / 16 {
                     let amount = price.load(Ordering::Relaxed) + INC * (1 + (k as i64 % 3));
-                    match landx::trading::place_bid(
-                        &mut conn,
-                        listing,
-                        uid,
-                        amount,
-                        app.clock_ref(),
-                        rules,
-                    ) {
+                    match landx::app::trading::place_bid(&ctx, &mut conn, listing, amount) {
                         Ok(_) => {
                             accepted.fetch_add(1, Ordering::Relaxed);
                             price.fetch_max(amount, Ordering::Relaxed);

@@ -9,15 +9,12 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{parse_body, parse_id, Routes};
-use crate::app::trading::{self, settle, DealParty};
-use crate::audit::Actor;
-use crate::auth::{listing_visible, Caller, MaybeCaller};
-use crate::db::auction as aq;
-use crate::db::listings as lq;
-use crate::db::models::{Bid, Deal, Listing};
-use crate::db::registrations as rq;
-use crate::db::{self, DbConn};
+use super::{parse_body, parse_empty, parse_id, Routes};
+use crate::app::trading::{self, DealView};
+use crate::auth::{Caller, MaybeCaller};
+use crate::db;
+use crate::db::models::Bid;
+use crate::domain::listing::ListingStatus;
 use crate::domain::registration::{mask_person_name, IdType};
 use crate::domain::roles::Role;
 use crate::error::ApiError;
@@ -93,17 +90,10 @@ pub async fn place_bid(
     let listing_id = parse_id(&id)?;
     caller.require(&[Role::Investor])?;
     let b: BidBody = parse_body(&body)?;
-    let st = state.clone();
+    let ctx = state.ctx(Some(caller));
+    // Visibility is checked inside the bid's transaction, on the locked row.
     let placed = db::run(&state.pool, move |conn| {
-        // Visibility is checked inside the bid's transaction, on the locked row.
-        trading::place_bid(
-            conn,
-            &listing_id,
-            &caller.id,
-            b.amount_fen,
-            st.clock.as_ref(),
-            &st.settings.rules,
-        )
+        trading::place_bid(&ctx, conn, &listing_id, b.amount_fen)
     })
     .await?;
     let l = &placed.listing;
@@ -157,31 +147,19 @@ pub async fn list_bids(
                 .map_err(|_| ApiError::BadRequest("invalid cursor".into()))
         })
         .transpose()?;
-    let now = state.clock.now();
-    let rules = state.settings.rules.clone();
-    let page = db::run(&state.pool, move |conn| {
-        let l = settle(conn, &listing_id, now, &rules)?.ok_or(ApiError::NotFound)?;
-        let caller = caller.0;
-        if !listing_visible(caller.as_ref(), &l) {
-            return Err(ApiError::NotFound);
-        }
-        let staff = caller
-            .as_ref()
-            .is_some_and(|c| c.oversees_township(&l.township_id));
-        let mut rows = aq::list_bids(conn, &l.id, before, limit + 1)?;
-        let more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        let next_cursor = if more {
-            rows.last().map(|b| b.seq.to_string())
-        } else {
-            None
-        };
-        Ok(BidPage {
-            items: rows.into_iter().map(|b| bid_out(b, staff)).collect(),
-            next_cursor,
-        })
+    let ctx = state.ctx(caller.0);
+    let list = db::run(&state.pool, move |conn| {
+        trading::list_bids(&ctx, conn, &listing_id, before, limit)
     })
     .await?;
+    let page = BidPage {
+        items: list
+            .bids
+            .into_iter()
+            .map(|b| bid_out(b, list.staff))
+            .collect(),
+        next_cursor: list.next_cursor,
+    };
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -218,32 +196,6 @@ fn sse(event: &str, id: Option<&str>, data: &serde_json::Value) -> String {
     s
 }
 
-/// What one poll found: new bids, the listing, and the auction's end before the first of
-/// those bids.
-type Polled = (Vec<Bid>, Option<Listing>, Option<NaiveDateTime>);
-
-/// One poll of the database: new bids (with their extensions) and the close.
-fn poll(
-    conn: &mut DbConn,
-    f_listing: &str,
-    last_seq: i64,
-    ends: Option<NaiveDateTime>,
-    now: DateTime<Utc>,
-    rules: &crate::config::Rules,
-) -> Result<Polled, ApiError> {
-    let l = settle(conn, f_listing, now, rules)?;
-    let bids = aq::bids_after(conn, f_listing, last_seq, 100)?;
-    // Extensions only ever move the end later, so the end after bid n is the newest
-    // extension up to n, else the scheduled end.
-    let ends = match ends {
-        Some(t) => Some(t),
-        None => {
-            aq::extended_to_at(conn, f_listing, last_seq)?.or(l.as_ref().map(|l| l.auction_ends_at))
-        }
-    };
-    Ok((bids, l, ends))
-}
-
 /// Server-Sent Events for one listing: `bid`, `extended`, `closed`. Each bid event carries
 /// `id: <n>` (its acceptance order) so a reconnecting client resumes with `Last-Event-ID`.
 /// The feed reads the database, so it shows bids placed through any instance.
@@ -264,17 +216,9 @@ pub async fn events(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<i64>().ok())
         .unwrap_or(0);
-    let now = state.clock.now();
-    let rules = state.settings.rules.clone();
+    let ctx = state.ctx(caller.0);
     let lid = listing_id.clone();
-    db::run(&state.pool, move |conn| {
-        let l = settle(conn, &lid, now, &rules)?.ok_or(ApiError::NotFound)?;
-        if !listing_visible(caller.0.as_ref(), &l) {
-            return Err(ApiError::NotFound);
-        }
-        Ok(())
-    })
-    .await?;
+    db::run(&state.pool, move |conn| trading::watch(&ctx, conn, &lid)).await?;
     let feed = Feed {
         state: state.clone(),
         listing_id,
@@ -292,16 +236,19 @@ pub async fn events(
             actix_web::rt::time::sleep(Duration::from_millis(500)).await;
         }
         f.first = false;
-        let now = f.state.clock.now();
-        let rules = f.state.settings.rules.clone();
+        let ctx = f.state.ctx(None);
         let (lid, last, ends) = (f.listing_id.clone(), f.last_seq, f.ends);
         let polled = db::run(&f.state.pool, move |conn| {
-            poll(conn, &lid, last, ends, now, &rules)
+            trading::poll_feed(&ctx, conn, &lid, last, ends)
         })
         .await;
         let mut out = String::new();
         match polled {
-            Ok((bids, listing, ends)) => {
+            Ok(trading::FeedPoll {
+                bids,
+                listing,
+                ends,
+            }) => {
                 f.ends = ends;
                 for b in bids {
                     f.last_seq = b.seq;
@@ -326,21 +273,24 @@ pub async fn events(
                     }
                 }
                 if let Some(l) = listing {
-                    let done = matches!(
-                        l.status.as_str(),
-                        "awarded" | "failed" | "contracted" | "cancelled"
-                    );
-                    if done && l.bid_count <= f.last_seq {
-                        let outcome = if matches!(
-                            l.status,
-                            crate::domain::listing::ListingStatus::Failed
-                                | crate::domain::listing::ListingStatus::Cancelled
-                        ) {
-                            "failed"
-                        } else {
-                            "awarded"
-                        };
-                        out.push_str(&sse("closed", Some(&f.last_seq.to_string()), &serde_json::json!({"outcome": outcome, "winning_price_fen": l.current_price_fen.or((outcome == "awarded").then_some(l.reserve_price_fen))})));
+                    let outcome = match l.status {
+                        ListingStatus::Failed | ListingStatus::Cancelled => {
+                            Some(ListingStatus::Failed)
+                        }
+                        ListingStatus::Awarded | ListingStatus::Contracted => {
+                            Some(ListingStatus::Awarded)
+                        }
+                        _ => None,
+                    };
+                    if let Some(outcome) = outcome.filter(|_| l.bid_count <= f.last_seq) {
+                        let awarded = outcome == ListingStatus::Awarded;
+                        let data = serde_json::json!({
+                            "outcome": outcome.as_str(),
+                            "winning_price_fen": l
+                                .current_price_fen
+                                .or(awarded.then_some(l.reserve_price_fen)),
+                        });
+                        out.push_str(&sse("closed", Some(&f.last_seq.to_string()), &data));
                         f.closed_sent = true;
                     }
                 }
@@ -397,47 +347,38 @@ pub struct DealOut {
     pub winner_id_number_masked: Option<String>,
 }
 
-fn deal_out(conn: &mut DbConn, d: Deal, party: bool) -> Result<DealOut, ApiError> {
-    let r = rq::find(conn, &d.registration_id)?
-        .ok_or_else(|| ApiError::internal("deal registration vanished"))?;
-    let company = r.id_type == IdType::UnifiedSocialCreditCode;
-    Ok(DealOut {
-        winner_alias: alias(d.bidder_no),
-        winner_name: if company || party {
-            r.legal_name.clone()
-        } else {
-            mask_person_name(&r.legal_name)
-        },
-        awarded_at: d.awarded_at.and_utc(),
-        confirm_by: d.confirm_by.and_utc(),
-        publicity_ends_at: d.publicity_ends_at.and_utc(),
-        winner_confirmed_at: d.winner_confirmed_at.map(|t| t.and_utc()),
-        collective_confirmed_at: d.collective_confirmed_at.map(|t| t.and_utc()),
-        registration_id: party.then(|| d.registration_id.clone()),
-        winner_id_number_masked: party.then(|| r.id_number_masked.clone()),
-        id: d.id,
-        listing_id: d.listing_id,
-        confirmation_no: d.confirmation_no,
-        price_fen: d.price_fen,
-        annual_rent_fen: d.annual_rent_fen,
-        status: d.status.as_str().to_string(),
-        round: d.round,
-        negotiated: d.negotiated,
-    })
-}
-
-fn is_party(
-    conn: &mut DbConn,
-    caller: Option<&Caller>,
-    l: &Listing,
-    d: &Deal,
-) -> Result<bool, ApiError> {
-    let Some(c) = caller else { return Ok(false) };
-    if c.oversees_township(&l.township_id) || c.is_collective_of(&l.village_id) {
-        return Ok(true);
+impl From<DealView> for DealOut {
+    fn from(v: DealView) -> Self {
+        let DealView {
+            deal: d,
+            holder: r,
+            party,
+        } = v;
+        let company = r.id_type == IdType::UnifiedSocialCreditCode;
+        DealOut {
+            winner_alias: alias(d.bidder_no),
+            winner_name: if company || party {
+                r.legal_name.clone()
+            } else {
+                mask_person_name(&r.legal_name)
+            },
+            awarded_at: d.awarded_at.and_utc(),
+            confirm_by: d.confirm_by.and_utc(),
+            publicity_ends_at: d.publicity_ends_at.and_utc(),
+            winner_confirmed_at: d.winner_confirmed_at.map(|t| t.and_utc()),
+            collective_confirmed_at: d.collective_confirmed_at.map(|t| t.and_utc()),
+            registration_id: party.then(|| d.registration_id.clone()),
+            winner_id_number_masked: party.then(|| r.id_number_masked.clone()),
+            id: d.id,
+            listing_id: d.listing_id,
+            confirmation_no: d.confirmation_no,
+            price_fen: d.price_fen,
+            annual_rent_fen: d.annual_rent_fen,
+            status: d.status.as_str().to_string(),
+            round: d.round,
+            negotiated: d.negotiated,
+        }
     }
-    Ok(c.is(Role::Investor)
-        && rq::find(conn, &d.registration_id)?.is_some_and(|r| r.investor_id == c.id))
 }
 
 /// The listing's newest deal: a public summary; the parties see everything.
@@ -450,42 +391,13 @@ pub async fn get_deal(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let listing_id = parse_id(&id)?;
-    let now = state.clock.now();
-    let rules = state.settings.rules.clone();
-    let out = db::run(&state.pool, move |conn| {
-        let l = settle(conn, &listing_id, now, &rules)?.ok_or(ApiError::NotFound)?;
-        if !listing_visible(caller.0.as_ref(), &l) {
-            return Err(ApiError::NotFound);
-        }
-        let d = aq::newest_deal(conn, &l.id)?.ok_or(ApiError::NotFound)?;
-        let party = is_party(conn, caller.0.as_ref(), &l, &d)?;
-        deal_out(conn, d, party)
+    let ctx = state.ctx(caller.0);
+    let view = db::run(&state.pool, move |conn| {
+        trading::get_deal(&ctx, conn, &listing_id)
     })
     .await?;
+    let out = DealOut::from(view);
     Ok(HttpResponse::Ok().json(out))
-}
-
-/// Who the caller is to this deal: the offer holder, the owner collective, or nobody who may
-/// act (403 if it may see the deal, else 404).
-fn deal_role(
-    conn: &mut DbConn,
-    caller: &Caller,
-    deal_id: &str,
-) -> Result<(Deal, Option<DealParty>), ApiError> {
-    let d = aq::find_deal(conn, deal_id)?.ok_or(ApiError::NotFound)?;
-    let l = lq::find_listing(conn, &d.listing_id)?.ok_or(ApiError::NotFound)?;
-    if !listing_visible(Some(caller), &l) {
-        return Err(ApiError::NotFound);
-    }
-    let holder = rq::find(conn, &d.registration_id)?.is_some_and(|r| r.investor_id == caller.id);
-    let party = if caller.is(Role::Investor) && holder {
-        Some(DealParty::Winner)
-    } else if caller.is_collective_of(&l.village_id) {
-        Some(DealParty::Collective)
-    } else {
-        None
-    };
-    Ok((d, party))
 }
 
 /// Confirm the deal (the winning investor or the owner collective); both → `confirmed`.
@@ -499,19 +411,14 @@ pub async fn confirm_deal(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let deal_id = parse_id(&id)?;
-    let now = state.clock.now();
-    let st = state.clone();
-    let out = db::run(&state.pool, move |conn| {
-        let (_, party) = deal_role(conn, &caller, &deal_id)?;
-        let party = party.ok_or_else(|| {
-            ApiError::Forbidden("only the winner and the owner collective confirm a deal".into())
-        })?;
-        super::parse_empty(&body)?;
-        let actor = Actor::of(&caller);
-        let d = trading::confirm_deal(conn, &deal_id, party, actor, now, &st.settings.rules)?;
-        deal_out(conn, d, true)
+    let ctx = state.ctx(Some(caller));
+    // The body is judged after the caller's right to act (404 → 403 → 400/422 → 409).
+    let valid_body = parse_empty(&body);
+    let view = db::run(&state.pool, move |conn| {
+        trading::confirm_deal(&ctx, conn, &deal_id, valid_body)
     })
     .await?;
+    let out = DealOut::from(view);
     Ok(HttpResponse::Ok().json(out))
 }
 
@@ -527,20 +434,13 @@ pub async fn decline_deal(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let deal_id = parse_id(&id)?;
-    let now = state.clock.now();
-    let st = state.clone();
-    let out = db::run(&state.pool, move |conn| {
-        let (_, party) = deal_role(conn, &caller, &deal_id)?;
-        if party != Some(DealParty::Winner) {
-            return Err(ApiError::Forbidden(
-                "only the winning investor may decline".into(),
-            ));
-        }
-        super::parse_empty(&body)?;
-        let actor = Actor::of(&caller);
-        let d = trading::decline_deal(conn, &deal_id, actor, now, &st.settings.rules)?;
-        deal_out(conn, d, true)
+    let ctx = state.ctx(Some(caller));
+    // The body is judged after the caller's right to act (404 → 403 → 400/422 → 409).
+    let valid_body = parse_empty(&body);
+    let view = db::run(&state.pool, move |conn| {
+        trading::decline_deal(&ctx, conn, &deal_id, valid_body)
     })
     .await?;
+    let out = DealOut::from(view);
     Ok(HttpResponse::Ok().json(out))
 }

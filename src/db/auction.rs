@@ -1,14 +1,86 @@
 //! Bid and deal queries.
 
-use chrono::NaiveDateTime;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
 use super::models::{Bid, Deal};
 use super::schema::{bids, deals};
 use super::DbConn;
+use crate::domain::auction::Accepted;
 use crate::domain::deal::DealStatus;
 
 use super::QResult;
+
+impl Bid {
+    /// The row of a bid the auction rules accepted: the one place a bid is built.
+    pub fn accepted(
+        listing_id: &str,
+        registration_id: &str,
+        seq: i64,
+        bidder_no: i64,
+        accepted: &Accepted,
+        placed_at: DateTime<Utc>,
+    ) -> Bid {
+        Bid {
+            id: uuid::Uuid::now_v7().to_string(),
+            listing_id: listing_id.to_string(),
+            registration_id: registration_id.to_string(),
+            seq,
+            bidder_no,
+            amount_fen: accepted.price_fen,
+            priority: accepted.priority,
+            placed_at: placed_at.naive_utc(),
+            extended_to: accepted
+                .extended
+                .then(|| accepted.current_ends_at.naive_utc()),
+        }
+    }
+}
+
+/// What a deal offer is made of; confirmations and the fall-through start empty.
+#[derive(Debug, Clone)]
+pub struct DealTerms {
+    pub listing_id: String,
+    pub registration_id: String,
+    /// 1: the winner; 2: the runner-up's offer.
+    pub round: i64,
+    pub negotiated: bool,
+    pub confirmation_no: String,
+    pub bidder_no: i64,
+    pub price_fen: i64,
+    pub annual_rent_fen: i64,
+    pub awarded_at: DateTime<Utc>,
+    pub confirm_by: DateTime<Utc>,
+    pub publicity_ends_at: DateTime<Utc>,
+}
+
+impl Deal {
+    /// A new offer, pending confirmation: the one place a deal row is built.
+    pub fn offer(t: DealTerms, now: DateTime<Utc>) -> Deal {
+        Deal {
+            id: uuid::Uuid::now_v7().to_string(),
+            listing_id: t.listing_id,
+            registration_id: t.registration_id,
+            round: t.round,
+            negotiated: t.negotiated,
+            confirmation_no: t.confirmation_no,
+            bidder_no: t.bidder_no,
+            price_fen: t.price_fen,
+            annual_rent_fen: t.annual_rent_fen,
+            status: DealStatus::PendingConfirmation,
+            awarded_at: t.awarded_at.naive_utc(),
+            confirm_by: t.confirm_by.naive_utc(),
+            publicity_ends_at: t.publicity_ends_at.naive_utc(),
+            winner_confirmed_at: None,
+            collective_confirmed_at: None,
+            fell_through_at: None,
+            fall_reason: None,
+            staff_reminded_at: None,
+            created_at: now.naive_utc(),
+            updated_at: now.naive_utc(),
+        }
+    }
+}
 
 pub fn insert_bid(conn: &mut DbConn, b: &Bid) -> QResult<()> {
     diesel::insert_into(bids::table).values(b).execute(conn)?;
@@ -21,12 +93,12 @@ pub fn bidder_no(
     listing_id: &str,
     registration_id: &str,
 ) -> QResult<Option<i64>> {
-    Ok(bids::table
+    bids::table
         .filter(bids::listing_id.eq(listing_id))
         .filter(bids::registration_id.eq(registration_id))
         .select(bids::bidder_no)
         .first(conn)
-        .optional()?)
+        .optional()
 }
 
 pub fn max_bidder_no(conn: &mut DbConn, listing_id: &str) -> QResult<i64> {
@@ -53,7 +125,7 @@ pub fn list_bids(
     if let Some(s) = before_seq {
         q = q.filter(bids::seq.lt(s));
     }
-    Ok(q.load(conn)?)
+    q.load(conn)
 }
 
 /// Bids after `after_seq`, oldest first (the live feed).
@@ -63,13 +135,13 @@ pub fn bids_after(
     after_seq: i64,
     limit: i64,
 ) -> QResult<Vec<Bid>> {
-    Ok(bids::table
+    bids::table
         .filter(bids::listing_id.eq(listing_id))
         .filter(bids::seq.gt(after_seq))
         .order(bids::seq.asc())
         .limit(limit)
         .select(Bid::as_select())
-        .load(conn)?)
+        .load(conn)
 }
 
 /// The newest `extended_to` among the bids up to `seq`: the auction's end after that bid, if
@@ -91,11 +163,11 @@ pub fn extended_to_at(
 }
 
 pub fn all_bids(conn: &mut DbConn, listing_id: &str) -> QResult<Vec<Bid>> {
-    Ok(bids::table
+    bids::table
         .filter(bids::listing_id.eq(listing_id))
         .order(bids::seq.asc())
         .select(Bid::as_select())
-        .load(conn)?)
+        .load(conn)
 }
 
 pub fn insert_deal(conn: &mut DbConn, d: &Deal) -> QResult<()> {
@@ -113,20 +185,20 @@ pub fn save_deal(conn: &mut DbConn, d: &Deal) -> QResult<()> {
 }
 
 pub fn find_deal(conn: &mut DbConn, id: &str) -> QResult<Option<Deal>> {
-    Ok(deals::table
+    deals::table
         .find(id)
         .select(Deal::as_select())
         .first(conn)
-        .optional()?)
+        .optional()
 }
 
 pub fn newest_deal(conn: &mut DbConn, listing_id: &str) -> QResult<Option<Deal>> {
-    Ok(deals::table
+    deals::table
         .filter(deals::listing_id.eq(listing_id))
         .order(deals::round.desc())
         .select(Deal::as_select())
         .first(conn)
-        .optional()?)
+        .optional()
 }
 
 /// Listings with a pending deal whose `confirm_by` has passed.
@@ -135,7 +207,7 @@ pub fn listings_with_due_deals(
     now: NaiveDateTime,
     limit: i64,
 ) -> QResult<Vec<String>> {
-    Ok(deals::table
+    deals::table
         .filter(deals::status.eq(DealStatus::PendingConfirmation.as_str()))
         .filter(deals::confirm_by.le(now))
         .filter(
@@ -147,5 +219,5 @@ pub fn listings_with_due_deals(
         )
         .select(deals::listing_id)
         .limit(limit)
-        .load(conn)?)
+        .load(conn)
 }

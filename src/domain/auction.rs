@@ -3,6 +3,9 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+/// The state an accepted bid is recorded in (bids have no other).
+pub const BID_ACCEPTED: &str = "accepted";
+
 /// The auction as the rules see it when a bid arrives.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuctionState {
@@ -283,68 +286,210 @@ mod tests {
     }
 
     /// A reference model written independently of `place_bid`, in the most literal reading of
-    /// DOMAIN.md, to check it against on random sequences.
+    /// DOMAIN.md, to check it against on random sequences. Times are seconds after
+    /// `auction_starts_at`.
     #[derive(Debug, Clone)]
     struct Model {
+        reserve: i64,
+        inc: i64,
+        ext: i64,
+        open: bool,
         price: Option<i64>,
         leader: Option<usize>,
         ends: i64,
     }
 
+    /// What the model (or `place_bid`) decides about one bid. `TooLow`'s message is free text:
+    /// the refusal is compared by kind.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    enum Verdict {
+        Closed,
+        NotEligible,
+        AlreadyLeading,
+        TooLow,
+        Accepted {
+            priority: bool,
+            extended: bool,
+            ends: i64,
+        },
+    }
+
+    #[derive(Debug, Clone)]
+    struct Who {
+        registered: bool,
+        eligible: bool,
+        member: bool,
+    }
+
+    impl Model {
+        fn decide(&self, people: &[Who], who: usize, amount: i64, now: i64) -> Verdict {
+            let me = &people[who];
+            // Bids only while the listing is in `auction` and starts_at ≤ placed_at < ends.
+            if !(self.open && 0 <= now && now < self.ends) {
+                return Verdict::Closed;
+            }
+            if !(me.registered && me.eligible) {
+                return Verdict::NotEligible;
+            }
+            if self.leader == Some(who) {
+                return Verdict::AlreadyLeading;
+            }
+            // b = reserve + k × increment for a whole k ≥ 0, in exact arithmetic.
+            let (b, r, i) = (amount as i128, self.reserve as i128, self.inc as i128);
+            let on_grid = b >= r && (b - r) % i == 0;
+            let priority = match self.price {
+                None => false,
+                Some(p) => {
+                    b == p as i128
+                        && me.member
+                        && !people[self.leader.expect("a price has a leader")].member
+                }
+            };
+            let raises = match self.price {
+                None => b >= r,
+                Some(p) => b >= p as i128 + i,
+            };
+            if !(on_grid && (raises || priority)) {
+                return Verdict::TooLow;
+            }
+            // Anti-sniping: within `ext` of the end, the end becomes now + ext, which moves
+            // it only when strictly less than `ext` was left.
+            let left = self.ends - now;
+            Verdict::Accepted {
+                priority,
+                extended: left < self.ext,
+                ends: if left <= self.ext {
+                    now + self.ext
+                } else {
+                    self.ends
+                },
+            }
+        }
+    }
+
+    fn verdict(got: &Result<Accepted, BidRefusal>) -> Verdict {
+        match got {
+            Err(BidRefusal::Closed) => Verdict::Closed,
+            Err(BidRefusal::NotEligible) => Verdict::NotEligible,
+            Err(BidRefusal::AlreadyLeading) => Verdict::AlreadyLeading,
+            Err(BidRefusal::TooLow(_)) => Verdict::TooLow,
+            Ok(a) => Verdict::Accepted {
+                priority: a.priority,
+                extended: a.extended,
+                ends: (a.current_ends_at - t(0)).num_seconds(),
+            },
+        }
+    }
+
+    /// The largest price and increment the API accepts (`max_price_fen`) and the longest
+    /// extension (`MAX_EXTENSION_SECS`).
+    const MAX_PRICE_FEN: i64 = 100_000_000_000;
+    const MAX_EXTENSION_SECS: i64 = 86_400;
+
+    /// The amount a step bids, chosen relative to the auction as it stands so that every
+    /// verdict is reached often: `pick` selects the kind, `k` and `off` scale it.
+    fn amount(m: &Model, pick: u8, k: u64, off: u64) -> i64 {
+        let current = m.price.unwrap_or(m.reserve);
+        let steps_left = ((MAX_PRICE_FEN - m.reserve) / m.inc) as u64;
+        match pick {
+            // on the grid anywhere up to the largest accepted price
+            0 => m.reserve + (k % (steps_left + 1)) as i64 * m.inc,
+            // the current price (a priority bid when a member matches a non-member)
+            1 => current,
+            // the current price plus 0..3 increments
+            2 => current.saturating_add((k % 3) as i64 * m.inc),
+            // one fen short of the next valid raise
+            3 => current.saturating_add(m.inc) - 1,
+            // off the grid
+            4 => {
+                let grid = m.reserve + (k % (steps_left + 1)) as i64 * m.inc;
+                grid + 1 + (off % (m.inc - 1).max(1) as u64) as i64
+            }
+            // below the reserve
+            5 => m.reserve - 1 - (off % m.reserve as u64) as i64,
+            // anything the API accepts
+            _ => (k % (MAX_PRICE_FEN as u64 + 1)) as i64,
+        }
+    }
+
     proptest! {
         #[test]
         fn random_bid_sequences_match_the_model(
-            members in proptest::collection::vec(any::<bool>(), 2..6),
-            eligible in proptest::collection::vec(prop::bool::weighted(0.85), 6),
-            steps in proptest::collection::vec((0usize..6, 0i64..12, 0i64..120, 0u8..4), 1..60),
+            reserve in 1i64..=MAX_PRICE_FEN,
+            inc_choice in (0u8..3, 1i64..=MAX_PRICE_FEN, 1i64..=1_000),
+            ext in 1i64..=MAX_EXTENSION_SECS,
+            duration in 1i64..=3 * MAX_EXTENSION_SECS,
+            open in prop::bool::weighted(0.95),
+            people in proptest::collection::vec(
+                (prop::bool::weighted(0.9), prop::bool::weighted(0.85), any::<bool>()),
+                2..6,
+            ),
+            first_at in -600i64..600,
+            steps in proptest::collection::vec(
+                (0usize..6, 0u8..7, any::<u64>(), any::<u64>(), 0u8..4, any::<u64>()),
+                1..60,
+            ),
         ) {
-            let reserve = 100_000;
-            let inc = 1_000;
-            let ext = 300;
-            let mut a = state();
-            a.current_ends_at = t(1800);
-            let mut m = Model { price: None, leader: None, ends: 1800 };
-            let mut now = 0i64;
-            let mut last_price = 0;
-            for (who, k, dt, noise) in steps {
-                let who = who % members.len();
-                now += dt;
-                // mostly on the grid, sometimes off it or below reserve
-                let amount = match noise {
-                    0 => reserve + k * inc + 500,
-                    1 => reserve - inc,
-                    _ => reserve + k * inc,
+            // Increments: anywhere up to the maximum, or small against the reserve so long
+            // bidding wars stay under the maximum price.
+            let inc = match inc_choice {
+                (0, wide, _) => wide,
+                (_, _, small) => small,
+            };
+            let people: Vec<Who> = people
+                .into_iter()
+                .map(|(registered, eligible, member)| Who { registered, eligible, member })
+                .collect();
+            let mut a = AuctionState {
+                reserve_fen: reserve,
+                increment_fen: inc,
+                starts_at: t(0),
+                current_ends_at: t(duration),
+                extension_secs: ext,
+                current_price_fen: None,
+                leader: None,
+                open,
+            };
+            let mut m = Model { reserve, inc, ext, open, price: None, leader: None, ends: duration };
+            let mut now = first_at;
+            for (who, pick, k, off, pace, jump) in steps {
+                let who = who % people.len();
+                // Mostly close together, sometimes right at the end, sometimes far.
+                now += match pace {
+                    0 => 0,
+                    1 => (jump % 60) as i64,
+                    2 => (jump % (2 * ext as u64 + 1)) as i64,
+                    // around the end: one second before, at it, one after
+                    _ => match m.ends - now {
+                        left if left > 0 => left - 1 + (jump % 3) as i64,
+                        _ => (jump % 3) as i64,
+                    },
                 };
+                let amount = amount(&m, pick, k, off);
                 let b = Bidder {
-                    registration_id: Some(format!("r{who}")),
-                    eligible: eligible[who],
-                    member_verified: members[who],
+                    registration_id: people[who].registered.then(|| format!("r{who}")),
+                    eligible: people[who].eligible,
+                    member_verified: people[who].member,
                 };
+                let expect = m.decide(&people, who, amount, now);
                 let got = place_bid(&a, &b, amount, t(now));
-                // the model
-                let expect_ok = now < m.ends
-                    && eligible[who]
-                    && m.leader != Some(who)
-                    && amount >= reserve
-                    && (amount - reserve) % inc == 0
-                    && match m.price {
-                        None => true,
-                        Some(p) => amount >= p + inc
-                            || (amount == p && members[who] && !members[m.leader.unwrap()]),
-                    };
-                prop_assert_eq!(got.is_ok(), expect_ok, "step who={} amount={} now={} model={:?}", who, amount, now, m);
-                if let Ok(acc) = got {
-                    prop_assert!(acc.price_fen >= last_price, "price never decreases");
-                    prop_assert_eq!(acc.priority, m.price == Some(amount));
-                    last_price = acc.price_fen;
+                prop_assert_eq!(
+                    verdict(&got), expect.clone(),
+                    "who={} amount={} now={} model={:?}", who, amount, now, m
+                );
+                if let Verdict::Accepted { ends, .. } = expect {
+                    let acc = got.expect("accepted");
+                    prop_assert!(acc.price_fen >= m.price.unwrap_or(0), "the price never decreases");
+                    prop_assert!(ends >= m.ends, "the end only moves later");
+                    prop_assert_eq!(acc.price_fen, amount);
                     m.price = Some(amount);
                     m.leader = Some(who);
-                    let old_end = m.ends;
-                    if m.ends - now <= ext { m.ends = now + ext; }
-                    prop_assert!(m.ends >= old_end, "the end only moves later");
-                    prop_assert_eq!(acc.current_ends_at, t(m.ends));
+                    m.ends = ends;
                     a.current_price_fen = Some(acc.price_fen);
-                    a.leader = Some(Leader { registration_id: format!("r{who}"), member_verified: members[who] });
+                    a.leader = Some(Leader {
+                        registration_id: format!("r{who}"),
+                        member_verified: people[who].member,
+                    });
                     a.current_ends_at = acc.current_ends_at;
                 }
             }

@@ -3,7 +3,8 @@
 
 /// Annual rent of `area_centimu` at `price_fen` per mu per year:
 /// `round_half_up(price × area_centimu / 100)`. The one rent function used everywhere.
-/// `None` on overflow (not reachable below 10^6 mu at 10^9 fen).
+/// `None` for a negative input or when the rent does not fit an i64 (not reachable up to
+/// 10^6 mu at the largest accepted price, 10^11 fen).
 pub fn annual_rent_fen(price_fen: i64, area_centimu: i64) -> Option<i64> {
     if price_fen < 0 || area_centimu < 0 {
         return None;
@@ -93,32 +94,78 @@ mod tests {
         assert_eq!(format_mu(5), "0.05");
     }
 
+    /// The largest price the API accepts (`max_price_fen`, DOMAIN.md) and the largest area
+    /// (`parse_mu` takes at most nine integer digits: 999 999 999.99 mu).
+    const MAX_PRICE_FEN: i64 = 100_000_000_000;
+    const MAX_AREA_CENTIMU: i64 = 99_999_999_999;
+
+    /// Reference for the rent, written apart from `annual_rent_fen`: the exact product in
+    /// i128, whole fen plus one when the remainder is half a fen or more; `None` when the
+    /// result does not fit an i64.
+    fn reference_rent(price: i64, area: i64) -> Option<i64> {
+        if price < 0 || area < 0 {
+            return None;
+        }
+        let hundredths = i128::from(price) * i128::from(area);
+        let whole = hundredths / 100;
+        let up = if hundredths % 100 >= 50 { 1 } else { 0 };
+        let r = whole + up;
+        if r > i128::from(i64::MAX) {
+            None
+        } else {
+            Some(r as i64)
+        }
+    }
+
+    #[test]
+    fn rent_at_the_limits() {
+        // 10^11 fen × 10^6 mu = 10^17 fen: fits.
+        assert_eq!(
+            annual_rent_fen(MAX_PRICE_FEN, 100_000_000),
+            Some(100_000_000_000_000_000)
+        );
+        // 10^11 fen × (10^9 mu − 0.01 mu) ≈ 10^20 fen: no i64 holds it.
+        assert_eq!(annual_rent_fen(MAX_PRICE_FEN, MAX_AREA_CENTIMU), None);
+        assert_eq!(annual_rent_fen(i64::MAX, i64::MAX), None);
+        assert_eq!(annual_rent_fen(i64::MIN, 1), None);
+        assert_eq!(annual_rent_fen(1, i64::MIN), None);
+        // The largest result: i64::MAX hundredths of a fen is 92 233 720 368 547 758.07 fen.
+        assert_eq!(annual_rent_fen(i64::MAX, 1), Some(92_233_720_368_547_758));
+        assert_eq!(annual_rent_fen(i64::MAX, 100), Some(i64::MAX));
+        assert_eq!(annual_rent_fen(i64::MAX, 101), None);
+    }
+
     proptest! {
+        /// Over everything the API accepts: exact and rounded half up where the rent fits,
+        /// `None` (never a wrapped or saturated value) where it doesn't.
         #[test]
-        fn rent_never_negative_and_no_overflow(price in 0i64..=1_000_000_000, area in 0i64..=100_000_000) {
-            let r = annual_rent_fen(price, area).expect("no overflow up to 10^6 mu and 10^9 fen");
-            prop_assert!(r >= 0);
+        fn rent_over_the_accepted_range(price in 0i64..=MAX_PRICE_FEN, area in 0i64..=MAX_AREA_CENTIMU) {
+            prop_assert_eq!(annual_rent_fen(price, area), reference_rent(price, area));
+        }
+
+        /// Up to 10^6 mu every accepted price has a rent.
+        #[test]
+        fn rent_defined_up_to_a_million_mu(price in 0i64..=MAX_PRICE_FEN, area in 0i64..=100_000_000) {
+            let r = annual_rent_fen(price, area);
+            prop_assert!(r.is_some_and(|r| r >= 0), "{:?}", r);
+        }
+
+        /// Absurd inputs anywhere in i64: no panic, no overflow, `None` unless it fits.
+        #[test]
+        fn rent_over_all_of_i64(price in any::<i64>(), area in any::<i64>()) {
+            prop_assert_eq!(annual_rent_fen(price, area), reference_rent(price, area));
         }
 
         #[test]
-        fn rent_exact_for_whole_mu(price in 0i64..=1_000_000_000, mu in 0i64..=1_000_000) {
+        fn rent_exact_for_whole_mu(price in 0i64..=MAX_PRICE_FEN, mu in 0i64..=10_000_000) {
             prop_assert_eq!(annual_rent_fen(price, mu * 100), Some(price * mu));
         }
 
         #[test]
-        fn rent_monotonic(price in 0i64..=1_000_000_000, area in 0i64..=100_000_000, dp in 0i64..1000, da in 0i64..1000) {
+        fn rent_monotonic(price in 0i64..=MAX_PRICE_FEN, area in 0i64..=100_000_000, dp in 0i64..1000, da in 0i64..1000) {
             let base = annual_rent_fen(price, area).unwrap();
             prop_assert!(annual_rent_fen(price + dp, area).unwrap() >= base);
             prop_assert!(annual_rent_fen(price, area + da).unwrap() >= base);
-        }
-
-        #[test]
-        fn rent_is_the_rounded_exact_value(price in 0i64..=1_000_000_000, area in 0i64..=100_000_000) {
-            let r = annual_rent_fen(price, area).unwrap() as i128;
-            let exact_x100 = price as i128 * area as i128;
-            // |r*100 - exact| <= 50, and exactly .5 rounds up
-            prop_assert!((r * 100 - exact_x100).abs() <= 50);
-            if (exact_x100 % 100) == 50 { prop_assert_eq!(r * 100, exact_x100 + 50); }
         }
 
         #[test]

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::app::Ctx;
 use crate::db;
+use crate::error::ApiError;
 use crate::notify::relay::{relay_once, Sender};
 use crate::state::AppState;
 
@@ -30,20 +32,54 @@ pub fn spawn(state: AppState) -> Result<(), String> {
     Ok(())
 }
 
-/// One pass of every worker.
-pub async fn run_once(state: &AppState, sender: Arc<Sender>) -> Result<(), crate::error::ApiError> {
-    let settings = state.settings.clone();
-    let now = state.clock.now();
-    let rules = settings.rules.clone();
-    db::run(&state.pool, move |conn| {
+/// One pass of every worker. The passes are independent: one failing doesn't keep the others
+/// from running; the first failure is returned (and the next tick tries again).
+pub async fn run_once(state: &AppState, sender: Arc<Sender>) -> Result<(), ApiError> {
+    let ctx = state.ctx(None);
+    let results = [
+        settle_trading(state, &ctx).await,
+        purge_idempotency_keys(state, &ctx).await,
+        relay_mail(state, &ctx, sender).await,
+    ];
+    let mut first = None;
+    for r in results {
+        if let Err(e) = r {
+            if first.is_some() {
+                tracing::warn!(error = %e, "background pass failed");
+            }
+            first.get_or_insert(e);
+        }
+    }
+    first.map_or(Ok(()), Err)
+}
+
+/// Performs every trading transition that is due (registration and auction closes, deal
+/// time-outs), as a read of the listing would.
+async fn settle_trading(state: &AppState, ctx: &Ctx) -> Result<(), ApiError> {
+    let (now, rules) = (ctx.now, ctx.rules().clone());
+    let settled = db::run(&state.pool, move |conn| {
         crate::app::trading::settle_due(conn, now, &rules)
     })
     .await?;
-    // Idempotency keys are kept for at least 24 hours; older ones go.
+    if settled > 0 {
+        tracing::debug!(settled, "listings settled");
+    }
+    Ok(())
+}
+
+/// Idempotency keys are kept for at least 24 hours; older ones go.
+async fn purge_idempotency_keys(state: &AppState, ctx: &Ctx) -> Result<(), ApiError> {
+    let now = ctx.now;
     db::run(&state.pool, move |conn| {
         crate::idempotency::purge(conn, now)
     })
     .await?;
+    Ok(())
+}
+
+/// Sends what is due in the outbox.
+async fn relay_mail(state: &AppState, ctx: &Ctx, sender: Arc<Sender>) -> Result<(), ApiError> {
+    let (now, settings) = (ctx.now, ctx.settings.clone());
     let sent = db::run(&state.pool, move |conn| {
         relay_once(conn, &sender, &settings.mail, now)
     })

@@ -1,0 +1,203 @@
+//! Bids: placing one (the hot path), the public bid history and the live feed's polls.
+
+use chrono::NaiveDateTime;
+
+use super::registration_eligible;
+use super::settle::{settle, settle_locked};
+use crate::app::Ctx;
+use crate::audit::{self, listing_stream, Entry};
+use crate::db::auction as aq;
+use crate::db::listings as q;
+use crate::db::models::{Bid, Listing};
+use crate::db::registrations as rq;
+use crate::db::{write_tx, DbConn};
+use crate::domain::access::listing_visible;
+use crate::domain::auction::{self, AuctionState, BidRefusal, Bidder, Leader, BID_ACCEPTED};
+use crate::domain::listing::ListingStatus;
+use crate::domain::roles::Role;
+use crate::error::ApiError;
+
+/// An accepted bid and the auction after it.
+#[derive(Debug, Clone)]
+pub struct PlacedBid {
+    pub bid: Bid,
+    pub listing: Listing,
+    pub extended: bool,
+}
+
+/// Places a bid for the calling investor: one transaction that locks the listing, reads the
+/// clock only then (so acceptance order and time order agree), settles what is due, checks
+/// the bid with the domain rules (API.md's order: role, 404 not visible, window,
+/// eligibility, leader, amount) and records it.
+pub fn place_bid(
+    ctx: &Ctx,
+    conn: &mut DbConn,
+    listing_id: &str,
+    amount_fen: i64,
+) -> Result<PlacedBid, ApiError> {
+    let caller = ctx.caller()?;
+    caller.require(&[Role::Investor])?;
+    let actor = ctx.actor();
+    write_tx(conn, |conn| {
+        let mut l = q::find_listing_for_update(conn, listing_id)?.ok_or(ApiError::NotFound)?;
+        // Only investors bid, and they see public listings only.
+        if !l.status.is_public() {
+            return Err(ApiError::NotFound);
+        }
+        let now = ctx.clock.now();
+        settle_locked(conn, &mut l, now, ctx.rules())?;
+        let reg = rq::find_by_investor(conn, &l.id, &caller.id)?;
+        let leader = match &l.leading_registration_id {
+            Some(id) => rq::find(conn, id)?.map(|r| Leader {
+                registration_id: r.id,
+                member_verified: r.member_verified,
+            }),
+            None => None,
+        };
+        let state = AuctionState {
+            reserve_fen: l.reserve_price_fen,
+            increment_fen: l.min_increment_fen,
+            starts_at: l.auction_starts_at.and_utc(),
+            current_ends_at: l.current_ends_at.unwrap_or(l.auction_ends_at).and_utc(),
+            extension_secs: l.extension_secs,
+            current_price_fen: l.current_price_fen,
+            leader,
+            open: l.status == ListingStatus::Auction,
+        };
+        let bidder = Bidder {
+            registration_id: reg.as_ref().map(|r| r.id.clone()),
+            eligible: reg.as_ref().is_some_and(registration_eligible),
+            member_verified: reg.as_ref().is_some_and(|r| r.member_verified),
+        };
+        let accepted = auction::place_bid(&state, &bidder, amount_fen, now).map_err(|e| match e {
+            BidRefusal::Closed => ApiError::AuctionClosed("the auction is not open for bids".into()),
+            BidRefusal::NotEligible => ApiError::NotEligible("you are not an eligible bidder for this listing (qualified, with a confirmed deposit)".into()),
+            BidRefusal::AlreadyLeading => ApiError::AlreadyLeading,
+            BidRefusal::TooLow(m) => ApiError::BidTooLow(format!("bid too low: {m}")),
+        })?;
+        let reg = reg.ok_or_else(|| ApiError::internal("accepted bid without registration"))?;
+        let bidder_no = match aq::bidder_no(conn, &l.id, &reg.id)? {
+            Some(n) => n,
+            None => aq::max_bidder_no(conn, &l.id)? + 1,
+        };
+        let bid = Bid::accepted(&l.id, &reg.id, l.bid_count + 1, bidder_no, &accepted, now);
+        aq::insert_bid(conn, &bid)?;
+        l.current_price_fen = Some(accepted.price_fen);
+        l.leading_registration_id = Some(reg.id.clone());
+        l.current_ends_at = Some(accepted.current_ends_at.naive_utc());
+        l.bid_count += 1;
+        l.updated_at = now.naive_utc();
+        q::save_listing(conn, &l)?;
+        audit::append(
+            conn,
+            &Entry {
+                stream: &listing_stream(&l.id),
+                actor_id: actor.id,
+                actor_role: actor.role,
+                action: if accepted.priority {
+                    "bid.placed_priority"
+                } else {
+                    "bid.placed"
+                },
+                entity_type: "bid",
+                entity_id: &bid.id,
+                from_state: None,
+                to_state: Some(BID_ACCEPTED),
+                reason: Some(&format!("{} fen/mu/year", bid.amount_fen)),
+            },
+            now,
+        )?;
+        Ok(PlacedBid {
+            bid,
+            listing: l,
+            extended: accepted.extended,
+        })
+    })
+}
+
+/// One page of a listing's bid history, newest first.
+#[derive(Debug, Clone)]
+pub struct BidList {
+    pub bids: Vec<Bid>,
+    pub next_cursor: Option<String>,
+    /// The caller oversees the listing's township: it sees who bid.
+    pub staff: bool,
+}
+
+/// The bid history before `before_seq` (settling what is due first); 404 when the caller
+/// can't see the listing.
+pub fn list_bids(
+    ctx: &Ctx,
+    conn: &mut DbConn,
+    listing_id: &str,
+    before_seq: Option<i64>,
+    limit: i64,
+) -> Result<BidList, ApiError> {
+    let l = visible_listing(ctx, conn, listing_id)?;
+    let staff = ctx
+        .caller
+        .as_ref()
+        .is_some_and(|c| c.oversees_township(&l.township_id));
+    let mut bids = aq::list_bids(conn, &l.id, before_seq, limit + 1)?;
+    let more = bids.len() as i64 > limit;
+    bids.truncate(limit as usize);
+    let next_cursor = if more {
+        bids.last().map(|b| b.seq.to_string())
+    } else {
+        None
+    };
+    Ok(BidList {
+        bids,
+        next_cursor,
+        staff,
+    })
+}
+
+/// The listing, settled, if the caller may see it (else 404).
+fn visible_listing(ctx: &Ctx, conn: &mut DbConn, listing_id: &str) -> Result<Listing, ApiError> {
+    let l = settle(conn, listing_id, ctx.now, ctx.rules())?.ok_or(ApiError::NotFound)?;
+    if !listing_visible(ctx.caller.as_ref(), l.status, &l.village_id, &l.township_id) {
+        return Err(ApiError::NotFound);
+    }
+    Ok(l)
+}
+
+/// May the caller follow this listing's live feed? (404 if it can't see the listing.)
+pub fn watch(ctx: &Ctx, conn: &mut DbConn, listing_id: &str) -> Result<(), ApiError> {
+    visible_listing(ctx, conn, listing_id).map(|_| ())
+}
+
+/// What one poll of the live feed found.
+#[derive(Debug, Clone)]
+pub struct FeedPoll {
+    /// Bids after the last one sent, oldest first.
+    pub bids: Vec<Bid>,
+    pub listing: Option<Listing>,
+    /// The auction's end before the first of `bids`.
+    pub ends: Option<NaiveDateTime>,
+}
+
+/// One poll of the live feed: new bids after `last_seq` (with their extensions) and the
+/// listing (settled), for the close. `ends`: the end the feed knows, if any.
+pub fn poll_feed(
+    ctx: &Ctx,
+    conn: &mut DbConn,
+    listing_id: &str,
+    last_seq: i64,
+    ends: Option<NaiveDateTime>,
+) -> Result<FeedPoll, ApiError> {
+    let listing = settle(conn, listing_id, ctx.now, ctx.rules())?;
+    let bids = aq::bids_after(conn, listing_id, last_seq, 100)?;
+    // Extensions only ever move the end later, so the end after bid n is the newest
+    // extension up to n, else the scheduled end.
+    let ends = match ends {
+        Some(t) => Some(t),
+        None => aq::extended_to_at(conn, listing_id, last_seq)?
+            .or(listing.as_ref().map(|l| l.auction_ends_at)),
+    };
+    Ok(FeedPoll {
+        bids,
+        listing,
+        ends,
+    })
+}
