@@ -1,714 +1,18 @@
-//! Issue 4 "Parcels and listings": the village land register, the listing lifecycle with
-//! every submit rule, access scoping, public search, and the audit records and e-mails each
-//! transition leaves, black-box over HTTP on SQLite or PostgreSQL.
+//! Listings: every submit rule naming its field, the lifecycle (submit, return, resubmit,
+//! approve, cancel, relist) with its audit records and e-mails, numbering, concurrency,
+//! who may see and do what, and request shapes.
 
-mod common;
-
-use std::collections::HashSet;
-
-use chrono::{DateTime, Duration, SecondsFormat, TimeZone, Utc};
-use common::*;
-use landx::clock::Clock;
+use chrono::{Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 
-const PW: &str = "caojing-land-2027";
-
-// ---- world ---------------------------------------------------------------------------------
-
-/// An account and its current access token (tokens last 15 minutes of the test clock, so
-/// [`World::relogin`] after moving the clock).
-struct Actor {
-    email: String,
-    token: String,
-}
-
-impl Actor {
-    fn t(&self) -> Option<&str> {
-        Some(self.token.as_str())
-    }
-}
-
-/// 漕泾镇 (CJ) with 护塘村 and 金光村, 山阳镇 (SY) with 长兴村; a collective account per
-/// village, a staff account per township, an investor and an admin.
-struct World {
-    admin: String,
-    cj: String,
-    sy: String,
-    hutang: String,
-    jinguang: String,
-    changxing: String,
-    /// 护塘村 collective.
-    ht: Actor,
-    /// 金光村 collective.
-    jg: Actor,
-    /// 长兴村 collective (山阳镇).
-    cx: Actor,
-    cj_staff: Actor,
-    sy_staff: Actor,
-    investor: Actor,
-}
-
-impl World {
-    fn admin(&self) -> Option<&str> {
-        Some(self.admin.as_str())
-    }
-
-    /// Fresh tokens for everyone at the clock's current time.
-    fn relogin(&mut self, app: &TestApp) {
-        for a in [
-            &mut self.ht,
-            &mut self.jg,
-            &mut self.cx,
-            &mut self.cj_staff,
-            &mut self.sy_staff,
-            &mut self.investor,
-        ] {
-            a.token = app.login(&a.email, PW);
-        }
-        self.admin = app.admin_token();
-    }
-}
-
-fn setup(app: &TestApp) -> World {
-    let admin = app.admin_token();
-    let township = |code: &str, name: &str| {
-        let r = app.post(
-            "/api/v1/townships",
-            Some(&admin),
-            json!({"code": code, "name": name}),
-        );
-        assert_eq!(r.status, 201, "township {name}: {}", r.text);
-        r.id()
-    };
-    let cj = township("CJ", "漕泾镇");
-    let sy = township("SY", "山阳镇");
-    let village = |township_id: &str, code: &str, name: &str| {
-        let r = app.post(
-            "/api/v1/villages",
-            Some(&admin),
-            json!({"township_id": township_id, "code": code, "name": name}),
-        );
-        assert_eq!(r.status, 201, "village {name}: {}", r.text);
-        r.id()
-    };
-    let hutang = village(&cj, "HT", "护塘村");
-    let jinguang = village(&cj, "JG", "金光村");
-    let changxing = village(&sy, "CX", "长兴村");
-    let user = |email: &str, name: &str, role: &str, org: Option<(&str, &str)>| {
-        let mut body = json!({"email": email, "password": PW, "display_name": name, "role": role});
-        if let Some((field, id)) = org {
-            body[field] = json!(id);
-        }
-        let r = app.post("/api/v1/users", Some(&admin), body);
-        assert_eq!(r.status, 201, "user {email}: {}", r.text);
-        Actor {
-            email: email.to_string(),
-            token: app.login(email, PW),
-        }
-    };
-    let ht = user(
-        "hutang@cj.landx.test",
-        "护塘村股份经济合作社 陆建华",
-        "collective",
-        Some(("village_id", &hutang)),
-    );
-    let jg = user(
-        "jinguang@cj.landx.test",
-        "金光村股份经济合作社 张卫东",
-        "collective",
-        Some(("village_id", &jinguang)),
-    );
-    let cx = user(
-        "changxing@sy.landx.test",
-        "长兴村股份经济合作社 沈国强",
-        "collective",
-        Some(("village_id", &changxing)),
-    );
-    let cj_staff = user(
-        "nongjing@cj.landx.test",
-        "漕泾镇农村产权交易服务中心 顾敏",
-        "staff",
-        Some(("township_id", &cj)),
-    );
-    let sy_staff = user(
-        "nongjing@sy.landx.test",
-        "山阳镇农村产权交易服务中心 朱丽",
-        "staff",
-        Some(("township_id", &sy)),
-    );
-    let investor = user(
-        "farm@jinshan-nongye.test",
-        "金山绿野家庭农场 王海",
-        "investor",
-        None,
-    );
-    World {
-        admin,
-        cj,
-        sy,
-        hutang,
-        jinguang,
-        changxing,
-        ht,
-        jg,
-        cx,
-        cj_staff,
-        sy_staff,
-        investor,
-    }
-}
-
-// ---- helpers -------------------------------------------------------------------------------
-
-fn s(v: &Value) -> String {
-    v.as_str()
-        .unwrap_or_else(|| panic!("not a string: {v}"))
-        .to_string()
-}
-
-/// `t0 + days + secs` as RFC 3339.
-fn at(days: i64, secs: i64) -> String {
-    rfc(t0() + Duration::days(days) + Duration::seconds(secs))
-}
-
-fn rfc(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-/// Asserts the status and returns the body.
-fn expect(r: Resp, status: u16, what: &str) -> Value {
-    assert_eq!(r.status, status, "{what}: {}", r.text);
-    r.body
-}
-
-/// The fields a 422 `validation_failed` names, sorted.
-fn fields(r: &Resp) -> Vec<String> {
-    r.assert_problem(422, "validation_failed");
-    let mut v: Vec<String> = r.body["errors"]
-        .as_array()
-        .expect("errors")
-        .iter()
-        .map(|e| s(&e["field"]))
-        .collect();
-    v.sort();
-    v.dedup();
-    v
-}
-
-/// Overrides top-level keys of a JSON object.
-fn with(mut base: Value, over: Value) -> Value {
-    for (k, v) in over.as_object().expect("object") {
-        base[k] = v.clone();
-    }
-    base
-}
-
-fn without(mut base: Value, key: &str) -> Value {
-    base.as_object_mut().expect("object").remove(key);
-    base
-}
-
-/// Percent-encodes a query value (Chinese text, `+`, `:`).
-fn enc(v: &str) -> String {
-    v.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.' {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-fn polygon() -> Value {
-    json!({"type": "Polygon", "coordinates": [[
-        [121.3921, 30.8012], [121.3968, 30.8012], [121.3968, 30.8047],
-        [121.3921, 30.8047], [121.3921, 30.8012]
-    ]]})
-}
-
-/// A permanent-basic-farmland arable parcel of 12 households, contract end 2058-12-31.
-fn parcel_body(code: &str, area_mu: &str, location: &str) -> Value {
-    json!({
-        "code": code,
-        "area_mu": area_mu,
-        "land_type": "arable",
-        "permanent_basic_farmland": true,
-        "quality_grade": 3,
-        "households": 12,
-        "household_contract_end": "2058-12-31",
-        "location": location,
-    })
-}
-
-fn new_parcel(app: &TestApp, owner: &Actor, body: Value) -> String {
-    let r = app.post("/api/v1/parcels", owner.t(), body);
-    assert_eq!(r.status, 201, "parcel: {}", r.text);
-    r.id()
-}
-
-fn consent(agreeing: i64, total: i64, commissions: i64) -> Value {
-    json!({
-        "resolution_date": "2027-01-05",
-        "members_agreeing": agreeing,
-        "members_total": total,
-        "commissions_received": commissions,
-    })
-}
-
-/// A listing every rule accepts at t0 for one 12-household parcel with a late contract end:
-/// grain, 2027-03-01…2037-02-28, 1 200 yuan/mu/year, registration closes t0 + 22 days.
-fn listing_body(title: &str, parcel_ids: &[&str]) -> Value {
-    json!({
-        "title": title,
-        "description": "经村民代表会议表决同意，将本村承包地经营权统一委托村集体公开流转，用于粮食生产。",
-        "parcel_ids": parcel_ids,
-        "intended_use": "grain",
-        "term_start": "2027-03-01",
-        "term_end": "2037-02-28",
-        "reserve_price_fen": 120_000,
-        "min_increment_fen": 1_000,
-        "deposit_fen": 1_000_000,
-        "registration_closes_at": "2027-02-01T02:00:00Z",
-        "auction_starts_at": "2027-02-02T02:00:00Z",
-        "auction_ends_at": "2027-02-02T04:00:00Z",
-        "consent": consent(20, 30, 12),
-    })
-}
-
-fn new_listing(app: &TestApp, owner: &Actor, body: Value) -> Value {
-    let r = app.post("/api/v1/listings", owner.t(), body);
-    assert_eq!(r.status, 201, "create listing: {}", r.text);
-    assert_eq!(r.body["status"], "draft");
-    assert!(r.body["listing_no"].is_null());
-    assert_eq!(
-        r.header("location").map(String::from),
-        Some(format!("/api/v1/listings/{}", r.id()))
-    );
-    r.body
-}
-
-fn act(app: &TestApp, token: Option<&str>, id: &str, action: &str, body: Value) -> Resp {
-    app.post(&format!("/api/v1/listings/{id}/{action}"), token, body)
-}
-
-fn submit(app: &TestApp, owner: &Actor, id: &str) -> Resp {
-    act(app, owner.t(), id, "submit", json!({}))
-}
-
-fn get_listing(app: &TestApp, token: Option<&str>, id: &str) -> Resp {
-    app.get(&format!("/api/v1/listings/{id}"), token)
-}
-
-fn patch_listing(app: &TestApp, token: Option<&str>, id: &str, body: Value) -> Resp {
-    app.patch(&format!("/api/v1/listings/{id}"), token, body)
-}
-
-/// Creates, submits and approves; returns the announced listing.
-fn announce(app: &TestApp, owner: &Actor, staff: &Actor, body: Value) -> Value {
-    let id = s(&new_listing(app, owner, body)["id"]);
-    expect(submit(app, owner, &id), 200, "submit");
-    let l = expect(
-        act(app, staff.t(), &id, "approve", json!({})),
-        200,
-        "approve",
-    );
-    assert_eq!(l["status"], "announced");
-    l
-}
-
-/// Ids of one page of `GET /listings?{qs}` (limit 200, asserting it is the only page).
-fn search(app: &TestApp, token: Option<&str>, qs: &str) -> Vec<String> {
-    let r = app.get(&format!("/api/v1/listings?limit=200&{qs}"), token);
-    let body = expect(r, 200, qs);
-    assert!(body["next_cursor"].is_null(), "{qs}: one page");
-    body["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|l| s(&l["id"]))
-        .collect()
-}
-
-fn set(v: &[&String]) -> HashSet<String> {
-    v.iter().map(|x| x.to_string()).collect()
-}
-
-fn search_set(app: &TestApp, token: Option<&str>, qs: &str) -> HashSet<String> {
-    search(app, token, qs).into_iter().collect()
-}
-
-/// Follows `next_cursor` with `limit=2` and returns every id seen, in order.
-fn walk(app: &TestApp, qs: &str) -> Vec<String> {
-    let mut seen = Vec::new();
-    let mut cursor: Option<String> = None;
-    for _ in 0..20 {
-        let c = cursor
-            .as_deref()
-            .map(|c| format!("&cursor={}", enc(c)))
-            .unwrap_or_default();
-        let body = expect(
-            app.get(&format!("/api/v1/listings?limit=2&{qs}{c}"), None),
-            200,
-            qs,
-        );
-        let items = body["items"].as_array().expect("items");
-        assert!(items.len() <= 2, "{qs}: page over the limit");
-        seen.extend(items.iter().map(|l| s(&l["id"])));
-        if body["next_cursor"].is_null() {
-            return seen;
-        }
-        assert_eq!(items.len(), 2, "{qs}: a short page must be the last");
-        cursor = Some(s(&body["next_cursor"]));
-    }
-    panic!("{qs}: pagination does not end");
-}
-
-/// (action, from_state, to_state, actor_role, reason) of a listing's audit records, in stream
-/// order.
-type AuditRow = (
-    String,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-    Option<String>,
-);
-
-fn audit_rows(app: &TestApp, id: &str) -> Vec<AuditRow> {
-    let mut recs = app.audit_for(id);
-    recs.sort_by_key(|r| r.seq);
-    // Only the listing itself writes to its stream here: sequence 1.. and the hash chain.
-    for (i, r) in recs.iter().enumerate() {
-        assert_eq!(r.stream, format!("listing:{id}"), "listing stream");
-        assert_eq!(r.entity_type, "listing");
-        assert_eq!(r.seq, i as i64 + 1, "gap-free stream sequence");
-        if i > 0 {
-            assert_eq!(r.prev_hash, recs[i - 1].hash, "hash chain");
-        }
-    }
-    recs.into_iter()
-        .map(|r| (r.action, r.from_state, r.to_state, r.actor_role, r.reason))
-        .collect()
-}
-
-fn audit_actions(app: &TestApp, id: &str) -> Vec<String> {
-    audit_rows(app, id).into_iter().map(|r| r.0).collect()
-}
-
-/// Mails to `to` whose subject mentions `needle`.
-fn mails_to(app: &TestApp, to: &str, needle: &str) -> Vec<landx::db::models::OutboxMail> {
-    app.outbox()
-        .into_iter()
-        .filter(|m| m.to_addr == to && m.subject.contains(needle))
-        .collect()
-}
-
-// ---- 1. parcels ----------------------------------------------------------------------------
-
-#[test]
-fn parcels_register_round_trip_and_validate() {
-    let app = TestApp::start();
-    let w = setup(&app);
-    let body = with(
-        parcel_body("JS-CJ-0001-017", "158.31", "漕泾镇护塘村3组"),
-        json!({"boundary_geojson": polygon()}),
-    );
-    let r = app.post("/api/v1/parcels", w.ht.t(), body);
-    assert_eq!(r.status, 201, "{}", r.text);
-    let id = r.id();
-    assert_eq!(
-        r.header("location").map(String::from),
-        Some(format!("/api/v1/parcels/{id}"))
-    );
-    let p = r.body;
-    assert_eq!(p["code"], "JS-CJ-0001-017");
-    assert_eq!(p["area_mu"], "158.31");
-    assert_eq!(p["land_type"], "arable");
-    assert_eq!(p["permanent_basic_farmland"], true);
-    assert_eq!(p["quality_grade"], 3);
-    assert_eq!(p["households"], 12);
-    assert_eq!(p["household_contract_end"], "2058-12-31");
-    assert_eq!(p["location"], "漕泾镇护塘村3组");
-    assert_eq!(p["village_id"], json!(w.hutang));
-    assert_eq!(p["township_id"], json!(w.cj));
-    assert_eq!(p["boundary_geojson"], polygon());
-    assert_eq!(p["locked"], false);
-    let got = expect(
-        app.get(&format!("/api/v1/parcels/{id}"), w.ht.t()),
-        200,
-        "get",
-    );
-    assert_eq!(got, p, "GET returns what POST answered");
-
-    // One decimal and whole numbers are fine and come back with two decimals.
-    let r = app.post(
-        "/api/v1/parcels",
-        w.ht.t(),
-        parcel_body("JS-CJ-0001-018", "36.5", "漕泾镇护塘村4组"),
-    );
-    assert_eq!(expect(r, 201, "36.5")["area_mu"], "36.50");
-
-    // Area: a decimal string, at most two decimals, positive.
-    for bad in [
-        json!("1.234"),
-        json!("-1"),
-        json!("abc"),
-        json!(12.5),
-        json!("0"),
-        json!(""),
-    ] {
-        let body = with(
-            parcel_body("JS-CJ-0001-019", "1", "漕泾镇护塘村4组"),
-            json!({"area_mu": bad}),
-        );
-        let r = app.post("/api/v1/parcels", w.ht.t(), body);
-        assert_eq!(fields(&r), vec!["area_mu"], "area {bad}");
-    }
-    // GeoJSON: an unclosed ring, a point.
-    let open = json!({"type": "Polygon", "coordinates": [[
-        [121.3921, 30.8012], [121.3968, 30.8012], [121.3968, 30.8047], [121.3921, 30.8047]
-    ]]});
-    for bad in [
-        open,
-        json!({"type": "Point", "coordinates": [121.39, 30.80]}),
-    ] {
-        let body = with(
-            parcel_body("JS-CJ-0001-019", "12.00", "漕泾镇护塘村4组"),
-            json!({"boundary_geojson": bad}),
-        );
-        let r = app.post("/api/v1/parcels", w.ht.t(), body);
-        assert_eq!(fields(&r), vec!["boundary_geojson"]);
-    }
-    // Other field rules.
-    for (over, field) in [
-        (json!({"code": "JS-CJ-漕泾-1"}), "code"),
-        (json!({"code": ""}), "code"),
-        (json!({"quality_grade": 11}), "quality_grade"),
-        (json!({"households": -1}), "households"),
-        (json!({"location": "   "}), "location"),
-        (json!({"land_type": "wasteland"}), "land_type"),
-        (
-            json!({"household_contract_end": "2027-13-01"}),
-            "household_contract_end",
-        ),
-        (json!({"village_id": w.jinguang}), "village_id"),
-        (json!({"locked": false}), "locked"),
-    ] {
-        let body = with(
-            parcel_body("JS-CJ-0001-019", "12.00", "漕泾镇护塘村4组"),
-            over,
-        );
-        let r = app.post("/api/v1/parcels", w.ht.t(), body);
-        r.assert_field(field);
-    }
-    let r = app.post(
-        "/api/v1/parcels",
-        w.ht.t(),
-        without(
-            parcel_body("JS-CJ-0001-019", "12.00", "漕泾镇护塘村4组"),
-            "households",
-        ),
-    );
-    r.assert_field("households");
-
-    // Codes are unique platform-wide, across villages too.
-    app.post(
-        "/api/v1/parcels",
-        w.ht.t(),
-        parcel_body("JS-CJ-0001-017", "10.00", "漕泾镇护塘村3组"),
-    )
-    .assert_problem(409, "conflict");
-    app.post(
-        "/api/v1/parcels",
-        w.jg.t(),
-        parcel_body("JS-CJ-0001-017", "10.00", "漕泾镇金光村1组"),
-    )
-    .assert_problem(409, "conflict");
-    // PATCH to a taken code is a conflict too.
-    app.patch(
-        &format!("/api/v1/parcels/{id}"),
-        w.ht.t(),
-        json!({"code": "JS-CJ-0001-018"}),
-    )
-    .assert_problem(409, "conflict");
-
-    // Only a collective registers parcels.
-    for who in [&w.investor, &w.cj_staff] {
-        app.post(
-            "/api/v1/parcels",
-            who.t(),
-            parcel_body("JS-CJ-0001-020", "10.00", "漕泾镇护塘村3组"),
-        )
-        .assert_problem(403, "forbidden");
-    }
-    app.post(
-        "/api/v1/parcels",
-        w.admin(),
-        parcel_body("JS-CJ-0001-020", "10.00", "漕泾镇护塘村3组"),
-    )
-    .assert_problem(403, "forbidden");
-    app.post(
-        "/api/v1/parcels",
-        None,
-        parcel_body("JS-CJ-0001-020", "10.00", "漕泾镇护塘村3组"),
-    )
-    .assert_problem(401, "unauthorized");
-}
-
-#[test]
-fn a_parcel_is_locked_while_in_a_live_listing() {
-    let app = TestApp::start();
-    let w = setup(&app);
-    let p = new_parcel(
-        &app,
-        &w.ht,
-        parcel_body("JS-CJ-0001-017", "158.31", "漕泾镇护塘村3组"),
-    );
-    let path = format!("/api/v1/parcels/{p}");
-
-    // Free: editable; read-only and unknown fields are refused.
-    let r = app.patch(
-        &path,
-        w.ht.t(),
-        json!({"location": "漕泾镇护塘村3组、4组", "households": 14, "area_mu": "160.02"}),
-    );
-    let body = expect(r, 200, "patch free parcel");
-    assert_eq!(body["location"], "漕泾镇护塘村3组、4组");
-    assert_eq!(body["households"], 14);
-    assert_eq!(body["area_mu"], "160.02");
-    assert_eq!(body["code"], "JS-CJ-0001-017", "untouched fields stay");
-    app.patch(&path, w.ht.t(), json!({"area_mu": "1.234"}))
-        .assert_field("area_mu");
-    for f in ["village_id", "locked", "township_id", "id"] {
-        let mut b = json!({});
-        b[f] = json!(w.jinguang);
-        app.patch(&path, w.ht.t(), b).assert_field(f);
-    }
-
-    // In a draft listing: still free.
-    let l = new_listing(
-        &app,
-        &w.ht,
-        with(
-            listing_body("护塘村2027年第一批土地经营权流转", &[&p]),
-            json!({"consent": consent(20, 30, 14)}),
-        ),
-    );
-    let lid = s(&l["id"]);
-    assert_eq!(
-        expect(app.get(&path, w.ht.t()), 200, "get")["locked"],
-        false
-    );
-    expect(
-        app.patch(&path, w.ht.t(), json!({"quality_grade": 2})),
-        200,
-        "patch while draft",
-    );
-
-    // Submitted: locked.
-    expect(submit(&app, &w.ht, &lid), 200, "submit");
-    assert_eq!(expect(app.get(&path, w.ht.t()), 200, "get")["locked"], true);
-    let listed = expect(app.get("/api/v1/parcels", w.ht.t()), 200, "list");
-    assert_eq!(listed["items"][0]["locked"], true);
-    app.patch(&path, w.ht.t(), json!({"location": "漕泾镇护塘村5组"}))
-        .assert_problem(409, "invalid_state");
-    // Unchanged.
-    assert_eq!(
-        expect(app.get(&path, w.ht.t()), 200, "get")["location"],
-        "漕泾镇护塘村3组、4组"
-    );
-
-    // Returned locks nothing; resubmitted locks again; announced locks.
-    expect(
-        act(
-            &app,
-            w.cj_staff.t(),
-            &lid,
-            "return",
-            json!({"reason": "请补充四至范围图"}),
-        ),
-        200,
-        "return",
-    );
-    assert_eq!(
-        expect(app.get(&path, w.ht.t()), 200, "get")["locked"],
-        false
-    );
-    expect(
-        app.patch(&path, w.ht.t(), json!({"boundary_geojson": polygon()})),
-        200,
-        "patch while returned",
-    );
-    expect(submit(&app, &w.ht, &lid), 200, "resubmit");
-    expect(
-        act(&app, w.cj_staff.t(), &lid, "approve", json!({})),
-        200,
-        "approve",
-    );
-    assert_eq!(expect(app.get(&path, w.ht.t()), 200, "get")["locked"], true);
-    app.patch(&path, w.ht.t(), json!({"households": 15}))
-        .assert_problem(409, "invalid_state");
-
-    // Cancelled: free again.
-    let c = expect(
-        act(
-            &app,
-            w.cj_staff.t(),
-            &lid,
-            "cancel",
-            json!({"reason": "村集体申请撤牌"}),
-        ),
-        200,
-        "cancel",
-    );
-    assert_eq!(c["status"], "cancelled");
-    assert_eq!(
-        expect(app.get(&path, w.ht.t()), 200, "get")["locked"],
-        false
-    );
-    let r = app.patch(&path, w.ht.t(), json!({"households": 15}));
-    assert_eq!(expect(r, 200, "patch after cancel")["households"], 15);
-
-    // A returned listing whose parcel was meanwhile submitted elsewhere can't be resubmitted.
-    let first = s(&new_listing(
-        &app,
-        &w.ht,
-        with(
-            listing_body("护塘村2027年第一批土地经营权流转", &[&p]),
-            json!({"consent": consent(20, 30, 15)}),
-        ),
-    )["id"]);
-    expect(submit(&app, &w.ht, &first), 200, "submit first");
-    expect(
-        act(
-            &app,
-            w.cj_staff.t(),
-            &first,
-            "return",
-            json!({"reason": "请核对面积"}),
-        ),
-        200,
-        "return first",
-    );
-    let second = s(&new_listing(
-        &app,
-        &w.ht,
-        with(
-            listing_body("护塘村2027年第二批土地经营权流转", &[&p]),
-            json!({"consent": consent(20, 30, 15)}),
-        ),
-    )["id"]);
-    expect(submit(&app, &w.ht, &second), 200, "submit second");
-    assert_eq!(fields(&submit(&app, &w.ht, &first)), vec!["parcel_ids"]);
-    let f = expect(get_listing(&app, w.ht.t(), &first), 200, "first");
-    assert_eq!(f["status"], "returned");
-}
+use crate::support::listings::*;
+use crate::support::records::mails_about;
+use crate::support::*;
 
 #[test]
 fn a_draft_follows_edits_of_its_parcels() {
     let app = TestApp::start();
-    let w = setup(&app);
+    let w = World::new(&app);
     let p = new_parcel(
         &app,
         &w.ht,
@@ -750,183 +54,9 @@ fn a_draft_follows_edits_of_its_parcels() {
 }
 
 #[test]
-fn parcel_lists_and_reads_are_scoped() {
-    let app = TestApp::start();
-    let w = setup(&app);
-    let ht1 = new_parcel(
-        &app,
-        &w.ht,
-        parcel_body("JS-CJ-0001-017", "158.31", "漕泾镇护塘村3组"),
-    );
-    let ht2 = new_parcel(
-        &app,
-        &w.ht,
-        parcel_body("JS-CJ-0001-018", "36.50", "漕泾镇护塘村4组"),
-    );
-    let jg1 = new_parcel(
-        &app,
-        &w.jg,
-        parcel_body("JS-CJ-0002-003", "230.05", "漕泾镇金光村1组"),
-    );
-    let cx1 = new_parcel(
-        &app,
-        &w.cx,
-        with(
-            parcel_body("JS-SY-0007-001", "80.00", "山阳镇长兴村8组"),
-            json!({"land_type": "aquaculture", "permanent_basic_farmland": false}),
-        ),
-    );
-    let ids = |token: Option<&str>, qs: &str| -> HashSet<String> {
-        let body = expect(app.get(&format!("/api/v1/parcels{qs}"), token), 200, qs);
-        body["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|p| s(&p["id"]))
-            .collect()
-    };
-    assert_eq!(ids(w.ht.t(), ""), set(&[&ht1, &ht2]));
-    assert_eq!(ids(w.jg.t(), ""), set(&[&jg1]));
-    assert_eq!(ids(w.cx.t(), ""), set(&[&cx1]));
-    assert_eq!(ids(w.cj_staff.t(), ""), set(&[&ht1, &ht2, &jg1]));
-    assert_eq!(ids(w.sy_staff.t(), ""), set(&[&cx1]));
-    assert_eq!(ids(w.admin(), ""), set(&[&ht1, &ht2, &jg1, &cx1]));
-    assert_eq!(
-        ids(w.admin(), &format!("?village_id={}", w.jinguang)),
-        set(&[&jg1])
-    );
-    assert_eq!(
-        ids(w.cj_staff.t(), &format!("?village_id={}", w.hutang)),
-        set(&[&ht1, &ht2])
-    );
-    assert_eq!(
-        ids(w.ht.t(), &format!("?village_id={}", w.hutang)),
-        set(&[&ht1, &ht2])
-    );
-    // Asking for another scope's village never shows its parcels.
-    for (token, village) in [
-        (w.ht.t(), &w.jinguang),
-        (w.sy_staff.t(), &w.hutang),
-        (w.cj_staff.t(), &w.changxing),
-    ] {
-        let r = app.get(&format!("/api/v1/parcels?village_id={village}"), token);
-        if r.status == 200 {
-            assert_eq!(r.body["items"], json!([]), "{}", r.text);
-        } else {
-            r.assert_problem(404, "not_found");
-        }
-    }
-    app.get("/api/v1/parcels", w.investor.t())
-        .assert_problem(403, "forbidden");
-    app.get("/api/v1/parcels", None)
-        .assert_problem(401, "unauthorized");
-    app.get("/api/v1/parcels?limit=201", w.admin())
-        .assert_field("limit");
-
-    // Paging walks every parcel once.
-    let mut seen = Vec::new();
-    let mut cursor = String::new();
-    loop {
-        let body = expect(
-            app.get(&format!("/api/v1/parcels?limit=3{cursor}"), w.admin()),
-            200,
-            "page",
-        );
-        seen.extend(
-            body["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| s(&p["id"])),
-        );
-        if body["next_cursor"].is_null() {
-            break;
-        }
-        cursor = format!("&cursor={}", s(&body["next_cursor"]));
-        assert!(seen.len() < 10);
-    }
-    assert_eq!(seen.len(), 4);
-    assert_eq!(
-        seen.into_iter().collect::<HashSet<_>>(),
-        set(&[&ht1, &ht2, &jg1, &cx1])
-    );
-
-    // Single parcels: another village's collective and another township's staff get 404,
-    // for reading and editing alike; the township's staff read but may not edit.
-    let path = format!("/api/v1/parcels/{ht1}");
-    for token in [w.jg.t(), w.cx.t(), w.sy_staff.t(), w.investor.t()] {
-        app.get(&path, token).assert_problem(404, "not_found");
-        app.patch(&path, token, json!({"households": 1}))
-            .assert_problem(404, "not_found");
-    }
-    expect(app.get(&path, w.cj_staff.t()), 200, "staff reads");
-    expect(app.get(&path, w.admin()), 200, "admin reads");
-    app.patch(&path, w.cj_staff.t(), json!({"households": 1}))
-        .assert_problem(403, "forbidden");
-    app.patch(&path, w.admin(), json!({"households": 1}))
-        .assert_problem(403, "forbidden");
-    app.get(
-        &format!("/api/v1/parcels/{}", uuid::Uuid::now_v7()),
-        w.ht.t(),
-    )
-    .assert_problem(404, "not_found");
-    app.get("/api/v1/parcels/JS-CJ-0001-017", w.ht.t())
-        .assert_problem(400, "bad_request");
-    app.patch("/api/v1/parcels/not-a-uuid", w.ht.t(), json!({}))
-        .assert_problem(400, "bad_request");
-    assert_eq!(
-        expect(app.get(&path, w.ht.t()), 200, "get")["households"],
-        12,
-        "nothing was changed by the refused edits"
-    );
-}
-
-// ---- 2. submit rules -----------------------------------------------------------------------
-
-/// Creates a listing (201) and submits it: answers the submit response.
-fn create_and_submit(app: &TestApp, owner: &Actor, body: Value) -> Resp {
-    let l = new_listing(app, owner, body);
-    submit(app, owner, &s(&l["id"]))
-}
-
-/// Creates a listing, submits it and expects 422 naming exactly `want`; the listing stays
-/// a numberless draft.
-fn submit_fails(app: &TestApp, owner: &Actor, body: Value, want: &[&str]) {
-    let l = new_listing(app, owner, body.clone());
-    let id = s(&l["id"]);
-    let r = submit(app, owner, &id);
-    assert_eq!(fields(&r), want, "submit of {body}");
-    let after = expect(get_listing(app, owner.t(), &id), 200, "get");
-    assert_eq!(after["status"], "draft");
-    assert!(after["listing_no"].is_null());
-}
-
-/// Creates and submits a listing (200), then cancels it so its parcels are free again.
-/// Returns the listing number it got.
-fn submit_passes(app: &TestApp, owner: &Actor, body: Value) -> String {
-    let r = create_and_submit(app, owner, body.clone());
-    let l = expect(r, 200, &format!("submit of {body}"));
-    assert_eq!(l["status"], "submitted");
-    let id = s(&l["id"]);
-    let c = expect(
-        act(
-            app,
-            owner.t(),
-            &id,
-            "cancel",
-            json!({"reason": "测试后撤回"}),
-        ),
-        200,
-        "cancel",
-    );
-    assert_eq!(c["status"], "cancelled");
-    s(&l["listing_no"])
-}
-
-#[test]
 fn every_submit_rule_names_its_field() {
     let app = TestApp::start();
-    let w = setup(&app);
+    let w = World::new(&app);
     // 158.31 mu, 12 households, permanent basic farmland, contract end 2058-12-31.
     let p1 = new_parcel(
         &app,
@@ -1126,7 +256,7 @@ fn every_submit_rule_names_its_field() {
     // ...but a second draft of it is fine until submit.
     let draft = new_listing(&app, &w.ht, base.clone());
     expect(
-        act(
+        listing_act(
             &app,
             w.ht.t(),
             &s(&live["id"]),
@@ -1139,7 +269,7 @@ fn every_submit_rule_names_its_field() {
     let second = expect(submit(&app, &w.ht, &s(&draft["id"])), 200, "now free");
     numbers.push(s(&second["listing_no"]));
     expect(
-        act(
+        listing_act(
             &app,
             w.ht.t(),
             &s(&draft["id"]),
@@ -1273,12 +403,10 @@ fn every_submit_rule_names_its_field() {
     assert_eq!(numbers, expected);
 }
 
-// ---- 3. lifecycle --------------------------------------------------------------------------
-
 #[test]
 fn submit_return_resubmit_approve_cancel() {
     let app = TestApp::start();
-    let w = setup(&app);
+    let w = World::new(&app);
     let p1 = new_parcel(
         &app,
         &w.ht,
@@ -1354,13 +482,16 @@ fn submit_return_resubmit_approve_cancel() {
     assert_eq!(sub["status"], "submitted");
     assert_eq!(sub["listing_no"], "CJ-2027-0001");
     assert_eq!(sub["submitted_at"], "2027-01-10T02:00:00Z");
-    assert_eq!(mails_to(&app, &w.cj_staff.email, "CJ-2027-0001").len(), 1);
-    assert!(mails_to(&app, &w.sy_staff.email, "").is_empty());
-    assert!(mails_to(&app, &w.ht.email, "").is_empty());
+    assert_eq!(
+        mails_about(&app, &w.cj_staff.email, "CJ-2027-0001").len(),
+        1
+    );
+    assert!(mails_about(&app, &w.sy_staff.email, "").is_empty());
+    assert!(mails_about(&app, &w.ht.email, "").is_empty());
     // Submitted: can't be edited or submitted again; an action body with fields is refused.
     patch_listing(&app, w.ht.t(), &id, json!({"title": "改"})).assert_problem(409, "invalid_state");
     submit(&app, &w.ht, &id).assert_problem(409, "invalid_state");
-    act(&app, w.cj_staff.t(), &id, "approve", json!({"note": "好"})).assert_field("note");
+    listing_act(&app, w.cj_staff.t(), &id, "approve", json!({"note": "好"})).assert_field("note");
     // Staff see it in their queue and the public doesn't.
     assert!(search(&app, w.cj_staff.t(), "mine=true").contains(&id));
     assert!(!search(&app, None, "").contains(&id));
@@ -1368,10 +499,11 @@ fn submit_return_resubmit_approve_cancel() {
 
     // Return with a reason: the collective sees it and is e-mailed.
     let reason = "村民代表会议决议缺少到会人员签字页，请补充后重新提交";
-    act(&app, w.cj_staff.t(), &id, "return", json!({})).assert_field("reason");
-    act(&app, w.cj_staff.t(), &id, "return", json!({"reason": "  "})).assert_field("reason");
+    listing_act(&app, w.cj_staff.t(), &id, "return", json!({})).assert_field("reason");
+    listing_act(&app, w.cj_staff.t(), &id, "return", json!({"reason": "  "}))
+        .assert_field("reason");
     let ret = expect(
-        act(
+        listing_act(
             &app,
             w.cj_staff.t(),
             &id,
@@ -1387,11 +519,11 @@ fn submit_return_resubmit_approve_cancel() {
     assert_eq!(seen["status"], "returned");
     assert_eq!(seen["return_reason"], reason);
     assert_eq!(seen["listing_no"], "CJ-2027-0001");
-    let m = mails_to(&app, &w.ht.email, "CJ-2027-0001");
+    let m = mails_about(&app, &w.ht.email, "CJ-2027-0001");
     assert_eq!(m.len(), 1, "collective told of the return");
     assert!(m[0].body.contains(reason), "{}", m[0].body);
-    assert!(mails_to(&app, &w.jg.email, "").is_empty());
-    act(
+    assert!(mails_about(&app, &w.jg.email, "").is_empty());
+    listing_act(
         &app,
         w.cj_staff.t(),
         &id,
@@ -1399,7 +531,8 @@ fn submit_return_resubmit_approve_cancel() {
         json!({"reason": reason}),
     )
     .assert_problem(409, "invalid_state");
-    act(&app, w.cj_staff.t(), &id, "approve", json!({})).assert_problem(409, "invalid_state");
+    listing_act(&app, w.cj_staff.t(), &id, "approve", json!({}))
+        .assert_problem(409, "invalid_state");
 
     // While returned the owner edits; it stays returned until resubmitted.
     let new_title = "护塘村2027年第一批土地经营权流转（补正）";
@@ -1422,32 +555,35 @@ fn submit_return_resubmit_approve_cancel() {
     assert_eq!(o["listing_no"], "CJ-2027-0002");
 
     // Resubmit keeps the number.
-    app.clock.advance(Duration::minutes(5));
+    app.advance(Duration::minutes(5));
     let again = expect(submit(&app, &w.ht, &id), 200, "resubmit");
     assert_eq!(again["status"], "submitted");
     assert_eq!(again["listing_no"], "CJ-2027-0001");
     assert_eq!(again["submitted_at"], "2027-01-10T02:05:00Z");
-    assert_eq!(mails_to(&app, &w.cj_staff.email, "CJ-2027-0001").len(), 2);
+    assert_eq!(
+        mails_about(&app, &w.cj_staff.email, "CJ-2027-0001").len(),
+        2
+    );
 
     // Who may approve: the township's staff only.
-    act(&app, w.ht.t(), &id, "approve", json!({})).assert_problem(403, "forbidden");
-    act(&app, w.admin(), &id, "approve", json!({})).assert_problem(403, "forbidden");
-    act(&app, w.sy_staff.t(), &id, "approve", json!({})).assert_problem(404, "not_found");
-    act(&app, w.jg.t(), &id, "approve", json!({})).assert_problem(404, "not_found");
-    act(&app, w.investor.t(), &id, "approve", json!({})).assert_problem(404, "not_found");
+    listing_act(&app, w.ht.t(), &id, "approve", json!({})).assert_problem(403, "forbidden");
+    listing_act(&app, w.admin(), &id, "approve", json!({})).assert_problem(403, "forbidden");
+    listing_act(&app, w.sy_staff.t(), &id, "approve", json!({})).assert_problem(404, "not_found");
+    listing_act(&app, w.jg.t(), &id, "approve", json!({})).assert_problem(404, "not_found");
+    listing_act(&app, w.investor.t(), &id, "approve", json!({})).assert_problem(404, "not_found");
 
-    app.clock.advance(Duration::minutes(5));
+    app.advance(Duration::minutes(5));
     let ann = expect(
-        act(&app, w.cj_staff.t(), &id, "approve", json!({})),
+        listing_act(&app, w.cj_staff.t(), &id, "approve", json!({})),
         200,
         "approve",
     );
     assert_eq!(ann["status"], "announced");
     assert_eq!(ann["announced_at"], "2027-01-10T02:10:00Z");
     assert_eq!(ann["listing_no"], "CJ-2027-0001");
-    let m = mails_to(&app, &w.ht.email, "CJ-2027-0001");
+    let m = mails_about(&app, &w.ht.email, "CJ-2027-0001");
     assert_eq!(m.len(), 2, "collective told of the approval");
-    assert!(mails_to(&app, &w.jg.email, "").is_empty());
+    assert!(mails_about(&app, &w.jg.email, "").is_empty());
 
     // Public now: without a token, in the search and by id.
     let public = expect(get_listing(&app, None, &id), 200, "public read");
@@ -1462,10 +598,11 @@ fn submit_return_resubmit_approve_cancel() {
 
     // Announced: frozen for the owner.
     patch_listing(&app, w.ht.t(), &id, json!({"title": "改"})).assert_problem(409, "invalid_state");
-    act(&app, w.cj_staff.t(), &id, "approve", json!({})).assert_problem(409, "invalid_state");
-    act(&app, w.cj_staff.t(), &id, "return", json!({"reason": "x"}))
+    listing_act(&app, w.cj_staff.t(), &id, "approve", json!({}))
         .assert_problem(409, "invalid_state");
-    act(
+    listing_act(&app, w.cj_staff.t(), &id, "return", json!({"reason": "x"}))
+        .assert_problem(409, "invalid_state");
+    listing_act(
         &app,
         w.ht.t(),
         &id,
@@ -1474,11 +611,12 @@ fn submit_return_resubmit_approve_cancel() {
     )
     .assert_problem(409, "invalid_state");
     // Readable but not theirs to act on.
-    act(&app, w.sy_staff.t(), &id, "approve", json!({})).assert_problem(403, "forbidden");
-    act(&app, w.sy_staff.t(), &id, "cancel", json!({"reason": "x"}))
+    listing_act(&app, w.sy_staff.t(), &id, "approve", json!({})).assert_problem(403, "forbidden");
+    listing_act(&app, w.sy_staff.t(), &id, "cancel", json!({"reason": "x"}))
         .assert_problem(403, "forbidden");
-    act(&app, w.jg.t(), &id, "cancel", json!({"reason": "x"})).assert_problem(403, "forbidden");
-    act(&app, w.investor.t(), &id, "cancel", json!({"reason": "x"}))
+    listing_act(&app, w.jg.t(), &id, "cancel", json!({"reason": "x"}))
+        .assert_problem(403, "forbidden");
+    listing_act(&app, w.investor.t(), &id, "cancel", json!({"reason": "x"}))
         .assert_problem(403, "forbidden");
     assert_eq!(
         expect(get_listing(&app, None, &id), 200, "still")["status"],
@@ -1487,9 +625,9 @@ fn submit_return_resubmit_approve_cancel() {
 
     // Township staff cancel an announced listing, with a reason.
     let cancel_reason = "应村集体申请，因土地整治项目撤销挂牌";
-    act(&app, w.cj_staff.t(), &id, "cancel", json!({})).assert_field("reason");
+    listing_act(&app, w.cj_staff.t(), &id, "cancel", json!({})).assert_field("reason");
     let c = expect(
-        act(
+        listing_act(
             &app,
             w.cj_staff.t(),
             &id,
@@ -1507,7 +645,7 @@ fn submit_return_resubmit_approve_cancel() {
         expect(get_listing(&app, w.ht.t(), &id), 200, "owner")["status"],
         "cancelled"
     );
-    act(
+    listing_act(
         &app,
         w.cj_staff.t(),
         &id,
@@ -1517,7 +655,7 @@ fn submit_return_resubmit_approve_cancel() {
     .assert_problem(409, "invalid_state");
 
     // The audit trail, in order.
-    let rows = audit_rows(&app, &id);
+    let rows = listing_audit_rows(&app, &id);
     let actions: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
     assert_eq!(
         actions,
@@ -1563,7 +701,7 @@ fn submit_return_resubmit_approve_cancel() {
     assert_eq!(rows[4].4.as_deref(), Some(reason));
     assert_eq!(rows[8].4.as_deref(), Some(cancel_reason));
     // Cancelling an announced listing tells the collective.
-    assert_eq!(mails_to(&app, &w.ht.email, "CJ-2027-0001").len(), 3);
+    assert_eq!(mails_about(&app, &w.ht.email, "CJ-2027-0001").len(), 3);
 
     // 山阳镇 numbers its own listings and e-mails its own staff.
     let cxp = new_parcel(
@@ -1584,17 +722,21 @@ fn submit_return_resubmit_approve_cancel() {
     );
     let cs = expect(submit(&app, &w.cx, &s(&cl["id"])), 200, "submit SY");
     assert_eq!(cs["listing_no"], "SY-2027-0001");
-    assert_eq!(mails_to(&app, &w.sy_staff.email, "SY-2027-0001").len(), 1);
-    assert!(mails_to(&app, &w.cj_staff.email, "SY-2027-0001").is_empty());
-    act(&app, w.cj_staff.t(), &s(&cl["id"]), "approve", json!({})).assert_problem(404, "not_found");
+    assert_eq!(
+        mails_about(&app, &w.sy_staff.email, "SY-2027-0001").len(),
+        1
+    );
+    assert!(mails_about(&app, &w.cj_staff.email, "SY-2027-0001").is_empty());
+    listing_act(&app, w.cj_staff.t(), &s(&cl["id"]), "approve", json!({}))
+        .assert_problem(404, "not_found");
     expect(
-        act(&app, w.sy_staff.t(), &s(&cl["id"]), "approve", json!({})),
+        listing_act(&app, w.sy_staff.t(), &s(&cl["id"]), "approve", json!({})),
         200,
         "SY staff approve",
     );
     // And the 漕泾镇 counter goes on where it was.
     let cancelled_other = expect(
-        act(
+        listing_act(
             &app,
             w.ht.t(),
             &other_id,
@@ -1617,7 +759,7 @@ fn submit_return_resubmit_approve_cancel() {
 #[test]
 fn owner_cancels_before_announcement_only() {
     let app = TestApp::start();
-    let w = setup(&app);
+    let w = World::new(&app);
     let p = new_parcel(
         &app,
         &w.ht,
@@ -1625,7 +767,7 @@ fn owner_cancels_before_announcement_only() {
     );
     let body = listing_body("护塘村2027年第一批土地经营权流转", &[&p]);
     let cancel = |token: Option<&str>, id: &str| {
-        act(
+        listing_act(
             &app,
             token,
             id,
@@ -1636,11 +778,12 @@ fn owner_cancels_before_announcement_only() {
 
     // From draft.
     let d = s(&new_listing(&app, &w.ht, body.clone())["id"]);
-    act(&app, w.cj_staff.t(), &d, "approve", json!({})).assert_problem(409, "invalid_state");
-    act(&app, w.cj_staff.t(), &d, "return", json!({"reason": "x"}))
+    listing_act(&app, w.cj_staff.t(), &d, "approve", json!({}))
         .assert_problem(409, "invalid_state");
-    act(&app, w.ht.t(), &d, "cancel", json!({})).assert_field("reason");
-    act(
+    listing_act(&app, w.cj_staff.t(), &d, "return", json!({"reason": "x"}))
+        .assert_problem(409, "invalid_state");
+    listing_act(&app, w.ht.t(), &d, "cancel", json!({})).assert_field("reason");
+    listing_act(
         &app,
         w.ht.t(),
         &d,
@@ -1663,14 +806,18 @@ fn owner_cancels_before_announcement_only() {
     assert_eq!(c["status"], "cancelled");
     assert_eq!(c["listing_no"], "CJ-2027-0001");
     // Staff were told of the submission and of its withdrawal.
-    assert_eq!(mails_to(&app, &w.cj_staff.email, "CJ-2027-0001").len(), 2);
-    act(&app, w.cj_staff.t(), &sb, "approve", json!({})).assert_problem(409, "invalid_state");
+    assert_eq!(
+        mails_about(&app, &w.cj_staff.email, "CJ-2027-0001").len(),
+        2
+    );
+    listing_act(&app, w.cj_staff.t(), &sb, "approve", json!({}))
+        .assert_problem(409, "invalid_state");
 
     // From returned.
     let rt = s(&new_listing(&app, &w.ht, body.clone())["id"]);
     expect(submit(&app, &w.ht, &rt), 200, "submit");
     expect(
-        act(
+        listing_act(
             &app,
             w.cj_staff.t(),
             &rt,
@@ -1697,7 +844,7 @@ fn owner_cancels_before_announcement_only() {
         (&rt, "returned"),
         (&an, "announced"),
     ] {
-        let rows = audit_rows(&app, id);
+        let rows = listing_audit_rows(&app, id);
         let last = rows.last().unwrap();
         assert_eq!(last.0, "listing.cancelled");
         assert_eq!(last.1.as_deref(), Some(from));
@@ -1705,7 +852,7 @@ fn owner_cancels_before_announcement_only() {
         assert_eq!(last.4.as_deref(), Some("村民代表会议决定暂缓流转"));
     }
     assert_eq!(
-        audit_rows(&app, &an).last().unwrap().3.as_deref(),
+        listing_audit_rows(&app, &an).last().unwrap().3.as_deref(),
         Some("admin")
     );
     // Every cancelled listing is gone from public view.
@@ -1715,7 +862,7 @@ fn owner_cancels_before_announcement_only() {
 #[test]
 fn approve_rechecks_the_announcement_period() {
     let app = TestApp::start();
-    let mut w = setup(&app);
+    let mut w = World::new(&app);
     let p = new_parcel(
         &app,
         &w.ht,
@@ -1734,18 +881,18 @@ fn approve_rechecks_the_announcement_period() {
     let id = s(&l["id"]);
     expect(submit(&app, &w.ht, &id), 200, "submit");
     // Three days later only 9 remain.
-    app.clock.advance(Duration::days(3));
+    app.advance(Duration::days(3));
     w.relogin(&app);
-    let r = act(&app, w.cj_staff.t(), &id, "approve", json!({}));
+    let r = listing_act(&app, w.cj_staff.t(), &id, "approve", json!({}));
     assert_eq!(fields(&r), vec!["registration_closes_at"]);
     let still = expect(get_listing(&app, w.ht.t(), &id), 200, "get");
     assert_eq!(still["status"], "submitted");
     assert!(still["announced_at"].is_null());
-    assert!(!audit_actions(&app, &id).contains(&"listing.approved".to_string()));
+    assert!(!listing_audit_actions(&app, &id).contains(&"listing.approved".to_string()));
 
     // Returned, moved to exactly 10 days from now, resubmitted and approved at once.
     expect(
-        act(
+        listing_act(
             &app,
             w.cj_staff.t(),
             &id,
@@ -1765,7 +912,7 @@ fn approve_rechecks_the_announcement_period() {
     expect(r, 200, "patch dates");
     expect(submit(&app, &w.ht, &id), 200, "resubmit");
     let ann = expect(
-        act(&app, w.cj_staff.t(), &id, "approve", json!({})),
+        listing_act(&app, w.cj_staff.t(), &id, "approve", json!({})),
         200,
         "approve with exactly 10 days",
     );
@@ -1777,7 +924,7 @@ fn approve_rechecks_the_announcement_period() {
 #[test]
 fn registration_close_without_bidders_fails_then_relists_once() {
     let app = TestApp::start();
-    let mut w = setup(&app);
+    let mut w = World::new(&app);
     let p = new_parcel(
         &app,
         &w.ht,
@@ -1797,23 +944,24 @@ fn registration_close_without_bidders_fails_then_relists_once() {
         "auction_ends_at": "2027-03-11T04:00:00Z",
     });
     // Only a failed listing can be relisted.
-    act(&app, w.ht.t(), &id, "relist", new_dates.clone()).assert_problem(409, "invalid_state");
+    listing_act(&app, w.ht.t(), &id, "relist", new_dates.clone())
+        .assert_problem(409, "invalid_state");
 
     // One second before registration closes: still announced.
     let closes = Utc.with_ymd_and_hms(2027, 2, 1, 2, 0, 0).unwrap();
-    app.clock.set(closes - Duration::seconds(1));
+    app.set_now(closes - Duration::seconds(1));
     let r = expect(get_listing(&app, None, &id), 200, "before close");
     assert_eq!(r["status"], "announced");
     assert!(r["eligible_bidders"].is_null());
 
     // At the closing instant a read performs the due transition: no eligible bidder → failed.
-    app.clock.set(closes);
+    app.set_now(closes);
     let r = expect(get_listing(&app, None, &id), 200, "after close");
     assert_eq!(r["status"], "failed");
     assert_eq!(r["eligible_bidders"], 0);
     assert_eq!(r["closed_at"], "2027-02-01T02:00:00Z");
     assert!(r["current_price_fen"].is_null());
-    let rows = audit_rows(&app, &id);
+    let rows = listing_audit_rows(&app, &id);
     let last = rows.last().unwrap();
     assert_eq!(last.0, "listing.registration_closed");
     assert_eq!(last.1.as_deref(), Some("announced"));
@@ -1827,7 +975,7 @@ fn registration_close_without_bidders_fails_then_relists_once() {
     // Reading again changes nothing; failed listings stay public.
     let r = expect(get_listing(&app, None, &id), 200, "again");
     assert_eq!(r["status"], "failed");
-    assert_eq!(audit_rows(&app, &id).len(), rows.len());
+    assert_eq!(listing_audit_rows(&app, &id).len(), rows.len());
     assert_eq!(search(&app, None, "status=failed"), vec![id.clone()]);
     // The failed listing's parcel is free.
     w.relogin(&app);
@@ -1842,10 +990,11 @@ fn registration_close_without_bidders_fails_then_relists_once() {
 
     // Relist: only the owner; never a higher reserve.
     for token in [w.jg.t(), w.cj_staff.t(), w.admin(), w.investor.t()] {
-        act(&app, token, &id, "relist", new_dates.clone()).assert_problem(403, "forbidden");
+        listing_act(&app, token, &id, "relist", new_dates.clone()).assert_problem(403, "forbidden");
     }
-    act(&app, w.sy_staff.t(), &id, "relist", new_dates.clone()).assert_problem(403, "forbidden");
-    let r = act(
+    listing_act(&app, w.sy_staff.t(), &id, "relist", new_dates.clone())
+        .assert_problem(403, "forbidden");
+    let r = listing_act(
         &app,
         w.ht.t(),
         &id,
@@ -1853,7 +1002,7 @@ fn registration_close_without_bidders_fails_then_relists_once() {
         with(new_dates.clone(), json!({"reserve_price_fen": 120_001})),
     );
     assert_eq!(fields(&r), vec!["reserve_price_fen"]);
-    let r = act(
+    let r = listing_act(
         &app,
         w.ht.t(),
         &id,
@@ -1861,7 +1010,7 @@ fn registration_close_without_bidders_fails_then_relists_once() {
         with(new_dates.clone(), json!({"attempt": 5})),
     );
     assert_eq!(fields(&r), vec!["attempt"]);
-    let r = act(
+    let r = listing_act(
         &app,
         w.ht.t(),
         &id,
@@ -1870,7 +1019,7 @@ fn registration_close_without_bidders_fails_then_relists_once() {
     );
     r.assert_field("registration_closes_at");
 
-    let r = act(
+    let r = listing_act(
         &app,
         w.ht.t(),
         &id,
@@ -1901,14 +1050,17 @@ fn registration_close_without_bidders_fails_then_relists_once() {
     let old = expect(get_listing(&app, None, &id), 200, "old");
     assert_eq!(old["status"], "failed");
     assert_eq!(old["relisted_as_id"], json!(new_id));
-    assert!(audit_actions(&app, &id).contains(&"listing.relisted".to_string()));
-    assert_eq!(audit_actions(&app, &new_id), vec!["listing.created"]);
+    assert!(listing_audit_actions(&app, &id).contains(&"listing.relisted".to_string()));
+    assert_eq!(
+        listing_audit_actions(&app, &new_id),
+        vec!["listing.created"]
+    );
     // The copy is a draft: not public, the owner's own.
     get_listing(&app, None, &new_id).assert_problem(404, "not_found");
     assert!(search(&app, w.ht.t(), "mine=true").contains(&new_id));
 
     // Once per failed listing; a draft can't be relisted.
-    act(
+    listing_act(
         &app,
         w.ht.t(),
         &id,
@@ -1916,10 +1068,11 @@ fn registration_close_without_bidders_fails_then_relists_once() {
         with(new_dates.clone(), json!({"reserve_price_fen": 100_000})),
     )
     .assert_problem(409, "invalid_state");
-    act(&app, w.ht.t(), &new_id, "relist", new_dates.clone()).assert_problem(409, "invalid_state");
+    listing_act(&app, w.ht.t(), &new_id, "relist", new_dates.clone())
+        .assert_problem(409, "invalid_state");
 
     // The copy is fully re-checked on submit: its term now starts before the new auction.
-    assert_eq!(rfc(app.clock.now()), "2027-02-01T02:00:00Z");
+    assert_eq!(rfc(app.now()), "2027-02-01T02:00:00Z");
     let r = submit(&app, &w.ht, &new_id);
     assert_eq!(fields(&r), vec!["term_start"]);
     expect(
@@ -1940,7 +1093,7 @@ fn registration_close_without_bidders_fails_then_relists_once() {
 #[test]
 fn listing_numbers_follow_the_shanghai_calendar_year() {
     let app = TestApp::start();
-    let mut w = setup(&app);
+    let mut w = World::new(&app);
     let p1 = new_parcel(
         &app,
         &w.ht,
@@ -1965,95 +1118,22 @@ fn listing_numbers_follow_the_shanghai_calendar_year() {
         )
     };
     // 23:59:59 on 31 December in Shanghai is still 2027 ...
-    app.clock
-        .set(Utc.with_ymd_and_hms(2027, 12, 31, 15, 59, 59).unwrap());
+    app.set_now(Utc.with_ymd_and_hms(2027, 12, 31, 15, 59, 59).unwrap());
     w.relogin(&app);
     let a = new_listing(&app, &w.ht, body("护塘村2027年第四批土地经营权流转", &p1));
     let a = expect(submit(&app, &w.ht, &s(&a["id"])), 200, "submit a");
     assert_eq!(a["listing_no"], "CJ-2027-0001");
     // ... one second later it is 2028 there (still 2027 in UTC): a new sequence.
-    app.clock
-        .set(Utc.with_ymd_and_hms(2027, 12, 31, 16, 0, 0).unwrap());
+    app.set_now(Utc.with_ymd_and_hms(2027, 12, 31, 16, 0, 0).unwrap());
     let b = new_listing(&app, &w.ht, body("护塘村2028年第一批土地经营权流转", &p2));
     let b = expect(submit(&app, &w.ht, &s(&b["id"])), 200, "submit b");
     assert_eq!(b["listing_no"], "CJ-2028-0001");
 }
 
 #[test]
-fn searches_perform_due_closes_and_closed_listings_stay_put() {
-    let app = TestApp::start();
-    let mut w = setup(&app);
-    let p1 = new_parcel(
-        &app,
-        &w.ht,
-        parcel_body("JS-CJ-0001-017", "158.31", "漕泾镇护塘村3组"),
-    );
-    let p2 = new_parcel(
-        &app,
-        &w.jg,
-        parcel_body("JS-CJ-0002-003", "230.05", "漕泾镇金光村1组"),
-    );
-    let early = s(&announce(
-        &app,
-        &w.ht,
-        &w.cj_staff,
-        with(
-            listing_body("护塘村2027年第一批土地经营权流转", &[&p1]),
-            json!({"registration_closes_at": at(12, 0), "auction_starts_at": at(13, 0),
-                   "auction_ends_at": at(13, 3600)}),
-        ),
-    )["id"]);
-    let late = s(&announce(
-        &app,
-        &w.jg,
-        &w.cj_staff,
-        listing_body("金光村2027年第一批土地经营权流转", &[&p2]),
-    )["id"]);
-    // Past the first close only: the search itself closes it.
-    app.clock.set(t0() + Duration::days(12));
-    assert_eq!(search(&app, None, "status=failed"), vec![early.clone()]);
-    assert_eq!(search(&app, None, "status=announced"), vec![late.clone()]);
-    assert_eq!(
-        audit_actions(&app, &early).last().map(String::as_str),
-        Some("listing.registration_closed")
-    );
-    // The background worker does the same for the second one.
-    app.clock.set(t0() + Duration::days(30));
-    app.run_jobs();
-    assert_eq!(
-        audit_actions(&app, &late).last().map(String::as_str),
-        Some("listing.registration_closed"),
-        "closed by the worker, before any read"
-    );
-    assert_eq!(
-        search_set(&app, None, "status=failed"),
-        set(&[&early, &late])
-    );
-    // A failed listing can't be cancelled, edited or approved by anyone.
-    w.relogin(&app);
-    for token in [w.ht.t(), w.cj_staff.t(), w.admin()] {
-        act(&app, token, &early, "cancel", json!({"reason": "撤牌"}))
-            .assert_problem(409, "invalid_state");
-    }
-    patch_listing(&app, w.ht.t(), &early, json!({"title": "改"}))
-        .assert_problem(409, "invalid_state");
-    act(&app, w.cj_staff.t(), &early, "approve", json!({})).assert_problem(409, "invalid_state");
-    submit(&app, &w.ht, &early).assert_problem(409, "invalid_state");
-    assert_eq!(
-        audit_actions(&app, &early),
-        vec![
-            "listing.created",
-            "listing.submitted",
-            "listing.approved",
-            "listing.registration_closed"
-        ]
-    );
-}
-
-#[test]
 fn concurrent_submits_number_without_gaps_and_never_share_a_parcel() {
     let app = TestApp::start();
-    let w = setup(&app);
+    let w = World::new(&app);
     // Six listings of six parcels submitted at once: six numbers, no gap, no repeat.
     let ids: Vec<String> = (0..6)
         .map(|i| {
@@ -2175,12 +1255,10 @@ fn concurrent_submits_number_without_gaps_and_never_share_a_parcel() {
     }
 }
 
-// ---- 4. access -----------------------------------------------------------------------------
-
 #[test]
 fn listings_are_scoped_to_village_and_township() {
     let app = TestApp::start();
-    let w = setup(&app);
+    let w = World::new(&app);
     let p1 = new_parcel(
         &app,
         &w.ht,
@@ -2230,12 +1308,14 @@ fn listings_are_scoped_to_village_and_township() {
     // Another village's collective can't act on it: 404 whatever the action.
     for token in [w.jg.t(), w.cx.t(), w.investor.t()] {
         patch_listing(&app, token, &draft, json!({"title": "改"})).assert_problem(404, "not_found");
-        act(&app, token, &draft, "submit", json!({})).assert_problem(404, "not_found");
-        act(&app, token, &draft, "cancel", json!({"reason": "x"})).assert_problem(404, "not_found");
+        listing_act(&app, token, &draft, "submit", json!({})).assert_problem(404, "not_found");
+        listing_act(&app, token, &draft, "cancel", json!({"reason": "x"}))
+            .assert_problem(404, "not_found");
     }
     // Staff of another township: a submitted listing doesn't exist for them.
-    act(&app, w.sy_staff.t(), &submitted, "approve", json!({})).assert_problem(404, "not_found");
-    act(
+    listing_act(&app, w.sy_staff.t(), &submitted, "approve", json!({}))
+        .assert_problem(404, "not_found");
+    listing_act(
         &app,
         w.sy_staff.t(),
         &submitted,
@@ -2243,7 +1323,7 @@ fn listings_are_scoped_to_village_and_township() {
         json!({"reason": "x"}),
     )
     .assert_problem(404, "not_found");
-    act(
+    listing_act(
         &app,
         w.sy_staff.t(),
         &submitted,
@@ -2252,8 +1332,8 @@ fn listings_are_scoped_to_village_and_township() {
     )
     .assert_problem(404, "not_found");
     // Readable but not theirs: 403.
-    act(&app, w.admin(), &submitted, "approve", json!({})).assert_problem(403, "forbidden");
-    act(
+    listing_act(&app, w.admin(), &submitted, "approve", json!({})).assert_problem(403, "forbidden");
+    listing_act(
         &app,
         w.admin(),
         &submitted,
@@ -2261,14 +1341,15 @@ fn listings_are_scoped_to_village_and_township() {
         json!({"reason": "x"}),
     )
     .assert_problem(403, "forbidden");
-    act(&app, w.ht.t(), &submitted, "approve", json!({})).assert_problem(403, "forbidden");
-    act(&app, w.ht.t(), &submitted, "return", json!({"reason": "x"}))
+    listing_act(&app, w.ht.t(), &submitted, "approve", json!({})).assert_problem(403, "forbidden");
+    listing_act(&app, w.ht.t(), &submitted, "return", json!({"reason": "x"}))
         .assert_problem(403, "forbidden");
-    act(&app, w.cj_staff.t(), &draft, "submit", json!({})).assert_problem(403, "forbidden");
+    listing_act(&app, w.cj_staff.t(), &draft, "submit", json!({})).assert_problem(403, "forbidden");
     patch_listing(&app, w.cj_staff.t(), &draft, json!({"title": "改"}))
         .assert_problem(403, "forbidden");
     patch_listing(&app, w.admin(), &draft, json!({"title": "改"})).assert_problem(403, "forbidden");
-    act(&app, w.sy_staff.t(), &announced, "approve", json!({})).assert_problem(403, "forbidden");
+    listing_act(&app, w.sy_staff.t(), &announced, "approve", json!({}))
+        .assert_problem(403, "forbidden");
     // Nothing moved.
     let d = expect(get_listing(&app, w.ht.t(), &draft), 200, "draft");
     assert_eq!(d["status"], "draft");
@@ -2330,12 +1411,10 @@ fn listings_are_scoped_to_village_and_township() {
     }
 }
 
-// ---- 5. request shapes and roles -----------------------------------------------------------
-
 #[test]
 fn read_only_and_unknown_fields_roles_and_ids() {
     let app = TestApp::start();
-    let w = setup(&app);
+    let w = World::new(&app);
     let p = new_parcel(
         &app,
         &w.ht,
@@ -2431,7 +1510,7 @@ fn read_only_and_unknown_fields_roles_and_ids() {
     patch_listing(&app, w.ht.t(), "not-a-uuid", json!({"title": "x"}))
         .assert_problem(400, "bad_request");
     for action in ["submit", "approve", "return", "cancel", "relist"] {
-        act(&app, w.ht.t(), "123", action, json!({})).assert_problem(400, "bad_request");
+        listing_act(&app, w.ht.t(), "123", action, json!({})).assert_problem(400, "bad_request");
     }
     // Unknown ids: 404.
     let ghost = uuid::Uuid::now_v7().to_string();
@@ -2444,323 +1523,21 @@ fn read_only_and_unknown_fields_roles_and_ids() {
     app.post("/api/v1/listings", Some("not-a-token"), body.clone())
         .assert_problem(401, "unauthorized");
     patch_listing(&app, None, &id, json!({"title": "x"})).assert_problem(401, "unauthorized");
-    act(&app, None, &id, "submit", json!({})).assert_problem(401, "unauthorized");
+    listing_act(&app, None, &id, "submit", json!({})).assert_problem(401, "unauthorized");
     for token in [w.investor.t(), w.cj_staff.t(), w.admin()] {
         app.post("/api/v1/listings", token, body.clone())
             .assert_problem(403, "forbidden");
     }
     // An expired token is 401 too.
-    app.clock.advance(Duration::hours(1));
+    app.advance(Duration::hours(1));
     app.post("/api/v1/listings", w.ht.t(), body.clone())
         .assert_problem(401, "unauthorized");
-}
-
-// ---- 6. public search ----------------------------------------------------------------------
-
-#[test]
-fn public_search_filters_sorts_and_pages() {
-    let app = TestApp::start();
-    let w = setup(&app);
-    let parcel = |who: &Actor, code: &str, area: &str, loc: &str, over: Value| {
-        new_parcel(&app, who, with(parcel_body(code, area, loc), over))
-    };
-    let ht17 = parcel(
-        &w.ht,
-        "JS-CJ-0001-017",
-        "158.31",
-        "漕泾镇护塘村3组",
-        json!({}),
-    );
-    let ht21 = parcel(
-        &w.ht,
-        "JS-CJ-0001-021",
-        "30.60",
-        "漕泾镇护塘村5组",
-        json!({"land_type": "garden", "permanent_basic_farmland": false, "households": 4}),
-    );
-    let ht22 = parcel(
-        &w.ht,
-        "JS-CJ-0001-022",
-        "15.00",
-        "漕泾镇护塘村5组",
-        json!({"permanent_basic_farmland": false, "households": 2}),
-    );
-    let jg03 = parcel(
-        &w.jg,
-        "JS-CJ-0002-003",
-        "230.05",
-        "漕泾镇金光村1组",
-        json!({"households": 18}),
-    );
-    let jg04 = parcel(
-        &w.jg,
-        "JS-CJ-0002-004",
-        "66.66",
-        "漕泾镇金光村2组",
-        json!({"households": 6}),
-    );
-    let jg05 = parcel(
-        &w.jg,
-        "JS-CJ-0002-005",
-        "40.00",
-        "漕泾镇金光村3组",
-        json!({}),
-    );
-    let cx01 = parcel(
-        &w.cx,
-        "JS-SY-0007-001",
-        "80.00",
-        "山阳镇长兴村8组",
-        json!({"land_type": "aquaculture", "permanent_basic_farmland": false, "households": 7}),
-    );
-    let listing = |title: &str, parcels: &[&str], over: Value| {
-        let days = over["days"].as_i64().expect("days");
-        let mut over = over;
-        over.as_object_mut().unwrap().remove("days");
-        let dates = json!({
-            "registration_closes_at": at(days, 0),
-            "auction_starts_at": at(days + 1, 0),
-            "auction_ends_at": at(days + 1, 7200),
-        });
-        with(with(listing_body(title, parcels), dates), over)
-    };
-    let a = s(&announce(
-        &app,
-        &w.ht,
-        &w.cj_staff,
-        listing(
-            "护塘村2027年第一批土地经营权流转",
-            &[&ht17],
-            json!({"days": 20, "reserve_price_fen": 120_000}),
-        ),
-    )["id"]);
-    let b = s(&announce(
-        &app,
-        &w.ht,
-        &w.cj_staff,
-        listing(
-            "护塘村2027年第二批果园经营权流转",
-            &[&ht21, &ht22],
-            json!({"days": 15, "reserve_price_fen": 150_000, "intended_use": "fruit",
-                   "consent": consent(20, 30, 6)}),
-        ),
-    )["id"]);
-    let c = s(&announce(
-        &app,
-        &w.jg,
-        &w.cj_staff,
-        listing(
-            "金光村蔬菜基地土地经营权流转",
-            &[&jg03],
-            json!({"days": 25, "reserve_price_fen": 98_000, "intended_use": "vegetables",
-                   "consent": consent(20, 30, 18)}),
-        ),
-    )["id"]);
-    let d = s(&announce(
-        &app,
-        &w.jg,
-        &w.cj_staff,
-        listing(
-            "金光村2027年第一批土地经营权流转",
-            &[&jg04],
-            json!({"days": 18, "reserve_price_fen": 120_000, "consent": consent(20, 30, 6)}),
-        ),
-    )["id"]);
-    let e = s(&announce(
-        &app,
-        &w.cx,
-        &w.sy_staff,
-        listing(
-            "长兴村养殖水面经营权流转",
-            &[&cx01],
-            json!({"days": 12, "reserve_price_fen": 130_000, "intended_use": "aquaculture",
-                   "consent": consent(20, 30, 7)}),
-        ),
-    )["id"]);
-    // Not public: a draft and a submitted listing that would match many filters.
-    new_listing(
-        &app,
-        &w.ht,
-        listing(
-            "护塘村2027年第三批土地经营权流转",
-            &[&ht17],
-            json!({"days": 16, "reserve_price_fen": 50_000}),
-        ),
-    );
-    let g = new_listing(
-        &app,
-        &w.jg,
-        listing(
-            "金光村待审核土地经营权流转",
-            &[&jg05],
-            json!({"days": 16, "reserve_price_fen": 50_000}),
-        ),
-    );
-    expect(submit(&app, &w.jg, &s(&g["id"])), 200, "submit g");
-
-    let all = set(&[&a, &b, &c, &d, &e]);
-    let q = |qs: &str| search_set(&app, None, qs);
-    assert_eq!(q(""), all);
-    assert_eq!(
-        search_set(&app, w.ht.t(), ""),
-        all,
-        "a token changes nothing"
-    );
-    assert_eq!(q("status=announced"), all);
-    assert!(q("status=failed").is_empty());
-    assert!(q("status=draft").is_empty());
-    assert!(q("status=submitted").is_empty());
-    assert_eq!(q(&format!("township_id={}", w.cj)), set(&[&a, &b, &c, &d]));
-    assert_eq!(q(&format!("township_id={}", w.sy)), set(&[&e]));
-    assert_eq!(q(&format!("village_id={}", w.hutang)), set(&[&a, &b]));
-    assert_eq!(q(&format!("village_id={}", w.jinguang)), set(&[&c, &d]));
-    assert_eq!(q(&format!("village_id={}", w.changxing)), set(&[&e]));
-    // Any parcel of the type matches (b has a garden and an arable parcel).
-    assert_eq!(q("land_type=garden"), set(&[&b]));
-    assert_eq!(q("land_type=arable"), set(&[&a, &b, &c, &d]));
-    assert_eq!(q("land_type=aquaculture"), set(&[&e]));
-    assert!(q("land_type=forest").is_empty());
-    assert_eq!(q("intended_use=vegetables"), set(&[&c]));
-    assert_eq!(q("intended_use=grain"), set(&[&a, &d]));
-    assert_eq!(q("intended_use=fruit"), set(&[&b]));
-    // Area bounds are inclusive: b 45.60, d 66.66, e 80.00, a 158.31, c 230.05.
-    assert_eq!(q("min_area_mu=66.66"), set(&[&a, &c, &d, &e]));
-    assert_eq!(q("max_area_mu=66.66"), set(&[&b, &d]));
-    assert_eq!(q("min_area_mu=50&max_area_mu=100"), set(&[&d, &e]));
-    assert_eq!(q("min_area_mu=66.67&max_area_mu=79.99"), HashSet::new());
-    assert_eq!(q("max_reserve_price_fen=120000"), set(&[&a, &c, &d]));
-    assert_eq!(q("max_reserve_price_fen=119999"), set(&[&c]));
-    // Title text, in Chinese.
-    assert_eq!(q(&format!("q={}", enc("护塘"))), set(&[&a, &b]));
-    assert_eq!(q(&format!("q={}", enc("金光"))), set(&[&c, &d]));
-    assert_eq!(q(&format!("q={}", enc("果园"))), set(&[&b]));
-    assert_eq!(q(&format!("q={}", enc("第一批"))), set(&[&a, &d]));
-    assert_eq!(q(&format!("q={}", enc("待审核"))), HashSet::new());
-    assert_eq!(q(&format!("q={}", enc("100%"))), HashSet::new());
-    assert_eq!(q(&format!("q={}", enc("_"))), HashSet::new());
-    // Combined.
-    assert_eq!(
-        q(&format!(
-            "township_id={}&intended_use=grain&max_area_mu=100",
-            w.cj
-        )),
-        set(&[&d])
-    );
-    assert_eq!(
-        q(&format!(
-            "q={}&land_type=arable&min_area_mu=100",
-            enc("护塘")
-        )),
-        set(&[&a])
-    );
-
-    // Sorting; ties (a and d both 120 000 fen) fall back to the id in the same direction.
-    let (ad_lo, ad_hi) = if a < d { (&a, &d) } else { (&d, &a) };
-    let by_price: Vec<String> = [&c, ad_lo, ad_hi, &e, &b]
-        .iter()
-        .map(|x| x.to_string())
-        .collect();
-    let by_area: Vec<String> = [&b, &d, &e, &a, &c].iter().map(|x| x.to_string()).collect();
-    let by_close: Vec<String> = [&e, &b, &d, &a, &c].iter().map(|x| x.to_string()).collect();
-    let rev = |v: &Vec<String>| v.iter().rev().cloned().collect::<Vec<_>>();
-    for (sort, want) in [
-        ("reserve_price_fen", by_price.clone()),
-        ("-reserve_price_fen", rev(&by_price)),
-        ("total_area_mu", by_area.clone()),
-        ("-total_area_mu", rev(&by_area)),
-        ("registration_closes_at", by_close.clone()),
-        ("-registration_closes_at", rev(&by_close)),
-    ] {
-        let qs = format!("sort={}", enc(sort));
-        assert_eq!(search(&app, None, &qs), want, "one page, {sort}");
-        assert_eq!(walk(&app, &qs), want, "pages of 2, {sort}");
-    }
-    // Default order: every item once, pages agree with one page.
-    let one = search(&app, None, "");
-    assert_eq!(one.len(), 5);
-    assert_eq!(walk(&app, ""), one);
-    // Pages with a filter.
-    let qs = format!("q={}&sort=reserve_price_fen", enc("村"));
-    assert_eq!(walk(&app, &qs), by_price);
-    let qs = format!("township_id={}&sort=-total_area_mu", w.cj);
-    assert_eq!(
-        walk(&app, &qs),
-        vec![c.clone(), a.clone(), d.clone(), b.clone()]
-    );
-
-    // Items carry what a buyer needs.
-    let page = expect(
-        app.get("/api/v1/listings?sort=total_area_mu&limit=1", None),
-        200,
-        "page",
-    );
-    let first = &page["items"][0];
-    assert_eq!(first["id"], json!(b));
-    assert_eq!(first["total_area_mu"], "45.60");
-    assert_eq!(first["annual_reserve_rent_fen"], 6_840_000);
-    assert_eq!(first["status"], "announced");
-    assert_eq!(first["listing_no"], "CJ-2027-0002");
-    assert_eq!(first["parcels"].as_array().unwrap().len(), 2);
-    assert!(page["next_cursor"].is_string());
-
-    // Limits and bad parameters.
-    app.get("/api/v1/listings?limit=201", None)
-        .assert_field("limit");
-    app.get("/api/v1/listings?limit=0", None)
-        .assert_field("limit");
-    assert_eq!(
-        expect(app.get("/api/v1/listings?limit=200", None), 200, "200")["items"]
-            .as_array()
-            .unwrap()
-            .len(),
-        5
-    );
-    for bad in [
-        "sort=price",
-        "status=open",
-        "land_type=wasteland",
-        "township_id=CJ",
-        "cursor=not-a-cursor",
-        "min_area_mu=abc",
-        "limit=abc",
-    ] {
-        app.get(&format!("/api/v1/listings?{bad}"), None)
-            .assert_problem(400, "bad_request");
-    }
-}
-
-#[test]
-fn parcel_patch_null_clears_optional_fields_and_absence_keeps_them() {
-    let app = TestApp::start();
-    let w = setup(&app);
-    let body = with(
-        parcel_body("JS-CJ-0009-001", "20.00", "漕泾镇护塘村9组"),
-        json!({"boundary_geojson": polygon()}),
-    );
-    let id = new_parcel(&app, &w.ht, body);
-    let path = format!("/api/v1/parcels/{id}");
-    let kept = app.patch(&path, w.ht.t(), json!({"location": "漕泾镇护塘村10组"}));
-    assert_eq!(kept.status, 200, "{}", kept.text);
-    assert_eq!(kept.body["quality_grade"], 3);
-    assert_eq!(kept.body["boundary_geojson"], polygon());
-    let cleared = app.patch(
-        &path,
-        w.ht.t(),
-        json!({"quality_grade": null, "boundary_geojson": null}),
-    );
-    assert_eq!(cleared.status, 200, "{}", cleared.text);
-    assert_eq!(cleared.body["quality_grade"], Value::Null);
-    assert_eq!(cleared.body["boundary_geojson"], Value::Null);
-    assert_eq!(
-        app.get(&path, w.ht.t()).body["location"],
-        "漕泾镇护塘村10组"
-    );
 }
 
 #[test]
 fn another_villages_parcel_in_a_draft_shows_nothing_of_it() {
     let app = TestApp::start();
-    let w = setup(&app);
+    let w = World::new(&app);
     let foreign = new_parcel(
         &app,
         &w.jg,
@@ -2788,4 +1565,72 @@ fn another_villages_parcel_in_a_draft_shows_nothing_of_it() {
     // and submit refuses it
     let r = submit(&app, &w.ht, l["id"].as_str().unwrap());
     r.assert_field("parcel_ids");
+}
+
+/// The listing whose term the bound tests vary: one parcel with a contract end far enough.
+fn term_body(p: &str, start: &str, end: &str) -> Value {
+    with(
+        listing_body("护塘村2027年第一批土地经营权流转", &[p]),
+        json!({"term_start": start, "term_end": end}),
+    )
+}
+
+/// DOMAIN.md's longest term as calendar dates written out here (no date arithmetic of the
+/// code under test): `term_end < term_start + 30 years`, with 29 February becoming 28
+/// February in a common year.
+#[test]
+fn the_longest_term_ends_on_the_documented_calendar_date() {
+    let app = TestApp::start();
+    let w = World::new(&app);
+    let p = new_parcel(
+        &app,
+        &w.ht,
+        parcel_body("JS-CJ-0001-017", "158.31", "漕泾镇护塘村3组"),
+    );
+    // 2028-02-29 + 30 years is 2058-02-28: the day before is the last allowed end.
+    submit_passes(&app, &w.ht, term_body(&p, "2028-02-29", "2058-02-27"));
+    submit_fails(
+        &app,
+        &w.ht,
+        term_body(&p, "2028-02-29", "2058-02-28"),
+        &["term_end"],
+    );
+    // 2027-03-01 + 30 years is 2057-03-01.
+    submit_passes(&app, &w.ht, term_body(&p, "2027-03-01", "2057-02-28"));
+    submit_fails(
+        &app,
+        &w.ht,
+        term_body(&p, "2027-03-01", "2057-03-01"),
+        &["term_end"],
+    );
+}
+
+/// DOMAIN.md rule 2: "the term is at least one year: `term_end ≥ term_start + 1 year − 1
+/// day`", again as written-out calendar dates.
+#[test]
+fn a_term_shorter_than_one_year_is_refused() {
+    let app = TestApp::start();
+    let w = World::new(&app);
+    let p = new_parcel(
+        &app,
+        &w.ht,
+        parcel_body("JS-CJ-0001-017", "158.31", "漕泾镇护塘村3组"),
+    );
+    for (start, end) in [
+        // 2028-02-29 + 1 year − 1 day = 2029-02-27.
+        ("2028-02-29", "2029-02-27"),
+        // 2027-03-01 + 1 year − 1 day = 2028-02-29 (a leap day).
+        ("2027-03-01", "2028-02-29"),
+        ("2028-01-01", "2028-12-31"),
+    ] {
+        submit_passes(&app, &w.ht, term_body(&p, start, end));
+    }
+    for (start, end) in [
+        ("2028-02-29", "2029-02-26"),
+        ("2027-03-01", "2028-02-28"),
+        ("2028-01-01", "2028-12-30"),
+        ("2027-03-01", "2027-03-02"),
+    ] {
+        submit_fails(&app, &w.ht, term_body(&p, start, end), &["term_end"]);
+    }
 }

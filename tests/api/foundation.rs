@@ -1,9 +1,11 @@
-//! The service skeleton: health, readiness, metrics, OpenAPI, error mapping, migrations.
+//! The service skeleton: health, readiness, metrics, error mapping, the database the run uses.
 
-mod common;
+use std::time::{Duration, Instant};
 
-use common::*;
 use serde_json::json;
+
+use crate::support::harness::{requested_backend, requested_by_env, Requested, TestDb};
+use crate::support::{db, internals, TestApp};
 
 #[test]
 fn health_ready_metrics() {
@@ -107,59 +109,104 @@ fn unknown_and_mistyped_fields_are_422() {
     }
 }
 
+// ---- the database of the run --------------------------------------------------------------------
+
+/// Whether this binary was built with PostgreSQL-only tests enabled (see `build.rs`).
+fn built_for_postgres() -> bool {
+    cfg!(landx_pg)
+}
+
+/// A run with `LANDX_TEST_DATABASE_URL=postgres://…` really talks to PostgreSQL (and to the
+/// test's own database), a run without it to SQLite; and the PostgreSQL-only tests are
+/// compiled in exactly when the variable asks for PostgreSQL.
 #[test]
-fn openapi_describes_every_route() {
+fn the_backend_in_use_is_the_one_the_run_asked_for() {
     let app = TestApp::start();
-    let doc = app.get("/openapi.json", None);
-    assert_eq!(doc.status, 200);
-    let paths = doc.body["paths"].as_object().expect("paths");
-    let mut missing = Vec::new();
-    for (method, path) in landx::api::routes().list() {
-        if path == "/openapi.json" || path.starts_with("/docs") {
-            continue;
+    let pool = app.pool();
+    match requested_by_env() {
+        Requested::Postgres(_) => {
+            assert!(db::is_postgres(pool), "a PostgreSQL run on another backend");
+            let version = db::lines(pool, "SELECT version() AS line");
+            assert!(version[0].starts_with("PostgreSQL "), "{version:?}");
+            let TestDb::Postgres { name, .. } = &app.db else {
+                panic!("a PostgreSQL run without a PostgreSQL test database")
+            };
+            assert_eq!(
+                db::lines(pool, "SELECT current_database()::text AS line"),
+                std::slice::from_ref(name)
+            );
+            assert!(
+                built_for_postgres(),
+                "built without cfg(landx_pg): PostgreSQL-only tests would be ignored"
+            );
         }
-        let m = method.as_str().to_lowercase();
-        if paths.get(&path).and_then(|p| p.get(&m)).is_none() {
-            missing.push(format!("{} {}", method, path));
+        Requested::Sqlite => {
+            assert!(!db::is_postgres(pool));
+            let version = db::lines(pool, "SELECT sqlite_version() AS line");
+            assert!(version[0].starts_with('3'), "{version:?}");
+            assert!(matches!(app.db, TestDb::Sqlite(_)));
+            assert!(
+                !built_for_postgres(),
+                "built for PostgreSQL but running on SQLite: PostgreSQL-only tests would fail"
+            );
         }
     }
-    assert!(
-        missing.is_empty(),
-        "routes missing from OpenAPI: {missing:?}"
-    );
-    let docs = app.get("/docs", None);
-    assert_eq!(docs.status, 200);
-    assert!(docs.text.contains("swagger-ui"));
-    assert_eq!(app.get("/docs/swagger-ui-bundle.js", None).status, 200);
-    assert_eq!(app.get("/docs/swagger-ui.css", None).status, 200);
+    // Through the API as well: the server answers from that database.
+    assert_eq!(app.get("/readyz", None).status, 200);
 }
 
 #[test]
+fn a_database_url_that_is_not_postgresql_is_refused_not_ignored() {
+    assert_eq!(requested_backend(None), Requested::Sqlite);
+    assert_eq!(requested_backend(Some("")), Requested::Sqlite);
+    assert_eq!(
+        requested_backend(Some("postgres://postgres@127.0.0.1:5432/postgres")),
+        Requested::Postgres("postgres://postgres@127.0.0.1:5432/postgres".into())
+    );
+    for bad in [
+        "sqlite:///tmp/x.db",
+        "mysql://root@localhost/landx",
+        "127.0.0.1:5432",
+    ] {
+        let r = std::panic::catch_unwind(|| requested_backend(Some(bad)));
+        let msg = r.expect_err(bad);
+        let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(msg.contains("LANDX_TEST_DATABASE_URL"), "{bad}: {msg}");
+    }
+}
+
+#[test]
+#[cfg_attr(
+    not(landx_pg),
+    ignore = "PostgreSQL only (an embedded SQLite file can't go away): set LANDX_TEST_DATABASE_URL=postgres://…"
+)]
 fn readyz_is_503_when_the_database_is_gone() {
     let app = TestApp::start_with(|s| s.database.pool_timeout_ms = 500);
     assert_eq!(app.get("/readyz", None).status, 200);
-    // Only PostgreSQL can go away under a running server; an embedded SQLite file can't.
     // (The SQLite side of "database unavailable" is the starved-pool test below.)
     let TestDb::Postgres { admin_url, name } = &app.db else {
-        eprintln!("readyz outage test needs PostgreSQL; SQLite has no server to lose");
-        return;
+        panic!("a PostgreSQL-only test ran without LANDX_TEST_DATABASE_URL=postgres://…");
     };
-    use diesel::connection::SimpleConnection;
-    use diesel::Connection;
-    let mut c = diesel::PgConnection::establish(admin_url).unwrap();
-    c.batch_execute(&format!(
-        "ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false; \
-         SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';"
-    ))
-    .unwrap();
+    let admin = internals::pool_for(admin_url);
+    db::exec(
+        &admin,
+        &format!(
+            "ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false; \
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}';"
+        ),
+    );
     app.get("/readyz", None).assert_problem(503, "unavailable");
     app.get("/readyz", None).assert_problem(503, "unavailable");
-    c.batch_execute(&format!(
-        "ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true;"
-    ))
-    .unwrap();
-    let recovered = (0..5).any(|_| app.get("/readyz", None).status == 200);
-    assert!(recovered, "readyz recovers without a restart");
+    db::exec(
+        &admin,
+        &format!("ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true;"),
+    );
+    // Recovers without a restart: poll until ready.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.get("/readyz", None).status != 200 {
+        assert!(Instant::now() < deadline, "readyz never recovered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
@@ -172,54 +219,4 @@ fn starved_pool_answers_503_in_bounded_time() {
     app.get("/readyz", None).assert_problem(503, "unavailable");
     drop(held);
     assert_eq!(app.get("/readyz", None).status, 200);
-}
-
-#[test]
-fn migrations_up_down_up() {
-    let (db, url) = TestDb::create();
-    let dir = tempfile::tempdir().unwrap();
-    let settings = test_settings(&url, dir.path());
-    let pool = landx::db::connect(&settings).unwrap();
-    let mut conn = pool.get().unwrap();
-    let applied = landx::db::run_migrations(&mut conn).unwrap();
-    assert!(!applied.is_empty());
-    landx::db::revert_all_migrations(&mut conn).unwrap();
-    let again = landx::db::run_migrations(&mut conn).unwrap();
-    assert_eq!(applied, again);
-    assert!(landx::db::run_migrations(&mut conn).unwrap().is_empty());
-    drop(conn);
-    drop(pool);
-    drop(db);
-}
-
-#[test]
-fn migration_folders_have_the_same_names() {
-    let names = |backend: &str| {
-        let mut v: Vec<String> = std::fs::read_dir(format!(
-            "{}/migrations/{backend}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-        v.sort();
-        v
-    };
-    let pg = names("postgres");
-    assert!(!pg.is_empty());
-    assert_eq!(pg, names("sqlite"));
-    for n in &pg {
-        for f in ["up.sql", "down.sql"] {
-            for b in ["postgres", "sqlite"] {
-                assert!(
-                    std::path::Path::new(&format!(
-                        "{}/migrations/{b}/{n}/{f}",
-                        env!("CARGO_MANIFEST_DIR")
-                    ))
-                    .exists(),
-                    "{b}/{n}/{f}"
-                );
-            }
-        }
-    }
 }

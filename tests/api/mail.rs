@@ -1,0 +1,83 @@
+//! Mail: the relay over a real SMTP conversation with retry, and the MIME decoding the
+//! tests read it with.
+
+use std::net::TcpListener;
+
+use chrono::Duration;
+use serde_json::json;
+
+use crate::support::mail::{decode_body, decode_rfc2047, mail_header, parse_message, start_smtp};
+use crate::support::*;
+
+#[test]
+fn rfc2047_decoder_understands_both_encodings() {
+    assert_eq!(
+        decode_rfc2047("=?utf-8?b?5byg5LyfIA==?= =?utf-8?q?Verify_your_e-mail?="),
+        "张伟 Verify your e-mail"
+    );
+    assert_eq!(decode_rfc2047("plain subject"), "plain subject");
+    assert_eq!(decode_rfc2047("=?UTF-8?Q?a=3Db?= tail"), "a=b tail");
+}
+
+#[test]
+fn mail_is_relayed_over_smtp_with_retry() {
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let app = TestApp::start_with(|s| {
+        s.mail.transport = "smtp".into();
+        s.mail.smtp_host = "127.0.0.1".into();
+        s.mail.smtp_port = port;
+    });
+    let id = register_ok(&app, "zhangwei@example.cn", "张伟");
+    let token = app.mailed_token("zhangwei@example.cn", "Verify your e-mail");
+
+    // Nobody listens yet: the attempt fails and is scheduled again.
+    app.run_jobs();
+    let outbox = app.outbox();
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].attempts, 1);
+    assert!(outbox[0].sent_at.is_none());
+    assert!(outbox[0].last_error.is_some());
+
+    let got = start_smtp(port);
+    // Not yet due (5 s backoff).
+    app.run_jobs();
+    assert!(got.lock().unwrap().is_empty());
+    assert!(app.outbox()[0].sent_at.is_none());
+
+    app.advance(Duration::seconds(6));
+    app.run_jobs();
+    assert_eq!(got.lock().unwrap().len(), 1);
+    let sent = &app.outbox()[0];
+    assert!(sent.sent_at.is_some());
+    assert_eq!(sent.attempts, 2);
+
+    app.advance(Duration::minutes(10));
+    app.run_jobs();
+    let msgs = got.lock().unwrap().clone();
+    assert_eq!(msgs.len(), 1, "sent exactly once");
+
+    let (headers, body) = parse_message(&msgs[0]);
+    let to = mail_header(&headers, "to").expect("To header");
+    assert!(to.contains("zhangwei@example.cn"), "{to}");
+    let from = mail_header(&headers, "from").expect("From header");
+    assert!(from.contains("noreply@landx.local"), "{from}");
+    let raw_subject = mail_header(&headers, "subject").expect("Subject header");
+    assert!(raw_subject.is_ascii(), "encoded on the wire: {raw_subject}");
+    let subject = decode_rfc2047(raw_subject);
+    assert!(subject.ends_with("Verify your e-mail"), "{subject}");
+    assert_eq!(subject, sent.subject);
+    let text = decode_body(&headers, &body);
+    assert!(
+        text.contains(&format!("/verify-email?token={token}")),
+        "{text}"
+    );
+    assert!(text.contains("张伟"), "{text}");
+
+    // And the delivered token works.
+    let r = app.post("/api/v1/auth/verify-email", None, json!({"token": token}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["id"], id.as_str());
+}

@@ -1,0 +1,24 @@
+//! The integration tests: one binary, black-box over HTTP against the real application on a
+//! fresh database per test (SQLite, or PostgreSQL with `LANDX_TEST_DATABASE_URL`), plus the
+//! `landx` binary where a process is the thing under test. `support` holds the harness and
+//! the world builders; each other module covers one resource or rule group.
+
+mod support;
+
+mod accounts;
+mod auction;
+mod audit;
+mod deals;
+mod demo;
+mod deposits;
+mod foundation;
+mod listings;
+mod mail;
+mod migrations;
+mod openapi;
+mod orgs;
+mod parcels;
+mod registrations;
+mod resilience;
+mod search;
+mod throttling;

@@ -1,0 +1,137 @@
+//! Every use of the library's insides that the tests need besides the harness (which starts
+//! the app, creates admins, runs the workers): one small function each, so that moving a
+//! module in `src/` means re-pointing a line here, not editing tests.
+
+use std::sync::atomic::Ordering;
+
+use landx::db::Pool;
+
+use super::db::Audit;
+use super::harness::{test_settings, TestApp, TestDb};
+
+// ---- demo data -------------------------------------------------------------------------------
+
+pub const DEMO_PASSWORD: &str = landx::demo::DEMO_PASSWORD;
+
+/// Why `landx demo seed` refused: the error's stable code and its message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub code: String,
+    pub message: String,
+}
+
+/// `landx demo seed` on the app's database at the app's time; the demo accounts
+/// (e-mail, role) it created.
+pub fn demo_seed(app: &TestApp) -> Result<Vec<(String, String)>, Refusal> {
+    let mut conn = app.pool().get().unwrap();
+    landx::demo::seed(&mut conn, &app.state.data_key, app.now()).map_err(|e| Refusal {
+        code: e.code().to_string(),
+        message: e.to_string(),
+    })
+}
+
+// ---- migrations ------------------------------------------------------------------------------
+
+/// A fresh, empty database of the run's backend with a pool, and no app.
+pub struct Scratch {
+    pub pool: Pool,
+    _db: TestDb,
+    _dir: tempfile::TempDir,
+}
+
+pub fn scratch_database() -> Scratch {
+    let (db, url) = TestDb::create();
+    let dir = tempfile::tempdir().unwrap();
+    let pool = landx::db::connect(&test_settings(&url, dir.path())).expect("pool");
+    Scratch {
+        pool,
+        _db: db,
+        _dir: dir,
+    }
+}
+
+/// A pool on the database at `url` (to look at what a `landx` process stored).
+pub fn pool_for(url: &str) -> Pool {
+    let dir = tempfile::tempdir().unwrap();
+    landx::db::connect(&test_settings(url, dir.path())).expect("pool")
+}
+
+/// Applies every pending migration; the names applied.
+pub fn migrate_up(pool: &Pool) -> Vec<String> {
+    let mut conn = pool.get().unwrap();
+    landx::db::run_migrations(&mut conn).expect("migrations up")
+}
+
+/// Reverts every applied migration.
+pub fn migrate_down_all(pool: &Pool) {
+    let mut conn = pool.get().unwrap();
+    landx::db::revert_all_migrations(&mut conn).expect("migrations down");
+}
+
+// ---- the audit trail and hashing ---------------------------------------------------------------
+
+pub const GENESIS_HASH: &str = landx::audit::GENESIS_HASH;
+
+/// The first broken link `landx audit verify` finds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broken {
+    pub stream: String,
+    pub seq: i64,
+    pub id: String,
+    pub problem: String,
+}
+
+/// Walks every hash chain: the number of records when intact.
+pub fn verify_audit(pool: &Pool) -> Result<u64, Broken> {
+    let mut conn = pool.get().unwrap();
+    landx::audit::verify(&mut conn)
+        .expect("verify reads the log")
+        .map_err(|b| Broken {
+            stream: b.stream,
+            seq: b.seq,
+            id: b.id,
+            problem: b.problem,
+        })
+}
+
+/// The hash the application computes for an audit record.
+pub fn audit_hash(a: &Audit) -> String {
+    landx::audit::record_hash(&landx::db::models::AuditRecord {
+        id: a.id.clone(),
+        stream: a.stream.clone(),
+        seq: a.seq,
+        prev_hash: a.prev_hash.clone(),
+        hash: a.hash.clone(),
+        actor_id: a.actor_id.clone(),
+        actor_role: a.actor_role.clone(),
+        action: a.action.clone(),
+        entity_type: a.entity_type.clone(),
+        entity_id: a.entity_id.clone(),
+        from_state: a.from_state.clone(),
+        to_state: a.to_state.clone(),
+        reason: a.reason.clone(),
+        created_at: a.created_at,
+    })
+}
+
+/// The application's SHA-256 helper (one-time and refresh tokens are stored as this).
+pub fn sha256_hex(s: &str) -> String {
+    landx::auth::tokens::sha256_hex(s)
+}
+
+// ---- routes and passwords ----------------------------------------------------------------------
+
+/// Every (METHOD, path) the router serves.
+pub fn route_list() -> Vec<(String, String)> {
+    landx::api::routes()
+        .list()
+        .into_iter()
+        .map(|(m, p)| (m.as_str().to_string(), p))
+        .collect()
+}
+
+/// Password verifications performed by this process so far. Process-wide: read it only in a
+/// process of its own (see `process::in_own_process`).
+pub fn password_verifications() -> u64 {
+    landx::auth::password::VERIFICATIONS.load(Ordering::SeqCst)
+}
