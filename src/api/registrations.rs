@@ -331,16 +331,16 @@ pub async fn my_registrations(
     qs: web::Query<MyRegistrationsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let qs = qs.into_inner();
+    // A bad page is answered after the role check (403 before 422), so the use case asks
+    // for it.
     let page = PageQuery {
         limit: qs.limit,
         cursor: qs.cursor,
-    };
-    let limit = page.limit.unwrap_or(50);
+    }
+    .to_req();
+    let limit = page.as_ref().map_or(0, |p| p.limit);
     let ctx = state.ctx(Some(caller));
-    let rows = db::run(&state.pool, move |conn| {
-        uc::mine(&ctx, conn, || page.to_req())
-    })
-    .await?;
+    let rows = db::run(&state.pool, move |conn| uc::mine(&ctx, conn, || page)).await?;
     Ok(HttpResponse::Ok().json(Page::from_rows(
         rows,
         limit,
