@@ -8,8 +8,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{created, parse_body, parse_id, Page, PageQuery, Routes};
+use crate::app;
 use crate::app::registrations::{
-    self as uc, DepositInput, Detail, QualifyInput, RefundInput, RegisterInput, RejectInput,
+    DepositInput, Detail, QualifyInput, RefundInput, RegisterInput, RejectInput,
 };
 use crate::auth::Caller;
 use crate::crypto::DataKey;
@@ -242,7 +243,7 @@ pub async fn register(
     let listing_id = parse_id(&id)?;
     let ctx = state.ctx(Some(caller));
     let r = db::run(&state.pool, move |conn| {
-        uc::register(&ctx, conn, &listing_id, input::<RegisterBody, _>(body))
+        app::registrations::register(&ctx, conn, &listing_id, input::<RegisterBody, _>(body))
     })
     .await?;
     let o = out(&state.data_key, r);
@@ -281,7 +282,14 @@ pub async fn list_for_listing(
     let limit = page.limit;
     let ctx = state.ctx(Some(caller));
     let listed = db::run(&state.pool, move |conn| {
-        uc::list_for_listing(&ctx, conn, &listing_id, qs.status, qs.deposit_status, &page)
+        app::registrations::list_for_listing(
+            &ctx,
+            conn,
+            &listing_id,
+            qs.status,
+            qs.deposit_status,
+            &page,
+        )
     })
     .await?;
     let detail = listed.detail;
@@ -308,7 +316,10 @@ pub async fn get_registration(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
     let ctx = state.ctx(Some(caller));
-    let r = db::run(&state.pool, move |conn| uc::get(&ctx, conn, &id)).await?;
+    let r = db::run(&state.pool, move |conn| {
+        app::registrations::get(&ctx, conn, &id)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(out(&state.data_key, r)))
 }
 
@@ -340,7 +351,10 @@ pub async fn my_registrations(
     .to_req();
     let limit = page.as_ref().map_or(0, |p| p.limit);
     let ctx = state.ctx(Some(caller));
-    let rows = db::run(&state.pool, move |conn| uc::mine(&ctx, conn, || page)).await?;
+    let rows = db::run(&state.pool, move |conn| {
+        app::registrations::mine(&ctx, conn, || page)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(Page::from_rows(
         rows,
         limit,
@@ -363,7 +377,7 @@ pub async fn qualify(
     let id = parse_id(&id)?;
     let ctx = state.ctx(Some(caller));
     let r = db::run(&state.pool, move |conn| {
-        uc::qualify(&ctx, conn, &id, input::<QualifyBody, _>(body))
+        app::registrations::qualify(&ctx, conn, &id, input::<QualifyBody, _>(body))
     })
     .await?;
     Ok(HttpResponse::Ok().json(out(&state.data_key, r)))
@@ -384,7 +398,7 @@ pub async fn reject(
     let id = parse_id(&id)?;
     let ctx = state.ctx(Some(caller));
     let r = db::run(&state.pool, move |conn| {
-        uc::reject(&ctx, conn, &id, input::<RejectBody, _>(body))
+        app::registrations::reject(&ctx, conn, &id, input::<RejectBody, _>(body))
     })
     .await?;
     Ok(HttpResponse::Ok().json(out(&state.data_key, r)))
@@ -404,7 +418,7 @@ pub async fn confirm_deposit(
     let id = parse_id(&id)?;
     let ctx = state.ctx(Some(caller));
     let r = db::run(&state.pool, move |conn| {
-        uc::confirm_deposit(&ctx, conn, &id, input::<DepositBody, _>(body))
+        app::registrations::confirm_deposit(&ctx, conn, &id, input::<DepositBody, _>(body))
     })
     .await?;
     Ok(HttpResponse::Ok().json(out(&state.data_key, r)))
@@ -424,7 +438,7 @@ pub async fn refund(
     let id = parse_id(&id)?;
     let ctx = state.ctx(Some(caller));
     let r = db::run(&state.pool, move |conn| {
-        uc::refund(&ctx, conn, &id, input::<RefundBody, _>(body))
+        app::registrations::refund(&ctx, conn, &id, input::<RefundBody, _>(body))
     })
     .await?;
     Ok(HttpResponse::Ok().json(out(&state.data_key, r)))
