@@ -10,9 +10,11 @@ use crate::db::models::Registration;
 use crate::db::{queries, registrations as rq, DbConn};
 use crate::domain::registration::{DepositEvent, DepositStatus};
 use crate::error::ApiError;
-use crate::notify::{self, Message};
+use crate::notify::templates::registrations as mails;
+use crate::notify::{self, templates::Template};
 
-/// E-mails the registration's investor.
+/// E-mails the registration's investor a text written by the caller (greeted by their legal
+/// name, with the platform's subject prefix). Prefer [`notify_investor`] with a template.
 pub fn mail_investor(
     conn: &mut DbConn,
     r: &Registration,
@@ -20,16 +22,27 @@ pub fn mail_investor(
     body: &str,
     now: DateTime<Utc>,
 ) -> Result<(), ApiError> {
+    notify_investor(
+        conn,
+        r,
+        &mails::InvestorMessage {
+            legal_name: &r.legal_name,
+            subject,
+            text: body,
+        },
+        now,
+    )
+}
+
+/// E-mails `template` to the registration's investor (in the caller's transaction).
+pub fn notify_investor(
+    conn: &mut DbConn,
+    r: &Registration,
+    template: &impl Template,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
     if let Some(u) = queries::find_user(conn, &r.investor_id)? {
-        notify::enqueue(
-            conn,
-            Message {
-                to: u.email,
-                subject: format!("【landx】{subject}"),
-                body: format!("{}，您好：\n\n{}\n", r.legal_name, body),
-            },
-            now,
-        )?;
+        notify::send(conn, &u.email, template, now)?;
     }
     Ok(())
 }
@@ -61,34 +74,28 @@ pub fn move_deposit(
         reason,
         now,
     )?;
-    let (subject, body) = match to {
-        DepositStatus::Confirmed => (
-            "保证金已确认 Deposit confirmed",
-            "您的保证金已确认到账。Your deposit has been confirmed.".to_string(),
-        ),
-        DepositStatus::RefundDue => (
-            "保证金待退还 Deposit to be refunded",
-            format!(
-                "您的保证金将予退还{}。Your deposit will be refunded.",
-                reason.map(|r| format!("（{r}）")).unwrap_or_default()
-            ),
-        ),
-        DepositStatus::Refunded => (
-            "保证金已退还 Deposit refunded",
-            "您的保证金已退还。Your deposit has been refunded.".to_string(),
-        ),
-        DepositStatus::Forfeited => (
-            "保证金不予退还 Deposit forfeited",
-            "因未按期确认成交，您的保证金不予退还。Your deposit was forfeited.".to_string(),
-        ),
-        DepositStatus::AppliedToRent => (
-            "保证金已转为首期租金 Deposit applied to rent",
-            "您的保证金已抵作第一期租金。Your deposit was applied to the first rent installment."
-                .to_string(),
-        ),
-        DepositStatus::Unpaid => return Ok(true),
-    };
-    mail_investor(conn, r, subject, &body, now)?;
+    let legal_name = r.legal_name.as_str();
+    match to {
+        DepositStatus::Confirmed => {
+            notify_investor(conn, r, &mails::DepositConfirmed { legal_name }, now)?
+        }
+        DepositStatus::RefundDue => notify_investor(
+            conn,
+            r,
+            &mails::DepositToBeRefunded { legal_name, reason },
+            now,
+        )?,
+        DepositStatus::Refunded => {
+            notify_investor(conn, r, &mails::DepositRefunded { legal_name }, now)?
+        }
+        DepositStatus::Forfeited => {
+            notify_investor(conn, r, &mails::DepositForfeited { legal_name }, now)?
+        }
+        DepositStatus::AppliedToRent => {
+            notify_investor(conn, r, &mails::DepositAppliedToRent { legal_name }, now)?
+        }
+        DepositStatus::Unpaid => {}
+    }
     Ok(true)
 }
 

@@ -1,13 +1,66 @@
-//! Registration queries.
+//! Registration rows: their one constructor and their queries.
 
+use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use super::models::Registration;
 use super::schema::registrations;
 use super::DbConn;
-use crate::domain::registration::{DepositStatus, RegistrationStatus};
+use crate::crypto::DataKey;
+use crate::domain::registration::{mask_id, DepositStatus, IdType, RegistrationStatus};
 
 use super::QResult;
+
+/// What an investor states when registering (validated, the ID number normalised).
+#[derive(Debug, Clone)]
+pub struct Applicant {
+    pub legal_name: String,
+    pub id_type: IdType,
+    /// In clear: stored only encrypted, and masked for display.
+    pub id_number: String,
+    pub phone: String,
+    pub experience: String,
+    pub business_plan: String,
+    pub claims_membership: bool,
+}
+
+impl Registration {
+    /// A new registration: `applied`, deposit `unpaid`, the ID number encrypted with `key`.
+    /// The one place a registration row is built.
+    pub fn applied(
+        listing_id: &str,
+        investor_id: &str,
+        a: Applicant,
+        key: &DataKey,
+        now: DateTime<Utc>,
+    ) -> Registration {
+        Registration {
+            id: uuid::Uuid::now_v7().to_string(),
+            listing_id: listing_id.to_string(),
+            investor_id: investor_id.to_string(),
+            legal_name: a.legal_name,
+            id_type: a.id_type,
+            id_number_enc: key.encrypt(&a.id_number),
+            id_number_masked: mask_id(&a.id_number),
+            phone: a.phone,
+            experience: a.experience,
+            business_plan: a.business_plan,
+            claims_membership: a.claims_membership,
+            member_verified: false,
+            status: RegistrationStatus::Applied,
+            reject_reason: None,
+            reviewed_at: None,
+            deposit_status: DepositStatus::Unpaid,
+            deposit_amount_fen: None,
+            deposit_receipt_ref: None,
+            deposit_confirmed_at: None,
+            refund_receipt_ref: None,
+            refunded_at: None,
+            created_at: now.naive_utc(),
+            updated_at: now.naive_utc(),
+        }
+    }
+}
 
 pub fn insert(conn: &mut DbConn, r: &Registration) -> QResult<()> {
     diesel::insert_into(registrations::table)
@@ -24,11 +77,11 @@ pub fn save(conn: &mut DbConn, r: &Registration) -> QResult<()> {
 }
 
 pub fn find(conn: &mut DbConn, id: &str) -> QResult<Option<Registration>> {
-    Ok(registrations::table
+    registrations::table
         .find(id)
         .select(Registration::as_select())
         .first(conn)
-        .optional()?)
+        .optional()
 }
 
 pub fn find_by_investor(
@@ -36,27 +89,28 @@ pub fn find_by_investor(
     listing_id: &str,
     investor_id: &str,
 ) -> QResult<Option<Registration>> {
-    Ok(registrations::table
+    registrations::table
         .filter(registrations::listing_id.eq(listing_id))
         .filter(registrations::investor_id.eq(investor_id))
         .select(Registration::as_select())
         .first(conn)
-        .optional()?)
+        .optional()
 }
 
 pub fn for_listing(conn: &mut DbConn, listing_id: &str) -> QResult<Vec<Registration>> {
-    Ok(registrations::table
+    registrations::table
         .filter(registrations::listing_id.eq(listing_id))
         .order(registrations::id)
         .select(Registration::as_select())
-        .load(conn)?)
+        .load(conn)
 }
 
+#[derive(Debug, Clone, Default)]
 pub struct RegistrationFilter {
     pub listing_id: Option<String>,
     pub investor_id: Option<String>,
-    pub status: Option<String>,
-    pub deposit_status: Option<String>,
+    pub status: Option<RegistrationStatus>,
+    pub deposit_status: Option<DepositStatus>,
 }
 
 pub fn list(
@@ -77,23 +131,23 @@ pub fn list(
         q = q.filter(registrations::investor_id.eq(v.clone()));
     }
     if let Some(v) = &f.status {
-        q = q.filter(registrations::status.eq(v.clone()));
+        q = q.filter(registrations::status.eq(v.as_str()));
     }
     if let Some(v) = &f.deposit_status {
-        q = q.filter(registrations::deposit_status.eq(v.clone()));
+        q = q.filter(registrations::deposit_status.eq(v.as_str()));
     }
     if let Some(a) = after {
         q = q.filter(registrations::id.gt(a.to_string()));
     }
-    Ok(q.load(conn)?)
+    q.load(conn)
 }
 
 /// Qualified registrations with a confirmed deposit.
 pub fn count_eligible(conn: &mut DbConn, listing_id: &str) -> QResult<i64> {
-    Ok(registrations::table
+    registrations::table
         .filter(registrations::listing_id.eq(listing_id))
         .filter(registrations::status.eq(RegistrationStatus::Qualified.as_str()))
         .filter(registrations::deposit_status.eq(DepositStatus::Confirmed.as_str()))
         .count()
-        .get_result(conn)?)
+        .get_result(conn)
 }

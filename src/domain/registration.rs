@@ -1,5 +1,7 @@
 //! Bidder registration (报名), qualification (资格审查) and deposits (保证金).
 
+use super::{validate, FieldError};
+
 crate::text_enum! {
     pub enum IdType {
         /// 居民身份证 (GB 11643)
@@ -10,11 +12,31 @@ crate::text_enum! {
 }
 
 crate::text_enum! {
-    /// `applied → qualified | rejected`, both final.
+    /// `applied → qualified | rejected`, both final; decided by [`RegistrationStatus::next`].
     pub enum RegistrationStatus {
         Applied = "applied",
         Qualified = "qualified",
         Rejected = "rejected",
+    }
+}
+
+/// Why a registration moves: the township's qualification review (资格审查).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationEvent {
+    Qualify,
+    Reject,
+}
+
+impl RegistrationStatus {
+    /// The one place deciding registration transitions.
+    pub fn next(self, e: RegistrationEvent) -> Option<RegistrationStatus> {
+        use RegistrationEvent as E;
+        use RegistrationStatus as S;
+        Some(match (self, e) {
+            (S::Applied, E::Qualify) => S::Qualified,
+            (S::Applied, E::Reject) => S::Rejected,
+            _ => return None,
+        })
     }
 }
 
@@ -72,9 +94,53 @@ pub fn registration_open(
     listing_status == crate::domain::listing::ListingStatus::Announced && now < closes_at
 }
 
+/// Checks what an investor submits to register (`id_number` already trimmed and upper-cased):
+/// every bad field, in the form's order.
+pub fn check_application(
+    legal_name: &str,
+    id_type: IdType,
+    id_number: &str,
+    phone: &str,
+    experience: &str,
+    business_plan: &str,
+) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if let Err(m) = validate::text(legal_name, 200) {
+        errors.push(FieldError::new("legal_name", m));
+    }
+    if !valid_id_number(id_type, id_number) {
+        errors.push(FieldError::new(
+            "id_number",
+            format!("is not a valid {}", id_type.as_str()),
+        ));
+    }
+    if let Err(m) = validate::phone(phone) {
+        errors.push(FieldError::new("phone", m));
+    }
+    if experience.chars().count() > 5000 {
+        errors.push(FieldError::new(
+            "experience",
+            "must be at most 5000 characters",
+        ));
+    }
+    if business_plan.chars().count() > 10000 {
+        errors.push(FieldError::new(
+            "business_plan",
+            "must be at most 10000 characters",
+        ));
+    }
+    errors
+}
+
 /// Staff may verify membership only when the investor claimed it.
 pub fn may_verify_membership(claims_membership: bool, verified: bool) -> bool {
     !verified || claims_membership
+}
+
+/// Staff may record a deposit for a registration that isn't rejected and whose deposit is
+/// still unpaid.
+pub fn may_record_deposit(status: RegistrationStatus, deposit: DepositStatus) -> bool {
+    status != RegistrationStatus::Rejected && deposit.next(DepositEvent::Confirm).is_some()
 }
 
 /// An eligible bidder is qualified **and** has a confirmed deposit.
@@ -215,6 +281,22 @@ mod tests {
         assert!(may_verify_membership(true, true));
         assert!(may_verify_membership(false, false));
         assert!(!may_verify_membership(false, true));
+    }
+
+    #[test]
+    fn registration_transitions() {
+        use RegistrationEvent as E;
+        use RegistrationStatus as S;
+        assert_eq!(S::Applied.next(E::Qualify), Some(S::Qualified));
+        assert_eq!(S::Applied.next(E::Reject), Some(S::Rejected));
+        for s in [S::Qualified, S::Rejected] {
+            assert_eq!(s.next(E::Qualify), None);
+            assert_eq!(s.next(E::Reject), None);
+        }
+        assert!(may_record_deposit(S::Applied, DepositStatus::Unpaid));
+        assert!(may_record_deposit(S::Qualified, DepositStatus::Unpaid));
+        assert!(!may_record_deposit(S::Rejected, DepositStatus::Unpaid));
+        assert!(!may_record_deposit(S::Qualified, DepositStatus::Confirmed));
     }
 
     #[test]
