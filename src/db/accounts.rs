@@ -60,19 +60,19 @@ pub fn insert_user(conn: &mut DbConn, u: &User) -> QResult<()> {
 }
 
 pub fn find_user(conn: &mut DbConn, id: &str) -> QResult<Option<User>> {
-    Ok(users::table
+    users::table
         .find(id)
         .select(User::as_select())
         .first(conn)
-        .optional()?)
+        .optional()
 }
 
 pub fn find_user_by_email(conn: &mut DbConn, email: &str) -> QResult<Option<User>> {
-    Ok(users::table
+    users::table
         .filter(users::email.eq(email.to_string()))
         .select(User::as_select())
         .first(conn)
-        .optional()?)
+        .optional()
 }
 
 pub fn email_taken(conn: &mut DbConn, email: &str) -> QResult<bool> {
@@ -117,7 +117,7 @@ pub fn list_users(conn: &mut DbConn, f: &UserFilter, page: &PageReq) -> QResult<
     if let Some(i) = &f.insurer_id {
         q = q.filter(users::insurer_id.eq(i.clone()));
     }
-    Ok(q.load(conn)?)
+    q.load(conn)
 }
 
 pub fn set_login_failures(
@@ -212,11 +212,11 @@ pub fn insert_refresh_token(conn: &mut DbConn, t: &RefreshToken) -> QResult<()> 
 }
 
 pub fn find_refresh_token(conn: &mut DbConn, hash: &str) -> QResult<Option<RefreshToken>> {
-    Ok(refresh_tokens::table
+    refresh_tokens::table
         .filter(refresh_tokens::token_hash.eq(hash.to_string()))
         .select(RefreshToken::as_select())
         .first(conn)
-        .optional()?)
+        .optional()
 }
 
 /// Marks a live token rotated; false if somebody else rotated or revoked it first.
@@ -360,5 +360,5 @@ pub fn org_members(
     if let Some(t) = township_id {
         q = q.filter(users::township_id.eq(t.to_string()));
     }
-    Ok(q.load(conn)?)
+    q.load(conn)
 }

@@ -54,11 +54,11 @@ pub fn insert_township(conn: &mut DbConn, t: &Township) -> QResult<()> {
 }
 
 pub fn find_township(conn: &mut DbConn, id: &str) -> QResult<Option<Township>> {
-    Ok(townships::table
+    townships::table
         .find(id)
         .select(Township::as_select())
         .first(conn)
-        .optional()?)
+        .optional()
 }
 
 pub fn list_townships(conn: &mut DbConn, page: &PageReq) -> QResult<Vec<Township>> {
@@ -70,7 +70,7 @@ pub fn list_townships(conn: &mut DbConn, page: &PageReq) -> QResult<Vec<Township
     if let Some(after) = &page.after {
         q = q.filter(townships::id.gt(after.clone()));
     }
-    Ok(q.load(conn)?)
+    q.load(conn)
 }
 
 pub fn insert_village(conn: &mut DbConn, v: &Village) -> QResult<()> {
@@ -81,11 +81,11 @@ pub fn insert_village(conn: &mut DbConn, v: &Village) -> QResult<()> {
 }
 
 pub fn find_village(conn: &mut DbConn, id: &str) -> QResult<Option<Village>> {
-    Ok(villages::table
+    villages::table
         .find(id)
         .select(Village::as_select())
         .first(conn)
-        .optional()?)
+        .optional()
 }
 
 pub fn list_villages(conn: &mut DbConn, township: &str, page: &PageReq) -> QResult<Vec<Village>> {
@@ -98,7 +98,7 @@ pub fn list_villages(conn: &mut DbConn, township: &str, page: &PageReq) -> QResu
     if let Some(after) = &page.after {
         q = q.filter(villages::id.gt(after.clone()));
     }
-    Ok(q.load(conn)?)
+    q.load(conn)
 }
 
 pub fn insert_insurer(conn: &mut DbConn, i: &Insurer) -> QResult<()> {
@@ -109,11 +109,11 @@ pub fn insert_insurer(conn: &mut DbConn, i: &Insurer) -> QResult<()> {
 }
 
 pub fn find_insurer(conn: &mut DbConn, id: &str) -> QResult<Option<Insurer>> {
-    Ok(insurers::table
+    insurers::table
         .find(id)
         .select(Insurer::as_select())
         .first(conn)
-        .optional()?)
+        .optional()
 }
 
 pub fn list_insurers(conn: &mut DbConn, page: &PageReq) -> QResult<Vec<Insurer>> {
@@ -125,5 +125,5 @@ pub fn list_insurers(conn: &mut DbConn, page: &PageReq) -> QResult<Vec<Insurer>>
     if let Some(after) = &page.after {
         q = q.filter(insurers::id.gt(after.clone()));
     }
-    Ok(q.load(conn)?)
+    q.load(conn)
 }

@@ -51,11 +51,11 @@ pub fn claim_mail(
         outbox::locked_until.eq(Some(lease_until)),
     ))
     .execute(conn)?;
-    Ok(outbox::table
+    outbox::table
         .filter(outbox::locked_by.eq(claim.to_string()))
         .filter(outbox::sent_at.is_null())
         .select(OutboxMail::as_select())
-        .load(conn)?)
+        .load(conn)
 }
 
 pub fn mark_mail_sent(conn: &mut DbConn, id: &str, claim: &str, now: NaiveDateTime) -> QResult<()> {
@@ -96,8 +96,8 @@ pub fn mark_mail_failed(
 }
 
 pub fn list_mail(conn: &mut DbConn) -> QResult<Vec<OutboxMail>> {
-    Ok(outbox::table
+    outbox::table
         .order(outbox::id)
         .select(OutboxMail::as_select())
-        .load(conn)?)
+        .load(conn)
 }

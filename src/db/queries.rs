@@ -12,3 +12,9 @@ pub struct PageReq {
     pub after: Option<String>,
     pub limit: i64,
 }
+
+/// The cheapest round trip to the database (readiness).
+pub fn ping(conn: &mut super::DbConn) -> super::QResult<()> {
+    use diesel::connection::SimpleConnection;
+    conn.batch_execute("SELECT 1")
+}
