@@ -3,11 +3,10 @@
 //! are written in the same transaction as the change they describe.
 
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
+use crate::db::audit as rows;
 use crate::db::models::AuditRecord;
-use crate::db::schema::{audit_log, audit_streams};
 use crate::db::DbConn;
 use crate::error::ApiError;
 
@@ -90,34 +89,7 @@ pub fn record_hash(r: &AuditRecord) -> String {
 /// stream's head row is locked (PostgreSQL `FOR UPDATE`; SQLite holds the write lock already)
 /// so concurrent appends to one stream serialise while other streams proceed.
 pub fn append(conn: &mut DbConn, e: &Entry<'_>, now: DateTime<Utc>) -> Result<(), ApiError> {
-    let head = (
-        audit_streams::stream.eq(e.stream.to_string()),
-        audit_streams::last_seq.eq(0i64),
-        audit_streams::last_hash.eq(GENESIS_HASH.to_string()),
-    );
-    let (last_seq, last_hash): (i64, String) = match conn {
-        DbConn::Pg(c) => {
-            diesel::insert_into(audit_streams::table)
-                .values(head)
-                .on_conflict_do_nothing()
-                .execute(c)?;
-            audit_streams::table
-                .find(e.stream)
-                .select((audit_streams::last_seq, audit_streams::last_hash))
-                .for_update()
-                .first(c)?
-        }
-        DbConn::Sqlite(c) => {
-            diesel::insert_into(audit_streams::table)
-                .values(head)
-                .on_conflict_do_nothing()
-                .execute(c)?;
-            audit_streams::table
-                .find(e.stream)
-                .select((audit_streams::last_seq, audit_streams::last_hash))
-                .first(c)?
-        }
-    };
+    let (last_seq, last_hash) = rows::lock_stream_head(conn, e.stream, GENESIS_HASH)?;
     let mut rec = AuditRecord {
         id: uuid::Uuid::now_v7().to_string(),
         stream: e.stream.into(),
@@ -135,16 +107,7 @@ pub fn append(conn: &mut DbConn, e: &Entry<'_>, now: DateTime<Utc>) -> Result<()
         created_at: now.naive_utc(),
     };
     rec.hash = record_hash(&rec);
-    diesel::insert_into(audit_log::table)
-        .values(&rec)
-        .execute(conn)?;
-    diesel::update(audit_streams::table.find(e.stream))
-        .set((
-            audit_streams::last_seq.eq(rec.seq),
-            audit_streams::last_hash.eq(&rec.hash),
-        ))
-        .execute(conn)?;
-    Ok(())
+    Ok(rows::insert_record(conn, &rec)?)
 }
 
 /// The first broken link found by [`verify`].
@@ -161,24 +124,11 @@ pub struct Broken {
 /// Reads one consistent snapshot (PostgreSQL repeatable read; a SQLite read transaction),
 /// so records appended while it runs on a live system don't look like tampering.
 pub fn verify(conn: &mut DbConn) -> Result<Result<u64, Broken>, ApiError> {
-    use diesel::connection::SimpleConnection;
-    conn.transaction(|conn| {
-        if let DbConn::Pg(c) = conn {
-            c.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
-        }
-        verify_snapshot(conn)
-    })
+    rows::in_snapshot(conn, verify_snapshot)
 }
 
 fn verify_snapshot(conn: &mut DbConn) -> Result<Result<u64, Broken>, ApiError> {
-    let streams: Vec<(String, i64, String)> = audit_streams::table
-        .select((
-            audit_streams::stream,
-            audit_streams::last_seq,
-            audit_streams::last_hash,
-        ))
-        .order(audit_streams::stream)
-        .load(conn)?;
+    let streams = rows::stream_heads(conn)?;
     let mut count = 0u64;
     let names: Vec<String> = streams.iter().map(|(s, _, _)| s.clone()).collect();
     for (stream, last_seq, last_hash) in streams {
@@ -186,13 +136,7 @@ fn verify_snapshot(conn: &mut DbConn) -> Result<Result<u64, Broken>, ApiError> {
         let mut expected_seq = 1i64;
         let mut after = 0i64;
         loop {
-            let batch: Vec<AuditRecord> = audit_log::table
-                .filter(audit_log::stream.eq(&stream))
-                .filter(audit_log::seq.gt(after))
-                .order(audit_log::seq)
-                .limit(1000)
-                .select(AuditRecord::as_select())
-                .load(conn)?;
+            let batch = rows::records_after(conn, &stream, after, 1000)?;
             if batch.is_empty() {
                 break;
             }
@@ -229,14 +173,9 @@ fn verify_snapshot(conn: &mut DbConn) -> Result<Result<u64, Broken>, ApiError> {
     }
     // Every record must belong to a walked chain: one in a stream without a head, or with
     // a sequence number a chain never reaches, would otherwise go unchecked.
-    let total: i64 = audit_log::table.count().get_result(conn)?;
+    let total = rows::count_records(conn)?;
     if total as u64 != count {
-        let stray: Option<AuditRecord> = audit_log::table
-            .filter(audit_log::stream.ne_all(&names).or(audit_log::seq.lt(1)))
-            .order(audit_log::id)
-            .select(AuditRecord::as_select())
-            .first(conn)
-            .optional()?;
+        let stray = rows::first_stray_record(conn, &names)?;
         return Ok(Err(match stray {
             Some(r) => Broken {
                 stream: r.stream,
@@ -257,11 +196,7 @@ fn verify_snapshot(conn: &mut DbConn) -> Result<Result<u64, Broken>, ApiError> {
 
 /// Records of one entity, oldest first (for tests and the future `/audit` route).
 pub fn for_entity(conn: &mut DbConn, entity_id: &str) -> Result<Vec<AuditRecord>, ApiError> {
-    Ok(audit_log::table
-        .filter(audit_log::entity_id.eq(entity_id.to_string()))
-        .order(audit_log::id)
-        .select(AuditRecord::as_select())
-        .load(conn)?)
+    Ok(rows::records_of_entity(conn, entity_id)?)
 }
 
 #[cfg(test)]

@@ -6,9 +6,14 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use secrecy::ExposeSecret;
 
+use crate::app::accounts::{self, NewAccount};
+use crate::app::Ctx;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
+use crate::crypto::DataKey;
 use crate::db::{self, models::User, queries};
+use crate::domain::roles::Role;
+use crate::error::ApiError;
 use crate::state::AppState;
 
 #[derive(Debug, Parser)]
@@ -159,72 +164,55 @@ fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
     opts.open(path)?.write_all(content.as_bytes())
 }
 
-fn new_admin(
-    email: &str,
-    phc: String,
-    display_name: &str,
-    now: chrono::DateTime<chrono::Utc>,
-) -> User {
-    User {
-        id: uuid::Uuid::now_v7().to_string(),
-        email: email.into(),
-        password_hash: Some(phc),
-        display_name: display_name.into(),
-        phone: None,
-        role: crate::domain::roles::Role::Admin,
-        village_id: None,
-        township_id: None,
-        insurer_id: None,
-        email_verified: true,
-        disabled: false,
-        token_version: 0,
-        failed_logins: 0,
-        locked_until: None,
-        created_at: now.naive_utc(),
-        updated_at: now.naive_utc(),
-    }
+/// The context of a command: the platform itself acts (no caller).
+fn cli_ctx(settings: Settings, data_key: DataKey) -> Ctx {
+    Ctx::new(None, Arc::new(SystemClock), Arc::new(settings), data_key)
 }
 
-/// Creates an admin in one transaction with its audit record.
+/// Creates an admin with the default settings (an account with a password reads none, and
+/// stores no personal data).
 pub fn create_admin(
     conn: &mut db::DbConn,
     email: &str,
     password: &str,
     display_name: &str,
 ) -> Result<User, String> {
-    let email = crate::domain::validate::normalize_email(email);
-    if !crate::domain::validate::is_email(&email) {
-        return Err("--email must be a valid e-mail address".into());
-    }
-    crate::auth::password::check_password_rule(password, &email)
-        .map_err(|m| format!("--password {m}"))?;
-    let phc = crate::auth::password::hash_password(password);
-    let now = SystemClock.now();
-    db::write_tx(conn, |conn| {
-        if queries::email_taken(conn, &email)? {
-            return Err(crate::error::ApiError::Conflict(format!(
-                "an account with e-mail {email} already exists"
-            )));
-        }
-        let u = new_admin(&email, phc, display_name, now);
-        queries::insert_user(conn, &u)?;
-        crate::audit::append(
-            conn,
-            &crate::audit::Entry {
-                stream: crate::audit::SYSTEM_STREAM,
-                action: "user.created",
-                entity_type: "user",
-                entity_id: &u.id,
-                to_state: Some("active"),
-                reason: Some("created from the command line"),
-                ..Default::default()
-            },
-            now,
-        )?;
-        Ok(u)
-    })
-    .map_err(|e| match e {
-        crate::error::ApiError::Conflict(m) => m,
+    let settings = Settings::default();
+    let key = DataKey::new(settings.auth.data_key.expose_secret(), b"");
+    create_admin_with(&cli_ctx(settings, key), conn, email, password, display_name)
+}
+
+/// Creates an admin through the same use case as `POST /users` (the platform acting, no
+/// caller), with its audit record.
+pub fn create_admin_with(
+    ctx: &Ctx,
+    conn: &mut db::DbConn,
+    email: &str,
+    password: &str,
+    display_name: &str,
+) -> Result<User, String> {
+    let account = NewAccount {
+        email: email.into(),
+        password: Some(password.into()),
+        display_name: display_name.into(),
+        role: Role::Admin,
+        phone: None,
+        village_id: None,
+        township_id: None,
+        insurer_id: None,
+        reason: Some("created from the command line".into()),
+    };
+    accounts::create_user(ctx, conn, account).map_err(|e| match e {
+        ApiError::Conflict(_) => format!(
+            "an account with e-mail {} already exists",
+            crate::domain::validate::normalize_email(email)
+        ),
+        // Named as the command line spells its options.
+        ApiError::Validation(fields) => fields
+            .iter()
+            .map(|f| format!("--{} {}", f.field.replace('_', "-"), f.message))
+            .collect::<Vec<_>>()
+            .join("; "),
         other => format!("{other:?}"),
     })
 }
@@ -292,7 +280,13 @@ pub fn main_with(cli: Cli) -> i32 {
                     Ok(conn)
                 })
                 .map_err(|e| e.to_string())
-                .and_then(|mut conn| create_admin(&mut conn, &email, &password, &display_name));
+                .and_then(|mut conn| {
+                    // Creating an admin with a password stores no personal data: no data key
+                    // (nor a generated JWT secret) is needed.
+                    let key = DataKey::new(settings.auth.data_key.expose_secret(), b"");
+                    let ctx = cli_ctx(settings.clone(), key);
+                    create_admin_with(&ctx, &mut conn, &email, &password, &display_name)
+                });
             match result {
                 Ok(u) => {
                     println!("created admin {} ({})", u.email, u.id);
@@ -398,7 +392,15 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
         let mut conn = pool.get().map_err(|e| format!("database: {e}"))?;
         if !queries::any_admin(&mut conn).map_err(|e| format!("{e:?}"))? {
             let password = crate::auth::tokens::random_token()[..20].to_string();
-            create_admin(&mut conn, "admin@landx.local", &password, "平台管理员")?;
+            let key = DataKey::new(settings.auth.data_key.expose_secret(), &secret);
+            let ctx = cli_ctx(settings.clone(), key);
+            create_admin_with(
+                &ctx,
+                &mut conn,
+                "admin@landx.local",
+                &password,
+                "平台管理员",
+            )?;
             // Printed once, on purpose: the operator needs it to log in the first time.
             println!("created admin@landx.local with password {password} (shown once; change it)");
         }

@@ -177,24 +177,21 @@ pub fn seed(
         queries::insert_insurer(conn, &insurer)?;
         let mut users = Vec::new();
         for (email, role, name) in ACCOUNTS {
-            let u = User {
-                id: id(),
-                email: email.into(),
-                password_hash: Some(phc.clone()),
-                display_name: name.into(),
-                phone: Some("13800138000".into()),
-                role: Role::parse(role).expect("a role"),
-                village_id: (role == "collective").then(|| villages[0].id.clone()),
-                township_id: (role == "staff").then(|| ts.id.clone()),
-                insurer_id: (role == "insurer").then(|| insurer.id.clone()),
-                email_verified: true,
-                disabled: false,
-                token_version: 0,
-                failed_logins: 0,
-                locked_until: None,
-                created_at: now.naive_utc(),
-                updated_at: now.naive_utc(),
-            };
+            let role = Role::parse(role).expect("a role");
+            let u = User::new(
+                queries::NewUser {
+                    email: email.into(),
+                    password_hash: Some(phc.clone()),
+                    display_name: name.into(),
+                    phone: Some("13800138000".into()),
+                    role,
+                    village_id: (role == Role::Collective).then(|| villages[0].id.clone()),
+                    township_id: (role == Role::Staff).then(|| ts.id.clone()),
+                    insurer_id: (role == Role::Insurer).then(|| insurer.id.clone()),
+                    email_verified: true,
+                },
+                now,
+            );
             queries::insert_user(conn, &u)?;
             audit::append(
                 conn,

@@ -13,12 +13,11 @@ use actix_web::body::{to_bytes, BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpResponse, ResponseError};
-use chrono::{DateTime, NaiveDateTime, Utc};
-use diesel::prelude::*;
+use chrono::{DateTime, Utc};
 use futures_util::future::LocalBoxFuture;
 use sha2::{Digest, Sha256};
 
-use crate::db::schema::idempotency_keys as ik;
+use crate::db::idempotency::{self as rows, StoredKey};
 use crate::db::{self, DbConn};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -66,49 +65,18 @@ fn claim(
     hash: &str,
     now: DateTime<Utc>,
 ) -> Result<Claim, ApiError> {
-    let row = (
-        ik::user_id.eq(user),
-        ik::key.eq(key),
-        ik::method.eq("POST"),
-        ik::path.eq(path),
-        ik::request_hash.eq(hash),
-        ik::created_at.eq(now.naive_utc()),
-    );
-    let inserted = match conn {
-        DbConn::Pg(c) => diesel::insert_into(ik::table)
-            .values(row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-        DbConn::Sqlite(c) => diesel::insert_into(ik::table)
-            .values(row)
-            .on_conflict_do_nothing()
-            .execute(c)?,
-    };
-    if inserted == 1 {
+    if rows::insert_claim(conn, user, key, path, hash, now.naive_utc())? {
         return Ok(Claim::Claimed);
     }
-    type Row = (
-        String,
-        String,
-        Option<i64>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        NaiveDateTime,
-    );
-    let Some((p, h, status, body, ct, loc, created)) = ik::table
-        .find((user, key))
-        .select((
-            ik::path,
-            ik::request_hash,
-            ik::status,
-            ik::response_body,
-            ik::content_type,
-            ik::location,
-            ik::created_at,
-        ))
-        .first::<Row>(conn)
-        .optional()?
+    let Some(StoredKey {
+        path: p,
+        request_hash: h,
+        status,
+        response_body: body,
+        content_type: ct,
+        location: loc,
+        created_at: created,
+    }) = rows::find_key(conn, user, key)?
     else {
         // Purged between the insert and the read: try again as new.
         return Ok(Claim::InProgress);
@@ -123,21 +91,13 @@ fn claim(
             content_type: ct,
             location: loc,
         }),
-        None if (now.naive_utc() - created).num_seconds() > ABANDONED_AFTER_SECS => {
-            let n = diesel::update(
-                ik::table
-                    .find((user, key))
-                    .filter(ik::status.is_null())
-                    .filter(ik::created_at.eq(created)),
-            )
-            .set(ik::created_at.eq(now.naive_utc()))
-            .execute(conn)?;
-            Ok(if n == 1 {
+        None if (now.naive_utc() - created).num_seconds() > ABANDONED_AFTER_SECS => Ok(
+            if rows::take_over(conn, user, key, created, now.naive_utc())? {
                 Claim::Claimed
             } else {
                 Claim::InProgress
-            })
-        }
+            },
+        ),
         None => Ok(Claim::InProgress),
     }
 }
@@ -151,26 +111,19 @@ fn store(
     ct: Option<&str>,
     loc: Option<&str>,
 ) -> Result<(), ApiError> {
-    diesel::update(ik::table.find((user, key)))
-        .set((
-            ik::status.eq(Some(status as i64)),
-            ik::response_body.eq(Some(body)),
-            ik::content_type.eq(ct),
-            ik::location.eq(loc),
-        ))
-        .execute(conn)?;
-    Ok(())
+    Ok(rows::store_response(
+        conn, user, key, status, body, ct, loc,
+    )?)
 }
 
 fn release(conn: &mut DbConn, user: &str, key: &str) -> Result<(), ApiError> {
-    diesel::delete(ik::table.find((user, key)).filter(ik::status.is_null())).execute(conn)?;
-    Ok(())
+    Ok(rows::release(conn, user, key)?)
 }
 
 /// Deletes keys older than the retention period (called by the worker).
 pub fn purge(conn: &mut DbConn, now: DateTime<Utc>) -> Result<usize, ApiError> {
     let horizon = now - chrono::Duration::hours(KEEP_HOURS);
-    Ok(diesel::delete(ik::table.filter(ik::created_at.lt(horizon.naive_utc()))).execute(conn)?)
+    Ok(rows::purge_before(conn, horizon.naive_utc())?)
 }
 
 fn bytes_to_payload(buf: web::Bytes) -> Payload {

@@ -179,6 +179,41 @@ pub fn parse_id(raw: &str) -> Result<String, ApiError> {
         .map_err(|_| ApiError::BadRequest("path id must be a UUID".into()))
 }
 
+/// An account as the API shows it (never the password hash): the answer of `/users`, `/me`,
+/// registration and login alike.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct UserOut {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub phone: Option<String>,
+    pub role: crate::domain::roles::Role,
+    pub village_id: Option<String>,
+    pub township_id: Option<String>,
+    pub insurer_id: Option<String>,
+    pub email_verified: bool,
+    pub disabled: bool,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl From<crate::db::models::User> for UserOut {
+    fn from(u: crate::db::models::User) -> Self {
+        UserOut {
+            role: u.role,
+            id: u.id,
+            email: u.email,
+            display_name: u.display_name,
+            phone: u.phone,
+            village_id: u.village_id,
+            township_id: u.township_id,
+            insurer_id: u.insurer_id,
+            email_verified: u.email_verified,
+            disabled: u.disabled,
+            created_at: u.created_at.and_utc(),
+        }
+    }
+}
+
 pub fn created<T: Serialize>(location: String, body: &T) -> HttpResponse {
     HttpResponse::Created()
         .insert_header((actix_web::http::header::LOCATION, location))

@@ -8,12 +8,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{created, parse_body, parse_id, Page, PageQuery, Routes};
-use crate::audit::{self, Entry, SYSTEM_STREAM};
+use crate::app::orgs::{self, NewInsurer, NewTownship, NewVillage};
 use crate::auth::Caller;
+use crate::db;
 use crate::db::models::{Insurer, Township, Village};
-use crate::db::{self, queries};
-use crate::domain::validate;
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::state::AppState;
 
 pub fn routes(r: &mut Routes) {
@@ -126,39 +125,6 @@ pub struct CreateInsurerBody {
     pub name: String,
 }
 
-fn check_code_name(code: &str, name: &str) -> Result<(), ApiError> {
-    let mut errors = Vec::new();
-    if let Err(m) = validate::org_code(code) {
-        errors.push(FieldError::new("code", m));
-    }
-    if let Err(m) = validate::text(name, 100) {
-        errors.push(FieldError::new("name", m));
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::Validation(errors))
-    }
-}
-
-fn org_audit<'a>(
-    caller: &'a Caller,
-    action: &'a str,
-    entity_type: &'a str,
-    id: &'a str,
-) -> Entry<'a> {
-    Entry {
-        stream: SYSTEM_STREAM,
-        actor_id: Some(&caller.id),
-        actor_role: Some(caller.role_str()),
-        action,
-        entity_type,
-        entity_id: id,
-        to_state: Some("active"),
-        ..Default::default()
-    }
-}
-
 /// List townships (public).
 #[utoipa::path(get, path = "/api/v1/townships", tag = "organisations", params(PageQuery),
     responses((status = 200, body = Page<TownshipOut>)))]
@@ -168,10 +134,7 @@ pub async fn list_townships(
 ) -> Result<HttpResponse, ApiError> {
     let page = q.to_req()?;
     let limit = page.limit;
-    let rows = db::run(&state.pool, move |conn| {
-        Ok(queries::list_townships(conn, &page)?)
-    })
-    .await?;
+    let rows = db::run(&state.pool, move |conn| orgs::list_townships(conn, &page)).await?;
     Ok(HttpResponse::Ok().json(Page::from_rows(
         rows,
         limit,
@@ -189,11 +152,7 @@ pub async fn get_township(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let t = db::run(&state.pool, move |conn| {
-        Ok(queries::find_township(conn, &id)?)
-    })
-    .await?
-    .ok_or(ApiError::NotFound)?;
+    let t = db::run(&state.pool, move |conn| orgs::get_township(conn, &id)).await?;
     Ok(HttpResponse::Ok().json(TownshipOut::from(t)))
 }
 
@@ -206,27 +165,17 @@ pub async fn create_township(
     caller: Caller,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    // 403 before the body is read (API.md, check order).
     caller.require_admin()?;
     let b: CreateTownshipBody = parse_body(&body)?;
-    check_code_name(&b.code, &b.name)?;
-    let now = state.clock.now();
-    let t = Township {
-        id: uuid::Uuid::now_v7().to_string(),
+    let ctx = state.ctx(Some(caller));
+    let township = NewTownship {
         code: b.code,
-        name: b.name.trim().to_string(),
-        insurance_required: b.insurance_required.unwrap_or(true),
-        created_at: now.naive_utc(),
+        name: b.name,
+        insurance_required: b.insurance_required,
     };
-    let t = db::run_tx(&state.pool, move |conn| {
-        queries::insert_township(conn, &t).map_err(db::unique_or(|| {
-            ApiError::Conflict("township code already exists".into())
-        }))?;
-        audit::append(
-            conn,
-            &org_audit(&caller, "township.created", "township", &t.id),
-            now,
-        )?;
-        Ok(t)
+    let t = db::run(&state.pool, move |conn| {
+        orgs::create_township(&ctx, conn, township)
     })
     .await?;
     Ok(created(
@@ -248,8 +197,7 @@ pub async fn list_villages(
     let page = q.to_req()?;
     let limit = page.limit;
     let rows = db::run(&state.pool, move |conn| {
-        queries::find_township(conn, &id)?.ok_or(ApiError::NotFound)?;
-        Ok(queries::list_villages(conn, &id, &page)?)
+        orgs::list_villages(conn, &id, &page)
     })
     .await?;
     Ok(HttpResponse::Ok().json(Page::from_rows(
@@ -269,11 +217,7 @@ pub async fn get_village(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let v = db::run(&state.pool, move |conn| {
-        Ok(queries::find_village(conn, &id)?)
-    })
-    .await?
-    .ok_or(ApiError::NotFound)?;
+    let v = db::run(&state.pool, move |conn| orgs::get_village(conn, &id)).await?;
     Ok(HttpResponse::Ok().json(VillageOut::from(v)))
 }
 
@@ -286,33 +230,17 @@ pub async fn create_village(
     caller: Caller,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    // 403 before the body is read (API.md, check order).
     caller.require_admin()?;
     let b: CreateVillageBody = parse_body(&body)?;
-    check_code_name(&b.code, &b.name)?;
-    let township_id = uuid::Uuid::parse_str(&b.township_id)
-        .map(|u| u.to_string())
-        .map_err(|_| ApiError::field("township_id", "must be a UUID"))?;
-    let now = state.clock.now();
-    let v = Village {
-        id: uuid::Uuid::now_v7().to_string(),
-        township_id,
+    let ctx = state.ctx(Some(caller));
+    let village = NewVillage {
+        township_id: b.township_id,
         code: b.code,
-        name: b.name.trim().to_string(),
-        created_at: now.naive_utc(),
+        name: b.name,
     };
-    let v = db::run_tx(&state.pool, move |conn| {
-        if queries::find_township(conn, &v.township_id)?.is_none() {
-            return Err(ApiError::field("township_id", "no such township"));
-        }
-        queries::insert_village(conn, &v).map_err(db::unique_or(|| {
-            ApiError::Conflict("village code already exists in this township".into())
-        }))?;
-        audit::append(
-            conn,
-            &org_audit(&caller, "village.created", "village", &v.id),
-            now,
-        )?;
-        Ok(v)
+    let v = db::run(&state.pool, move |conn| {
+        orgs::create_village(&ctx, conn, village)
     })
     .await?;
     Ok(created(
@@ -330,10 +258,7 @@ pub async fn list_insurers(
 ) -> Result<HttpResponse, ApiError> {
     let page = q.to_req()?;
     let limit = page.limit;
-    let rows = db::run(&state.pool, move |conn| {
-        Ok(queries::list_insurers(conn, &page)?)
-    })
-    .await?;
+    let rows = db::run(&state.pool, move |conn| orgs::list_insurers(conn, &page)).await?;
     Ok(HttpResponse::Ok().json(Page::from_rows(
         rows,
         limit,
@@ -351,26 +276,16 @@ pub async fn create_insurer(
     caller: Caller,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    // 403 before the body is read (API.md, check order).
     caller.require_admin()?;
     let b: CreateInsurerBody = parse_body(&body)?;
-    check_code_name(&b.code, &b.name)?;
-    let now = state.clock.now();
-    let i = Insurer {
-        id: uuid::Uuid::now_v7().to_string(),
+    let ctx = state.ctx(Some(caller));
+    let insurer = NewInsurer {
         code: b.code,
-        name: b.name.trim().to_string(),
-        created_at: now.naive_utc(),
+        name: b.name,
     };
-    let i = db::run_tx(&state.pool, move |conn| {
-        queries::insert_insurer(conn, &i).map_err(db::unique_or(|| {
-            ApiError::Conflict("insurer code already exists".into())
-        }))?;
-        audit::append(
-            conn,
-            &org_audit(&caller, "insurer.created", "insurer", &i.id),
-            now,
-        )?;
-        Ok(i)
+    let i = db::run(&state.pool, move |conn| {
+        orgs::create_insurer(&ctx, conn, insurer)
     })
     .await?;
     Ok(created(

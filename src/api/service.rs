@@ -2,7 +2,6 @@
 
 use actix_web::http::Method;
 use actix_web::{web, HttpResponse};
-use diesel::connection::SimpleConnection;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -37,7 +36,7 @@ pub async fn healthz() -> HttpResponse {
     responses((status = 200, description = "ready", body = Status)))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     db::run(&state.pool, |conn| {
-        conn.batch_execute("SELECT 1").map_err(|e| {
+        db::queries::ping(conn).map_err(|e| {
             tracing::warn!(error = %e, "readiness check failed");
             ApiError::Unavailable
         })

@@ -23,6 +23,30 @@ pub struct Claims {
     pub ver: i64,
 }
 
+impl Claims {
+    /// The claims of an access token for an account, valid for `ttl` from `now` (`iss` and
+    /// `aud` are set by [`JwtKeys::issue`]).
+    pub fn access(
+        user_id: &str,
+        role: crate::domain::roles::Role,
+        org: Option<String>,
+        token_version: i64,
+        now: DateTime<Utc>,
+        ttl: chrono::Duration,
+    ) -> Claims {
+        Claims {
+            sub: user_id.into(),
+            iss: String::new(),
+            aud: String::new(),
+            exp: (now + ttl).timestamp(),
+            iat: now.timestamp(),
+            role: role.as_str().to_string(),
+            org,
+            ver: token_version,
+        }
+    }
+}
+
 pub struct JwtKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,

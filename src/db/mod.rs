@@ -1,9 +1,15 @@
 //! Database access: one connection type over PostgreSQL and SQLite, the pool, migrations and
-//! the transaction helper. This module (and `queries`) hold the only per-backend code.
+//! the transaction helper. This module and the few per-backend helpers of its submodules (`audit`,
+//! `idempotency`) hold the only per-backend code.
 
+pub mod accounts;
 pub mod auction;
+pub mod audit;
+pub mod idempotency;
 pub mod listings;
 pub mod models;
+pub mod orgs;
+pub mod outbox;
 pub mod queries;
 pub mod registrations;
 pub mod schema;

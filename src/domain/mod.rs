@@ -5,6 +5,7 @@
 pub mod text_enum;
 
 pub mod access;
+pub mod account;
 pub mod auction;
 pub mod deal;
 pub mod listing;

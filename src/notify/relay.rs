@@ -10,7 +10,7 @@ use secrecy::ExposeSecret;
 
 use crate::config::Mail as MailSettings;
 use crate::db::models::OutboxMail;
-use crate::db::{queries, DbConn};
+use crate::db::{outbox, DbConn};
 use crate::error::ApiError;
 
 pub enum Sender {
@@ -80,7 +80,7 @@ pub fn relay_once(
 ) -> Result<usize, ApiError> {
     let claim = uuid::Uuid::new_v4().to_string();
     let lease = now + Duration::seconds(120);
-    let batch = queries::claim_mail(
+    let batch = outbox::claim_mail(
         conn,
         &claim,
         now.naive_utc(),
@@ -91,13 +91,13 @@ pub fn relay_once(
     for m in batch {
         match sender.send(&settings.from, &m) {
             Ok(()) => {
-                queries::mark_mail_sent(conn, &m.id, &claim, now.naive_utc())?;
+                outbox::mark_mail_sent(conn, &m.id, &claim, now.naive_utc())?;
                 sent += 1;
             }
             Err(e) => {
                 tracing::warn!(mail_id = %m.id, attempts = m.attempts + 1, error = %e, "mail not sent; will retry");
                 let next = now + backoff(m.attempts);
-                queries::mark_mail_failed(conn, &m.id, &claim, next.naive_utc(), &e)?;
+                outbox::mark_mail_failed(conn, &m.id, &claim, next.naive_utc(), &e)?;
             }
         }
     }

@@ -1,0 +1,117 @@
+//! The audit trail's rows: stream heads and hash-chained records. The hashing and the chain
+//! checks live in `crate::audit`; this module only moves rows (and holds the two statements
+//! that differ per backend: the head row lock and the snapshot isolation).
+
+use diesel::prelude::*;
+
+use super::models::AuditRecord;
+use super::schema::{audit_log, audit_streams};
+use super::{DbConn, QResult};
+
+/// The head (last sequence number and hash) of `stream`, created at `genesis` when the stream
+/// is new. Must run inside the caller's write transaction: the head row stays locked until
+/// commit (PostgreSQL `FOR UPDATE`; SQLite holds the write lock already), so concurrent
+/// appends to one stream serialise while other streams proceed.
+pub fn lock_stream_head(conn: &mut DbConn, stream: &str, genesis: &str) -> QResult<(i64, String)> {
+    let head = (
+        audit_streams::stream.eq(stream.to_string()),
+        audit_streams::last_seq.eq(0i64),
+        audit_streams::last_hash.eq(genesis.to_string()),
+    );
+    crate::db_run!(conn: {
+        diesel::insert_into(audit_streams::table)
+            .values(head)
+            .on_conflict_do_nothing()
+            .execute(conn)?;
+    });
+    let query = audit_streams::table
+        .find(stream)
+        .select((audit_streams::last_seq, audit_streams::last_hash));
+    match conn {
+        DbConn::Pg(c) => query.for_update().first(c),
+        DbConn::Sqlite(c) => query.first(c),
+    }
+}
+
+/// Appends `rec` and moves its stream's head to it.
+pub fn insert_record(conn: &mut DbConn, rec: &AuditRecord) -> QResult<()> {
+    diesel::insert_into(audit_log::table)
+        .values(rec)
+        .execute(conn)?;
+    diesel::update(audit_streams::table.find(&rec.stream))
+        .set((
+            audit_streams::last_seq.eq(rec.seq),
+            audit_streams::last_hash.eq(&rec.hash),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Runs `f` on one consistent, read-only snapshot (PostgreSQL repeatable read; a SQLite
+/// read transaction), so rows appended meanwhile by a live system are not half-seen.
+pub fn in_snapshot<T, E>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::SimpleConnection;
+    conn.transaction(|conn| {
+        if let DbConn::Pg(c) = conn {
+            c.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")?;
+        }
+        f(conn)
+    })
+}
+
+/// Every stream head `(stream, last_seq, last_hash)`, by name.
+pub fn stream_heads(conn: &mut DbConn) -> QResult<Vec<(String, i64, String)>> {
+    audit_streams::table
+        .select((
+            audit_streams::stream,
+            audit_streams::last_seq,
+            audit_streams::last_hash,
+        ))
+        .order(audit_streams::stream)
+        .load(conn)
+}
+
+/// Up to `limit` records of `stream` after sequence number `after`, in order.
+pub fn records_after(
+    conn: &mut DbConn,
+    stream: &str,
+    after: i64,
+    limit: i64,
+) -> QResult<Vec<AuditRecord>> {
+    audit_log::table
+        .filter(audit_log::stream.eq(stream))
+        .filter(audit_log::seq.gt(after))
+        .order(audit_log::seq)
+        .limit(limit)
+        .select(AuditRecord::as_select())
+        .load(conn)
+}
+
+pub fn count_records(conn: &mut DbConn) -> QResult<i64> {
+    audit_log::table.count().get_result(conn)
+}
+
+/// The first record that no chain reaches: in a stream not in `streams`, or numbered below 1.
+pub fn first_stray_record(conn: &mut DbConn, streams: &[String]) -> QResult<Option<AuditRecord>> {
+    audit_log::table
+        .filter(audit_log::stream.ne_all(streams).or(audit_log::seq.lt(1)))
+        .order(audit_log::id)
+        .select(AuditRecord::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Records of one entity, oldest first.
+pub fn records_of_entity(conn: &mut DbConn, entity_id: &str) -> QResult<Vec<AuditRecord>> {
+    audit_log::table
+        .filter(audit_log::entity_id.eq(entity_id))
+        .order(audit_log::id)
+        .select(AuditRecord::as_select())
+        .load(conn)
+}
