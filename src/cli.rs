@@ -178,7 +178,7 @@ pub fn create_admin(
     display_name: &str,
 ) -> Result<User, String> {
     let settings = Settings::default();
-    let key = DataKey::new(settings.auth.data_key.expose_secret(), b"");
+    let key = DataKey::ephemeral();
     create_admin_with(&cli_ctx(settings, key), conn, email, password, display_name)
 }
 
@@ -283,7 +283,7 @@ pub fn main_with(cli: Cli) -> i32 {
                 .and_then(|mut conn| {
                     // Creating an admin with a password stores no personal data: no data key
                     // (nor a generated JWT secret) is needed.
-                    let key = DataKey::new(settings.auth.data_key.expose_secret(), b"");
+                    let key = DataKey::ephemeral();
                     let ctx = cli_ctx(settings.clone(), key);
                     create_admin_with(&ctx, &mut conn, &email, &password, &display_name)
                 });
@@ -392,7 +392,7 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
         let mut conn = pool.get().map_err(|e| format!("database: {e}"))?;
         if !queries::any_admin(&mut conn).map_err(|e| format!("{e:?}"))? {
             let password = crate::auth::tokens::random_token()[..20].to_string();
-            let key = DataKey::new(settings.auth.data_key.expose_secret(), &secret);
+            let key = crate::state::data_key(&settings, &secret);
             let ctx = cli_ctx(settings.clone(), key);
             create_admin_with(
                 &ctx,
