@@ -15,6 +15,7 @@ use crate::db::listings::{self as q, ListingSearch, NewListing};
 use crate::db::models::{Listing, Parcel};
 use crate::db::{self, queries, DbConn};
 use crate::domain::access::{listing_visible, Caller};
+use crate::domain::listing as domain;
 use crate::domain::listing::{
     announcement_too_short, check_relist_price, check_submit, Consent, IntendedUse, ListingEvent,
     ListingStatus, ParcelFacts,
@@ -22,8 +23,7 @@ use crate::domain::listing::{
 use crate::domain::money::annual_rent_fen;
 use crate::domain::numbering::{listing_counter, listing_no, shanghai_year};
 use crate::domain::roles::Role;
-use crate::domain::validate;
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::notify;
 use crate::notify::templates::listings::{
     ListingApproved, ListingCancelled, ListingMail, ListingReturned, ListingSubmitted,
@@ -219,20 +219,8 @@ fn transition<I>(
 // ---- rules of the input --------------------------------------------------------------------
 
 fn check_parcel_ids(ids: &[uuid::Uuid]) -> Result<Vec<String>, ApiError> {
-    if ids.is_empty() {
-        return Err(ApiError::field(
-            "parcel_ids",
-            "at least one parcel is required",
-        ));
-    }
-    let mut v: Vec<String> = ids.iter().map(|u| u.to_string()).collect();
-    v.sort();
-    let n = v.len();
-    v.dedup();
-    if v.len() != n {
-        return Err(ApiError::field("parcel_ids", "a parcel is listed twice"));
-    }
-    Ok(v)
+    domain::check_parcel_ids(ids.iter().map(|u| u.to_string()).collect())
+        .map_err(|e| ApiError::Validation(vec![e]))
 }
 
 fn load_parcels_for(conn: &mut DbConn, ids: &[String]) -> Result<Vec<Parcel>, ApiError> {
@@ -244,20 +232,7 @@ fn load_parcels_for(conn: &mut DbConn, ids: &[String]) -> Result<Vec<Parcel>, Ap
 }
 
 fn check_text_fields(title: Option<&str>, description: Option<&str>) -> Result<(), ApiError> {
-    let mut errors = Vec::new();
-    if let Some(t) = title {
-        if let Err(m) = validate::text(t, 200) {
-            errors.push(FieldError::new("title", m));
-        }
-    }
-    if let Some(d) = description {
-        if d.chars().count() > 10_000 {
-            errors.push(FieldError::new(
-                "description",
-                "must be at most 10000 characters",
-            ));
-        }
-    }
+    let errors = domain::check_texts(title, description);
     if errors.is_empty() {
         Ok(())
     } else {
@@ -265,10 +240,9 @@ fn check_text_fields(title: Option<&str>, description: Option<&str>) -> Result<(
     }
 }
 
-/// A return or cancel reason: non-blank, at most 2000 characters; kept trimmed.
+/// A return or cancel reason, trimmed.
 fn check_reason(reason: String) -> Result<String, ApiError> {
-    validate::text(&reason, 2000).map_err(|m| ApiError::field("reason", m))?;
-    Ok(reason.trim().to_string())
+    domain::check_reason(&reason).map_err(|e| ApiError::Validation(vec![e]))
 }
 
 /// Recomputes area, rent and land types from the current parcels.

@@ -8,8 +8,10 @@ use crate::db::listings::{self as q, ParcelScope};
 use crate::db::models::Parcel;
 use crate::db::{self, queries, DbConn};
 use crate::domain::access::Caller;
-use crate::domain::money::parse_mu;
-use crate::domain::parcel::{check_code, check_polygon, LandType};
+use crate::domain::parcel::{
+    check_area_mu, check_code, check_households, check_polygon, check_quality_grade, LandType,
+    MAX_LOCATION_CHARS,
+};
 use crate::domain::roles::Role;
 use crate::domain::validate;
 use crate::error::{ApiError, FieldError};
@@ -53,8 +55,8 @@ pub struct ParcelList {
     pub limit: i64,
 }
 
-/// Field rules shared by register and edit; sets the given values on `p`. One error per
-/// failed field.
+/// The register's field rules (domain::parcel) for the fields given, shared by register and
+/// edit; sets the values on `p`. One error per failed field.
 fn apply_fields(p: &mut Parcel, f: ParcelFields) -> Result<(), ApiError> {
     let mut errors = Vec::new();
     if let Some(code) = f.code {
@@ -64,9 +66,8 @@ fn apply_fields(p: &mut Parcel, f: ParcelFields) -> Result<(), ApiError> {
         }
     }
     if let Some(a) = f.area_mu {
-        match parse_mu(&a) {
-            Ok(c) if c > 0 => p.area_centimu = c,
-            Ok(_) => errors.push(FieldError::new("area_mu", "must be greater than 0")),
+        match check_area_mu(&a) {
+            Ok(c) => p.area_centimu = c,
             Err(m) => errors.push(FieldError::new("area_mu", m)),
         }
     }
@@ -77,24 +78,22 @@ fn apply_fields(p: &mut Parcel, f: ParcelFields) -> Result<(), ApiError> {
         p.permanent_basic_farmland = b;
     }
     if let Some(g) = f.quality_grade {
-        if g.is_some_and(|g| !(1..=10).contains(&g)) {
-            errors.push(FieldError::new("quality_grade", "must be 1 to 10"));
-        } else {
-            p.quality_grade = g;
+        match check_quality_grade(g) {
+            Ok(()) => p.quality_grade = g,
+            Err(m) => errors.push(FieldError::new("quality_grade", m)),
         }
     }
     if let Some(h) = f.households {
-        if !(0..=100_000).contains(&h) {
-            errors.push(FieldError::new("households", "must be 0 to 100000"));
-        } else {
-            p.households = h;
+        match check_households(h) {
+            Ok(()) => p.households = h,
+            Err(m) => errors.push(FieldError::new("households", m)),
         }
     }
     if let Some(d) = f.household_contract_end {
         p.household_contract_end = d;
     }
     if let Some(l) = f.location {
-        match validate::text(&l, 500) {
+        match validate::text(&l, MAX_LOCATION_CHARS) {
             Ok(()) => p.location = l.trim().to_string(),
             Err(m) => errors.push(FieldError::new("location", m)),
         }
