@@ -7,16 +7,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{created, parse_body, parse_id, query_id, Page, Routes};
+use crate::app;
+use crate::app::parcels::{NewParcelFields, ParcelFields, ParcelList, ParcelView};
 use crate::auth::Caller;
-use crate::db::listings::{self as q, ParcelScope};
+use crate::db;
 use crate::db::models::Parcel;
-use crate::db::{self, queries};
-use crate::domain::listing::{ListingEvent, ListingStatus};
-use crate::domain::money::{format_mu, parse_mu};
-use crate::domain::parcel::{check_code, check_polygon, LandType};
-use crate::domain::roles::Role;
-use crate::domain::validate;
-use crate::error::{ApiError, FieldError};
+use crate::domain::money::format_mu;
+use crate::domain::parcel::LandType;
+use crate::error::ApiError;
 use crate::state::AppState;
 
 pub fn routes(r: &mut Routes) {
@@ -128,81 +126,46 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// Field checks shared by create and patch; fills `p` from the given values.
-#[allow(clippy::too_many_arguments)]
-fn apply_fields(
-    p: &mut Parcel,
-    code: Option<String>,
-    area_mu: Option<String>,
-    land_type: Option<LandType>,
-    basic: Option<bool>,
-    grade: Option<Option<i64>>,
-    households: Option<i64>,
-    contract_end: Option<NaiveDate>,
-    location: Option<String>,
-    geojson: Option<Option<serde_json::Value>>,
-) -> Result<(), ApiError> {
-    let mut errors = Vec::new();
-    if let Some(code) = code {
-        match check_code(&code) {
-            Ok(()) => p.code = code,
-            Err(m) => errors.push(FieldError::new("code", m)),
-        }
-    }
-    if let Some(a) = area_mu {
-        match parse_mu(&a) {
-            Ok(c) if c > 0 => p.area_centimu = c,
-            Ok(_) => errors.push(FieldError::new("area_mu", "must be greater than 0")),
-            Err(m) => errors.push(FieldError::new("area_mu", m)),
-        }
-    }
-    if let Some(t) = land_type {
-        p.land_type = t;
-    }
-    if let Some(b) = basic {
-        p.permanent_basic_farmland = b;
-    }
-    if let Some(g) = grade {
-        if g.is_some_and(|g| !(1..=10).contains(&g)) {
-            errors.push(FieldError::new("quality_grade", "must be 1 to 10"));
-        } else {
-            p.quality_grade = g;
-        }
-    }
-    if let Some(h) = households {
-        if !(0..=100_000).contains(&h) {
-            errors.push(FieldError::new("households", "must be 0 to 100000"));
-        } else {
-            p.households = h;
-        }
-    }
-    if let Some(d) = contract_end {
-        p.household_contract_end = d;
-    }
-    if let Some(l) = location {
-        match validate::text(&l, 500) {
-            Ok(()) => p.location = l.trim().to_string(),
-            Err(m) => errors.push(FieldError::new("location", m)),
-        }
-    }
-    if let Some(g) = geojson {
-        match g {
-            None | Some(serde_json::Value::Null) => p.boundary_geojson = None,
-            Some(v) => match check_polygon(&v) {
-                Ok(()) => p.boundary_geojson = Some(v.to_string()),
-                Err(m) => errors.push(FieldError::new("boundary_geojson", m)),
+impl From<CreateParcelBody> for NewParcelFields {
+    fn from(b: CreateParcelBody) -> Self {
+        NewParcelFields {
+            land_type: b.land_type,
+            household_contract_end: b.household_contract_end,
+            fields: ParcelFields {
+                code: Some(b.code),
+                area_mu: Some(b.area_mu),
+                land_type: Some(b.land_type),
+                permanent_basic_farmland: Some(b.permanent_basic_farmland),
+                quality_grade: Some(b.quality_grade),
+                households: Some(b.households),
+                household_contract_end: None,
+                location: Some(b.location),
+                boundary_geojson: Some(b.boundary_geojson),
             },
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::Validation(errors))
+}
+
+impl From<PatchParcelBody> for ParcelFields {
+    fn from(b: PatchParcelBody) -> Self {
+        ParcelFields {
+            code: b.code,
+            area_mu: b.area_mu,
+            land_type: b.land_type,
+            permanent_basic_farmland: b.permanent_basic_farmland,
+            quality_grade: b.quality_grade,
+            households: b.households,
+            household_contract_end: b.household_contract_end,
+            location: b.location,
+            boundary_geojson: b.boundary_geojson,
+        }
     }
 }
 
-fn code_taken(e: diesel::result::Error) -> ApiError {
-    db::unique_or(|| ApiError::Conflict("a parcel with this code exists".into()))(e)
+impl From<ParcelView> for ParcelOut {
+    fn from(v: ParcelView) -> Self {
+        parcel_out(v.parcel, v.locked)
+    }
 }
 
 /// Register a parcel of the caller's village (collective).
@@ -214,52 +177,16 @@ pub async fn create_parcel(
     caller: Caller,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Collective])?;
-    let b: CreateParcelBody = parse_body(&body)?;
-    let village_id = caller
-        .village_id
-        .clone()
-        .ok_or_else(|| ApiError::internal("collective without village"))?;
-    let now = state.clock.now();
-    let mut p = Parcel {
-        id: uuid::Uuid::now_v7().to_string(),
-        code: String::new(),
-        village_id: village_id.clone(),
-        township_id: String::new(),
-        area_centimu: 0,
-        land_type: b.land_type,
-        permanent_basic_farmland: false,
-        quality_grade: None,
-        households: 0,
-        household_contract_end: b.household_contract_end,
-        location: String::new(),
-        boundary_geojson: None,
-        created_at: now.naive_utc(),
-        updated_at: now.naive_utc(),
-    };
-    apply_fields(
-        &mut p,
-        Some(b.code),
-        Some(b.area_mu),
-        Some(b.land_type),
-        Some(b.permanent_basic_farmland),
-        Some(b.quality_grade),
-        Some(b.households),
-        None,
-        Some(b.location),
-        Some(b.boundary_geojson),
-    )?;
-    let p = db::run_tx(&state.pool, move |conn| {
-        let v = queries::find_village(conn, &village_id)?
-            .ok_or_else(|| ApiError::internal("village vanished"))?;
-        p.township_id = v.township_id;
-        q::insert_parcel(conn, &p).map_err(code_taken)?;
-        Ok(p)
+    let ctx = state.ctx(Some(caller));
+    let v = db::run(&state.pool, move |conn| {
+        app::parcels::create(&ctx, conn, || {
+            parse_body::<CreateParcelBody>(&body).map(Into::into)
+        })
     })
     .await?;
     Ok(created(
-        format!("/api/v1/parcels/{}", p.id),
-        &parcel_out(p, false),
+        format!("/api/v1/parcels/{}", v.parcel.id),
+        &ParcelOut::from(v),
     ))
 }
 
@@ -283,70 +210,31 @@ pub async fn list_parcels(
     caller: Caller,
     qs: web::Query<ParcelListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    caller.require(&[Role::Collective, Role::Staff, Role::Admin])?;
     let qs = qs.into_inner();
-    let page = super::PageQuery {
-        limit: qs.limit,
-        cursor: qs.cursor,
-    }
-    .to_req()?;
-    let village_filter = query_id(qs.village_id, "village_id")?;
-    let limit = page.limit;
-    let rows = db::run(&state.pool, move |conn| {
-        let mut scope = ParcelScope {
-            village_id: village_filter.clone(),
-            township_id: None,
-        };
-        match caller.role {
-            Role::Collective => {
-                if village_filter.is_some() && village_filter != caller.village_id {
-                    return Err(ApiError::NotFound);
-                }
-                scope.village_id = caller.village_id.clone();
-            }
-            Role::Staff => {
-                if let Some(v) = &village_filter {
-                    let village = queries::find_village(conn, v)?.ok_or(ApiError::NotFound)?;
-                    if Some(&village.township_id) != caller.township_id.as_ref() {
-                        return Err(ApiError::NotFound);
-                    }
-                }
-                scope.township_id = caller.township_id.clone();
-            }
-            _ => {}
+    let query = (|| {
+        let page = super::PageQuery {
+            limit: qs.limit,
+            cursor: qs.cursor,
         }
-        let rows = q::list_parcels(conn, &scope, page.after.as_deref(), page.limit)?;
-        let ids: Vec<String> = rows.iter().map(|p| p.id.clone()).collect();
-        let locked = q::locked_parcels(conn, &ids, None)?;
-        Ok(rows
-            .into_iter()
-            .map(|p| {
-                let l = locked.contains(&p.id);
-                (p, l)
-            })
-            .collect::<Vec<_>>())
+        .to_req()?;
+        Ok(ParcelList {
+            village_id: query_id(qs.village_id, "village_id")?,
+            after: page.after,
+            limit: page.limit,
+        })
+    })();
+    let limit = query.as_ref().map_or(0, |q: &ParcelList| q.limit);
+    let ctx = state.ctx(Some(caller));
+    let rows = db::run(&state.pool, move |conn| {
+        app::parcels::list(&ctx, conn, move || query)
     })
     .await?;
     Ok(HttpResponse::Ok().json(Page::from_rows(
         rows,
         limit,
-        |(p, _)| p.id.clone(),
-        |(p, l)| parcel_out(p, l),
+        |v| v.parcel.id.clone(),
+        ParcelOut::from,
     )))
-}
-
-/// Loads a parcel the caller may see (else 404) and whether it is locked.
-fn visible_parcel(
-    conn: &mut db::DbConn,
-    caller: &Caller,
-    id: &str,
-) -> Result<(Parcel, bool), ApiError> {
-    let p = q::find_parcel(conn, id)?.ok_or(ApiError::NotFound)?;
-    if !caller.sees_village(&p.village_id, &p.township_id) {
-        return Err(ApiError::NotFound);
-    }
-    let locked = !q::locked_parcels(conn, std::slice::from_ref(&p.id), None)?.is_empty();
-    Ok((p, locked))
 }
 
 /// One parcel (its village's collective, its township's staff, admins).
@@ -359,8 +247,9 @@ pub async fn get_parcel(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let (p, locked) = db::run(&state.pool, move |conn| visible_parcel(conn, &caller, &id)).await?;
-    Ok(HttpResponse::Ok().json(parcel_out(p, locked)))
+    let ctx = state.ctx(Some(caller));
+    let v = db::run(&state.pool, move |conn| app::parcels::get(&ctx, conn, &id)).await?;
+    Ok(HttpResponse::Ok().json(ParcelOut::from(v)))
 }
 
 /// Edit a parcel of the caller's village while it is not locked (collective).
@@ -375,66 +264,12 @@ pub async fn patch_parcel(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let now = state.clock.now();
-    let p = db::run_tx(&state.pool, move |conn| {
-        // Take the parcel's row lock before the lock check, as submit does, so a submit
-        // racing this edit either sees the edit or makes it wait and fail the check.
-        q::lock_parcels(conn, std::slice::from_ref(&id))?;
-        let (mut p, locked) = visible_parcel(conn, &caller, &id)?;
-        if !caller.is_collective_of(&p.village_id) {
-            return Err(ApiError::Forbidden(
-                "only the village collective edits its parcels".into(),
-            ));
-        }
-        let b: PatchParcelBody = parse_body(&body)?;
-        if locked {
-            return Err(ApiError::InvalidState(
-                "the parcel is in a live listing or contract".into(),
-            ));
-        }
-        apply_fields(
-            &mut p,
-            b.code,
-            b.area_mu,
-            b.land_type,
-            b.permanent_basic_farmland,
-            b.quality_grade,
-            b.households,
-            b.household_contract_end,
-            b.location,
-            b.boundary_geojson,
-        )?;
-        p.updated_at = now.naive_utc();
-        q::update_parcel(conn, &p).map_err(code_taken)?;
-        Ok(p)
+    let ctx = state.ctx(Some(caller));
+    let v = db::run(&state.pool, move |conn| {
+        app::parcels::patch(&ctx, conn, &id, || {
+            parse_body::<PatchParcelBody>(&body).map(Into::into)
+        })
     })
     .await?;
-    // Draft and returned listings holding the parcel now show its new area, rent and land
-    // type. A transaction of its own that locks listing rows only: submit locks the listing
-    // and then its parcels, so taking a listing lock while holding the parcel's would deadlock.
-    let parcel_id = p.id.clone();
-    db::run_tx(&state.pool, move |conn| {
-        let editable: Vec<&str> = ListingStatus::ALL
-            .iter()
-            .filter(|s| s.next(ListingEvent::Edit).is_some())
-            .map(|s| s.as_str())
-            .collect();
-        for held in q::listings_with_parcel(conn, &parcel_id, &editable)? {
-            let Some(mut l) = q::find_listing_for_update(conn, &held.id)? else {
-                continue;
-            };
-            if !editable.contains(&l.status.as_str()) {
-                continue; // submitted meanwhile: the submit recomputed it
-            }
-            let parcels = q::listing_parcels(conn, &l.id)?;
-            if crate::api::listings::apply_parcels(&mut l, &parcels).is_err() {
-                continue; // out of range: the submit names the field
-            }
-            l.updated_at = now.naive_utc();
-            q::save_listing(conn, &l)?;
-        }
-        Ok(())
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(parcel_out(p, false)))
+    Ok(HttpResponse::Ok().json(ParcelOut::from(v)))
 }

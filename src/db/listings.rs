@@ -1,16 +1,158 @@
 //! Parcel and listing queries: they only move rows; rules and scopes are decided before.
 
-use chrono::NaiveDateTime;
+use std::collections::HashMap;
+
+use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::models::{Listing, Parcel};
 use super::schema::{counters, listing_parcels, listings, parcels};
 use super::DbConn;
-use crate::domain::listing::ListingStatus;
+use crate::domain::listing::{Consent, IntendedUse, ListingStatus, ListingTerms};
+use crate::domain::parcel::LandType;
 
 use super::QResult;
 
 diesel::define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);
+
+// ---- constructors --------------------------------------------------------------------------
+
+impl Parcel {
+    /// The one way a parcel row is made: registered in a village with the fields that have no
+    /// default; the register's other fields are filled in by the use case's checks.
+    pub fn registered(
+        village_id: String,
+        township_id: String,
+        land_type: LandType,
+        household_contract_end: NaiveDate,
+        now: NaiveDateTime,
+    ) -> Parcel {
+        Parcel {
+            id: uuid::Uuid::now_v7().to_string(),
+            code: String::new(),
+            village_id,
+            township_id,
+            area_centimu: 0,
+            land_type,
+            permanent_basic_farmland: false,
+            quality_grade: None,
+            households: 0,
+            household_contract_end,
+            location: String::new(),
+            boundary_geojson: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+/// What a new draft listing is made of. Its parcels' totals (area, rent, land types) are
+/// filled in from the parcels afterwards.
+#[derive(Debug, Clone)]
+pub struct NewListing {
+    pub village_id: String,
+    pub township_id: String,
+    pub created_by: String,
+    pub title: String,
+    pub description: String,
+    pub intended_use: IntendedUse,
+    pub term_start: NaiveDate,
+    pub term_end: NaiveDate,
+    pub reserve_price_fen: i64,
+    pub min_increment_fen: i64,
+    pub deposit_fen: i64,
+    pub registration_closes_at: NaiveDateTime,
+    pub auction_starts_at: NaiveDateTime,
+    pub auction_ends_at: NaiveDateTime,
+    pub extension_secs: i64,
+    pub consent: Consent,
+    /// 1 for a new listing, the failed one's + 1 for a relisted copy.
+    pub attempt: i64,
+    pub previous_listing_id: Option<String>,
+}
+
+impl Listing {
+    /// The one way a listing row is made: a draft, nothing submitted, announced or bid yet.
+    pub fn draft(n: NewListing, now: NaiveDateTime) -> Listing {
+        Listing {
+            id: uuid::Uuid::now_v7().to_string(),
+            listing_no: None,
+            village_id: n.village_id,
+            township_id: n.township_id,
+            created_by: n.created_by,
+            status: ListingStatus::Draft,
+            title: n.title,
+            description: n.description,
+            intended_use: n.intended_use,
+            land_types: String::new(),
+            term_start: n.term_start,
+            term_end: n.term_end,
+            reserve_price_fen: n.reserve_price_fen,
+            min_increment_fen: n.min_increment_fen,
+            deposit_fen: n.deposit_fen,
+            total_area_centimu: 0,
+            annual_reserve_rent_fen: 0,
+            registration_closes_at: n.registration_closes_at,
+            auction_starts_at: n.auction_starts_at,
+            auction_ends_at: n.auction_ends_at,
+            extension_secs: n.extension_secs,
+            consent_resolution_date: n.consent.resolution_date,
+            consent_members_agreeing: n.consent.members_agreeing,
+            consent_members_total: n.consent.members_total,
+            consent_commissions_received: n.consent.commissions_received,
+            attempt: n.attempt,
+            previous_listing_id: n.previous_listing_id,
+            relisted_as_id: None,
+            return_reason: None,
+            cancel_reason: None,
+            submitted_at: None,
+            announced_at: None,
+            closed_at: None,
+            eligible_bidders: None,
+            current_price_fen: None,
+            current_ends_at: None,
+            leading_registration_id: None,
+            bid_count: 0,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// The villagers' consent as the row holds it.
+    pub fn consent(&self) -> Consent {
+        Consent {
+            resolution_date: self.consent_resolution_date,
+            members_agreeing: self.consent_members_agreeing,
+            members_total: self.consent_members_total,
+            commissions_received: self.consent_commissions_received,
+        }
+    }
+
+    pub fn set_consent(&mut self, c: Consent) {
+        self.consent_resolution_date = c.resolution_date;
+        self.consent_members_agreeing = c.members_agreeing;
+        self.consent_members_total = c.members_total;
+        self.consent_commissions_received = c.commissions_received;
+    }
+
+    /// What the submit rules look at.
+    pub fn terms(&self) -> ListingTerms {
+        ListingTerms {
+            village_id: self.village_id.clone(),
+            intended_use: self.intended_use,
+            term_start: self.term_start,
+            term_end: self.term_end,
+            reserve_price_fen: self.reserve_price_fen,
+            min_increment_fen: self.min_increment_fen,
+            deposit_fen: self.deposit_fen,
+            registration_closes_at: self.registration_closes_at.and_utc(),
+            auction_starts_at: self.auction_starts_at.and_utc(),
+            auction_ends_at: self.auction_ends_at.and_utc(),
+            extension_secs: self.extension_secs,
+            consent: self.consent(),
+        }
+    }
+}
 
 // ---- counters ------------------------------------------------------------------------------
 
@@ -55,18 +197,18 @@ pub fn update_parcel(conn: &mut DbConn, p: &Parcel) -> QResult<()> {
 }
 
 pub fn find_parcel(conn: &mut DbConn, id: &str) -> QResult<Option<Parcel>> {
-    Ok(parcels::table
+    parcels::table
         .find(id)
         .select(Parcel::as_select())
         .first(conn)
-        .optional()?)
+        .optional()
 }
 
 pub fn find_parcels(conn: &mut DbConn, ids: &[String]) -> QResult<Vec<Parcel>> {
-    Ok(parcels::table
+    parcels::table
         .filter(parcels::id.eq_any(ids))
         .select(Parcel::as_select())
-        .load(conn)?)
+        .load(conn)
 }
 
 /// Locks the parcel rows for the rest of the transaction (PostgreSQL; SQLite's write lock
@@ -110,7 +252,7 @@ pub fn list_parcels(
     if let Some(a) = after {
         q = q.filter(parcels::id.gt(a.to_string()));
     }
-    Ok(q.load(conn)?)
+    q.load(conn)
 }
 
 /// Ids among `parcel_ids` held by a live listing other than `except_listing`.
@@ -140,15 +282,16 @@ pub fn locked_parcels(
 pub fn listings_with_parcel(
     conn: &mut DbConn,
     parcel_id: &str,
-    statuses: &[&str],
+    statuses: &[ListingStatus],
 ) -> QResult<Vec<Listing>> {
-    Ok(listings::table
+    let statuses: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+    listings::table
         .inner_join(listing_parcels::table)
         .filter(listing_parcels::parcel_id.eq(parcel_id))
         .filter(listings::status.eq_any(statuses))
         .select(Listing::as_select())
         .order(listings::id)
-        .load(conn)?)
+        .load(conn)
 }
 
 pub fn insert_listing(conn: &mut DbConn, l: &Listing, parcel_ids: &[String]) -> QResult<()> {
@@ -203,11 +346,11 @@ pub fn save_listing_if(conn: &mut DbConn, l: &Listing, from: ListingStatus) -> Q
 }
 
 pub fn find_listing(conn: &mut DbConn, id: &str) -> QResult<Option<Listing>> {
-    Ok(listings::table
+    listings::table
         .find(id)
         .select(Listing::as_select())
         .first(conn)
-        .optional()?)
+        .optional()
 }
 
 /// The listing row locked for update (PostgreSQL); SQLite is already serialised by the
@@ -225,20 +368,38 @@ pub fn find_listing_for_update(conn: &mut DbConn, id: &str) -> QResult<Option<Li
 }
 
 pub fn listing_parcel_ids(conn: &mut DbConn, listing_id: &str) -> QResult<Vec<String>> {
-    Ok(listing_parcels::table
+    listing_parcels::table
         .filter(listing_parcels::listing_id.eq(listing_id))
         .order(listing_parcels::parcel_id)
         .select(listing_parcels::parcel_id)
-        .load(conn)?)
+        .load(conn)
 }
 
 pub fn listing_parcels(conn: &mut DbConn, listing_id: &str) -> QResult<Vec<Parcel>> {
-    Ok(listing_parcels::table
+    listing_parcels::table
         .inner_join(parcels::table)
         .filter(listing_parcels::listing_id.eq(listing_id))
         .order(parcels::code)
         .select(Parcel::as_select())
-        .load(conn)?)
+        .load(conn)
+}
+
+/// The parcels of each of `listing_ids` (ordered by code), for a page of listings.
+pub fn parcels_by_listing(
+    conn: &mut DbConn,
+    listing_ids: &[String],
+) -> QResult<HashMap<String, Vec<Parcel>>> {
+    let rows: Vec<(String, Parcel)> = listing_parcels::table
+        .inner_join(parcels::table)
+        .filter(listing_parcels::listing_id.eq_any(listing_ids))
+        .order(parcels::code)
+        .select((listing_parcels::listing_id, Parcel::as_select()))
+        .load(conn)?;
+    let mut map: HashMap<String, Vec<Parcel>> = HashMap::new();
+    for (l, p) in rows {
+        map.entry(l).or_default().push(p);
+    }
+    Ok(map)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,11 +413,11 @@ pub enum SortKey {
 #[derive(Debug, Clone, Default)]
 pub struct ListingSearch {
     /// Statuses allowed (already narrowed to what the caller may see).
-    pub statuses: Vec<String>,
+    pub statuses: Vec<ListingStatus>,
     pub township_id: Option<String>,
     pub village_id: Option<String>,
-    pub land_type: Option<String>,
-    pub intended_use: Option<String>,
+    pub land_type: Option<LandType>,
+    pub intended_use: Option<IntendedUse>,
     pub min_area_centimu: Option<i64>,
     pub max_area_centimu: Option<i64>,
     pub max_reserve_price_fen: Option<i64>,
@@ -281,11 +442,8 @@ pub fn search_listings(conn: &mut DbConn, s: &ListingSearch) -> QResult<Vec<List
         .select(Listing::as_select())
         .limit(s.limit + 1)
         .into_boxed();
-    let mut public: Vec<String> = ListingStatus::public_statuses()
-        .into_iter()
-        .map(String::from)
-        .collect();
-    let mut wanted = s.statuses.clone();
+    let mut public: Vec<&str> = ListingStatus::public_statuses();
+    let mut wanted: Vec<&str> = s.statuses.iter().map(|x| x.as_str()).collect();
     public.sort();
     wanted.sort();
     // The public set has its own indexes (on the derived `is_public`), so the common search
@@ -301,11 +459,11 @@ pub fn search_listings(conn: &mut DbConn, s: &ListingSearch) -> QResult<Vec<List
     if let Some(v) = &s.village_id {
         q = q.filter(listings::village_id.eq(v.clone()));
     }
-    if let Some(v) = &s.land_type {
-        q = q.filter(listings::land_types.like(format!("%,{v},%")));
+    if let Some(v) = s.land_type {
+        q = q.filter(listings::land_types.like(format!("%,{},%", v.as_str())));
     }
-    if let Some(v) = &s.intended_use {
-        q = q.filter(listings::intended_use.eq(v.clone()));
+    if let Some(v) = s.intended_use {
+        q = q.filter(listings::intended_use.eq(v.as_str()));
     }
     if let Some(v) = s.min_area_centimu {
         q = q.filter(listings::total_area_centimu.ge(v));
@@ -367,7 +525,7 @@ pub fn search_listings(conn: &mut DbConn, s: &ListingSearch) -> QResult<Vec<List
         SortKey::TotalArea => keyset!(listings::total_area_centimu, |a: &Listing| a
             .total_area_centimu),
     }
-    Ok(q.load(conn)?)
+    q.load(conn)
 }
 
 /// Announced listings whose registration has closed, and auctions whose end has passed:

@@ -372,6 +372,54 @@ pub fn check_relist_price(old_reserve: i64, new_reserve: i64) -> Result<(), Stri
     }
 }
 
+/// Longest title and description of a listing, in characters.
+pub const MAX_TITLE_CHARS: usize = 200;
+pub const MAX_DESCRIPTION_CHARS: usize = 10_000;
+/// Longest return or cancel reason, in characters.
+pub const MAX_REASON_CHARS: usize = 2000;
+
+/// The title and description given (checked on create and edit, not only on submit).
+pub fn check_texts(title: Option<&str>, description: Option<&str>) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if let Some(t) = title {
+        if let Err(m) = super::validate::text(t, MAX_TITLE_CHARS) {
+            errors.push(FieldError::new("title", m));
+        }
+    }
+    if let Some(d) = description {
+        if d.chars().count() > MAX_DESCRIPTION_CHARS {
+            errors.push(FieldError::new(
+                "description",
+                format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
+            ));
+        }
+    }
+    errors
+}
+
+/// A listing's parcel ids: at least one, none twice. Returns them sorted.
+pub fn check_parcel_ids(mut ids: Vec<String>) -> Result<Vec<String>, FieldError> {
+    if ids.is_empty() {
+        return Err(FieldError::new(
+            "parcel_ids",
+            "at least one parcel is required",
+        ));
+    }
+    ids.sort();
+    let n = ids.len();
+    ids.dedup();
+    if ids.len() != n {
+        return Err(FieldError::new("parcel_ids", "a parcel is listed twice"));
+    }
+    Ok(ids)
+}
+
+/// A return or cancel reason: not blank, at most [`MAX_REASON_CHARS`]; kept trimmed.
+pub fn check_reason(reason: &str) -> Result<String, FieldError> {
+    super::validate::text(reason, MAX_REASON_CHARS).map_err(|m| FieldError::new("reason", m))?;
+    Ok(reason.trim().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,6 +474,22 @@ mod tests {
             .into_iter()
             .map(|e| e.field)
             .collect()
+    }
+
+    #[test]
+    fn input_rules() {
+        assert!(check_texts(Some("漕泾 100 亩"), Some("")).is_empty());
+        let e = check_texts(Some(" "), Some(&"x".repeat(10_001)));
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[1].message, "must be at most 10000 characters");
+        assert_eq!(
+            check_parcel_ids(vec!["b".into(), "a".into()]),
+            Ok(vec!["a".to_string(), "b".to_string()])
+        );
+        assert!(check_parcel_ids(vec!["a".into(), "a".into()]).is_err());
+        assert!(check_parcel_ids(Vec::new()).is_err());
+        assert_eq!(check_reason(" 面积有误 "), Ok("面积有误".to_string()));
+        assert_eq!(check_reason("  ").unwrap_err().field, "reason");
     }
 
     #[test]

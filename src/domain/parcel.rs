@@ -65,6 +65,33 @@ pub fn check_polygon(v: &serde_json::Value) -> Result<(), String> {
     Ok(())
 }
 
+/// An area in mu (a decimal string, at most 2 decimals), greater than 0: centi-mu.
+pub fn check_area_mu(area_mu: &str) -> Result<i64, String> {
+    match super::money::parse_mu(area_mu)? {
+        c if c > 0 => Ok(c),
+        _ => Err("must be greater than 0".into()),
+    }
+}
+
+/// Quality grade (耕地质量等级) 1 to 10, or none.
+pub fn check_quality_grade(grade: Option<i64>) -> Result<(), String> {
+    if grade.is_some_and(|g| !(1..=10).contains(&g)) {
+        return Err("must be 1 to 10".into());
+    }
+    Ok(())
+}
+
+/// Contracting households of one parcel.
+pub fn check_households(households: i64) -> Result<(), String> {
+    if !(0..=100_000).contains(&households) {
+        return Err("must be 0 to 100000".into());
+    }
+    Ok(())
+}
+
+/// Longest location text, in characters.
+pub const MAX_LOCATION_CHARS: usize = 500;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,6 +103,18 @@ mod tests {
         assert!(check_code("").is_err());
         assert!(check_code("漕泾-1").is_err());
         assert!(check_code(&"A".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(check_area_mu("158.31"), Ok(15_831));
+        assert_eq!(
+            check_area_mu("0"),
+            Err("must be greater than 0".to_string())
+        );
+        assert!(check_area_mu("1.234").is_err());
+        assert!(check_quality_grade(None).is_ok() && check_quality_grade(Some(11)).is_err());
+        assert!(check_households(0).is_ok() && check_households(100_001).is_err());
     }
 
     #[test]
