@@ -93,7 +93,7 @@ fn main() {
                 village_id: v.clone(),
                 township_id: ts.clone(),
                 area_centimu: area,
-                land_type: types[i % types.len()].into(),
+                land_type: landx::domain::parcel::LandType::parse(types[i % types.len()]).unwrap(),
                 permanent_basic_farmland: i % 3 == 0,
                 quality_grade: Some((i % 10) as i64 + 1),
                 households: 5 + (i % 20) as i64,
@@ -111,7 +111,7 @@ fn main() {
                 village_id: v.clone(),
                 township_id: ts.clone(),
                 created_by: admin_id.clone(),
-                status: status.into(),
+                status: landx::domain::listing::ListingStatus::parse(status).unwrap(),
                 title: format!(
                     "{}2027年第{}批{}土地经营权流转",
                     ["护塘村", "金光村", "阮巷村"][i % 3],
@@ -119,7 +119,8 @@ fn main() {
                     words[i % words.len()]
                 ),
                 description: "基准测试数据".into(),
-                intended_use: uses[i % uses.len()].into(),
+                intended_use: landx::domain::listing::IntendedUse::parse(uses[i % uses.len()])
+                    .unwrap(),
                 land_types: format!(",{},", types[i % types.len()]),
                 term_start: NaiveDate::from_ymd_opt(2027, 3, 1).unwrap(),
                 term_end: NaiveDate::from_ymd_opt(2036, 12, 31).unwrap(),
@@ -164,8 +165,8 @@ fn main() {
         }
         landx::db::write_tx(&mut conn, |c| {
             landx::db_run!(c: {
-                diesel::insert_into(parcels::table).values(&ps).execute(c)?;
-                diesel::insert_into(listings::table).values(&ls).execute(c)?;
+                diesel::insert_into(parcels::table).values(ps.clone()).execute(c)?;
+                diesel::insert_into(listings::table).values(ls.clone()).execute(c)?;
                 diesel::insert_into(listing_parcels::table).values(&links).execute(c)?;
             });
             Ok(())

@@ -9,9 +9,10 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::extract::MaybeCaller;
 use super::{parse_body, parse_empty, parse_id, Routes};
 use crate::app::trading::{self, DealView};
-use crate::auth::{Caller, MaybeCaller};
+use crate::auth::Caller;
 use crate::db;
 use crate::db::models::Bid;
 use crate::domain::listing::ListingStatus;

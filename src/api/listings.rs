@@ -6,10 +6,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::extract::MaybeCaller;
 use super::{created, parse_body, parse_empty, parse_id, query_id, Page, Routes};
 use crate::app;
 use crate::app::listings::{ListingChanges, ListingDraft, ListingView, Relisting, Search};
-use crate::auth::{Caller, MaybeCaller};
+use crate::auth::Caller;
 use crate::db;
 use crate::db::listings::{ListingSearch, SortKey};
 use crate::db::models::{Listing, Parcel};

@@ -3,6 +3,7 @@
 pub mod auction;
 pub mod auth;
 pub mod docs;
+pub mod extract;
 pub mod listings;
 pub mod orgs;
 pub mod parcels;

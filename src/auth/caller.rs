@@ -1,14 +1,9 @@
-//! The authenticated caller and the scope checks every handler uses. No handler reads the
-//! `Authorization` header or compares roles by hand.
-
-use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
-use futures_util::future::LocalBoxFuture;
+//! The authenticated caller and the role check every handler uses. The caller comes from the
+//! request through the extractors in `api::extract`; scopes are `domain::access` predicates.
 
 use crate::db::models::Listing;
-use crate::db::{self, queries};
 use crate::domain::roles::Role;
 use crate::error::ApiError;
-use crate::state::AppState;
 
 pub use crate::domain::access::Caller;
 
@@ -33,97 +28,4 @@ impl Caller {
 /// May `caller` (or the public, `None`) see this listing at all?
 pub fn listing_visible(caller: Option<&Caller>, l: &Listing) -> bool {
     crate::domain::access::listing_visible(caller, l.status, &l.village_id, &l.township_id)
-}
-
-fn bearer(req: &HttpRequest) -> Option<Result<String, ()>> {
-    let value = req.headers().get(header::AUTHORIZATION)?;
-    let s = match value.to_str() {
-        Ok(s) => s,
-        Err(_) => return Some(Err(())),
-    };
-    let mut parts = s.splitn(2, ' ');
-    match (parts.next(), parts.next()) {
-        (Some(scheme), Some(tok))
-            if scheme.eq_ignore_ascii_case("bearer") && !tok.trim().is_empty() =>
-        {
-            Some(Ok(tok.trim().to_string()))
-        }
-        _ => Some(Err(())),
-    }
-}
-
-/// Checks the token's signature and claims, then the account: it must exist, not be disabled,
-/// and still have the token version the token was issued for.
-pub async fn authenticate(state: &AppState, token: &str) -> Result<Caller, ApiError> {
-    let now = state.clock.now();
-    let claims = state
-        .jwt
-        .verify(token, now)
-        .ok_or_else(|| ApiError::Unauthorized("invalid or expired access token".into()))?;
-    let user = db::run(&state.pool, move |conn| {
-        Ok(queries::find_user(conn, &claims.sub).map(|u| (u, claims))?)
-    })
-    .await?;
-    match user {
-        (Some(u), claims) if !u.disabled && u.token_version == claims.ver => {
-            let role = u.role;
-            Ok(Caller {
-                id: u.id,
-                role,
-                email: u.email,
-                village_id: u.village_id,
-                township_id: u.township_id,
-                insurer_id: u.insurer_id,
-                email_verified: u.email_verified,
-            })
-        }
-        _ => Err(ApiError::Unauthorized(
-            "invalid or expired access token".into(),
-        )),
-    }
-}
-
-impl FromRequest for Caller {
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer(req);
-        Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::internal("no app state"))?;
-            match token {
-                Some(Ok(t)) => authenticate(&state, &t).await,
-                Some(Err(())) => Err(ApiError::Unauthorized(
-                    "Authorization must be `Bearer <access_token>`".into(),
-                )),
-                None => Err(ApiError::Unauthorized("missing access token".into())),
-            }
-        })
-    }
-}
-
-/// The caller on public routes: anonymous when no token (or an unusable one) is given.
-#[derive(Debug, Clone)]
-pub struct MaybeCaller(pub Option<Caller>);
-
-impl FromRequest for MaybeCaller {
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let token = bearer(req);
-        Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::internal("no app state"))?;
-            match token {
-                Some(Ok(t)) => match authenticate(&state, &t).await {
-                    Ok(c) => Ok(MaybeCaller(Some(c))),
-                    Err(ApiError::Unauthorized(_)) => Ok(MaybeCaller(None)),
-                    Err(e) => Err(e),
-                },
-                _ => Ok(MaybeCaller(None)),
-            }
-        })
-    }
 }

@@ -5,4 +5,4 @@ pub mod password;
 pub mod ratelimit;
 pub mod tokens;
 
-pub use caller::{listing_visible, Caller, MaybeCaller};
+pub use caller::{listing_visible, Caller};

@@ -1,6 +1,8 @@
 //! Listings (挂牌): the state machine and the rules checked on submit and approve.
 
-use chrono::{DateTime, Duration, Months, NaiveDate, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+
+use super::calendar::{add_years, shanghai_date};
 
 use super::FieldError;
 
@@ -193,7 +195,13 @@ pub struct SubmitLimits {
 
 /// Last allowed `term_end` exclusive bound: `term_start + max_years years`.
 pub fn term_limit(term_start: NaiveDate, max_years: i32) -> Option<NaiveDate> {
-    term_start.checked_add_months(Months::new(12 * max_years.max(0) as u32))
+    add_years(term_start, max_years.max(0))
+}
+
+/// The earliest allowed `term_end`: one year less a day after `term_start` (so a deposit, at
+/// most a year's reserve rent, never exceeds the first installment).
+pub fn shortest_term_end(term_start: NaiveDate) -> Option<NaiveDate> {
+    add_years(term_start, 1)?.pred_opt()
 }
 
 /// Every submit rule of DOMAIN.md ("Listing lifecycle", rules 1–6). Returns one error per
@@ -209,7 +217,7 @@ pub fn check_submit(
 
     // 1. Democratic consent.
     let c = &l.consent;
-    if c.resolution_date > now.date_naive() {
+    if c.resolution_date > shanghai_date(now) {
         err(
             "consent.resolution_date",
             "must not be in the future".into(),
@@ -242,9 +250,17 @@ pub fn check_submit(
     // 2. Term.
     if l.term_start >= l.term_end {
         err("term_end", "must be after term_start".into());
+    } else if shortest_term_end(l.term_start).is_none_or(|min| l.term_end < min) {
+        err(
+            "term_end",
+            "the term must be at least one year (term_end ≥ term_start + 1 year − 1 day)".into(),
+        );
     }
-    if l.term_start < l.auction_ends_at.date_naive() {
-        err("term_start", "must not be before the auction ends".into());
+    if l.term_start < shanghai_date(l.auction_ends_at) {
+        err(
+            "term_start",
+            "must not be before the (Shanghai) date the auction ends".into(),
+        );
     }
     if let Some(p) = parcels
         .iter()
@@ -515,8 +531,9 @@ mod tests {
         t.registration_closes_at = now() + Duration::days(10);
         t.auction_starts_at = t.registration_closes_at;
         t.auction_ends_at = t.auction_starts_at + Duration::hours(1);
-        t.term_start = t.auction_ends_at.date_naive();
-        t.term_end = term_limit(t.term_start, 30).unwrap().pred_opt().unwrap();
+        // 2027-01-20T03:00Z is 2027-01-20 in Shanghai; exactly 30 years end on 2057-01-19.
+        t.term_start = NaiveDate::from_ymd_opt(2027, 1, 20).unwrap();
+        t.term_end = NaiveDate::from_ymd_opt(2057, 1, 19).unwrap();
         let mut p = parcel();
         p.household_contract_end = NaiveDate::from_ymd_opt(2099, 12, 31).unwrap();
         assert!(

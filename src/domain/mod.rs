@@ -7,6 +7,7 @@ pub mod text_enum;
 pub mod access;
 pub mod account;
 pub mod auction;
+pub mod calendar;
 pub mod deal;
 pub mod listing;
 pub mod money;

@@ -2,13 +2,7 @@
 //! confirmation numbers (成交确认书编号 `DL-<township>-<year>-<seq4>`), counted per township and
 //! Asia/Shanghai calendar year.
 
-use chrono::{DateTime, Datelike, FixedOffset, Utc};
-
-/// The Asia/Shanghai calendar year of an instant (UTC+8 all year, no daylight saving).
-pub fn shanghai_year(t: DateTime<Utc>) -> i32 {
-    t.with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset"))
-        .year()
-}
+pub use super::calendar::shanghai_year;
 
 /// The counter scope and the number format of listing numbers.
 pub fn listing_counter(township_id: &str, year: i32) -> String {
@@ -31,7 +25,7 @@ pub fn deal_no(township_code: &str, year: i32, seq: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{TimeZone, Utc};
 
     #[test]
     fn shanghai_new_year() {
