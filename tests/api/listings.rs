@@ -63,13 +63,13 @@ fn every_submit_rule_names_its_field() {
         &w.ht,
         parcel_body("JS-CJ-0001-017", "158.31", "漕泾镇护塘村3组"),
     );
-    // 36.50 mu, 5 households, not basic farmland, contract end 2027-12-31 (the second round).
+    // 36.50 mu, 5 households, not basic farmland, contract end 2028-03-31 (the second round).
     let p2 = new_parcel(
         &app,
         &w.ht,
         with(
             parcel_body("JS-CJ-0001-018", "36.50", "漕泾镇护塘村4组"),
-            json!({"households": 5, "household_contract_end": "2027-12-31",
+            json!({"households": 5, "household_contract_end": "2028-03-31",
                    "permanent_basic_farmland": false}),
         ),
     );
@@ -132,20 +132,21 @@ fn every_submit_rule_names_its_field() {
     c["resolution_date"] = json!("2027-01-10");
     numbers.push(submit_passes(&app, &w.ht, b(json!({"consent": c}))));
 
-    // 2. Term: not past a parcel's household contract end (p2 ends 2027-12-31).
+    // 2. Term: not past a parcel's household contract end (p2 ends 2028-03-31); terms start
+    // 2027-03-01, so a valid one (at least a year) ends 2028-02-29 … 2028-03-31.
     let p2_body = |term_end: &str| {
         with(
             listing_body("护塘村2027年第二批土地经营权流转", &[&p2]),
             json!({"consent": consent(20, 30, 5), "term_end": term_end}),
         )
     };
-    submit_fails(&app, &w.ht, p2_body("2028-02-29"), &["term_end"]);
-    submit_fails(&app, &w.ht, p2_body("2028-01-01"), &["term_end"]);
-    numbers.push(submit_passes(&app, &w.ht, p2_body("2027-12-31")));
+    submit_fails(&app, &w.ht, p2_body("2028-04-01"), &["term_end"]);
+    submit_fails(&app, &w.ht, p2_body("2029-01-01"), &["term_end"]);
+    numbers.push(submit_passes(&app, &w.ht, p2_body("2028-03-31")));
     // Two parcels: the earliest contract end binds, households add up.
     let both = with(
         listing_body("护塘村2027年第三批土地经营权流转", &[&p1, &p2]),
-        json!({"consent": consent(20, 30, 17), "term_end": "2027-12-31"}),
+        json!({"consent": consent(20, 30, 17), "term_end": "2028-03-31"}),
     );
     numbers.push(submit_passes(&app, &w.ht, both.clone()));
     submit_fails(
@@ -216,7 +217,7 @@ fn every_submit_rule_names_its_field() {
     numbers.push(submit_passes(
         &app,
         &w.ht,
-        with(p2_body("2027-12-31"), json!({"intended_use": "fruit"})),
+        with(p2_body("2028-03-31"), json!({"intended_use": "fruit"})),
     ));
     // Not a use at all: refused at once.
     app.post(
