@@ -246,7 +246,7 @@ pub fn reject(
 ) -> Result<Registration, ApiError> {
     staff_action(ctx, conn, id, input, |conn, r, l, input| {
         let now = ctx.now;
-        validate::text(&input.reason, 2000).map_err(|m| ApiError::field("reason", m))?;
+        validate::multiline_text(&input.reason, 2000).map_err(|m| ApiError::field("reason", m))?;
         let reason = input.reason.trim();
         let from = r.status;
         let to = review(r, RegistrationEvent::Reject)?;

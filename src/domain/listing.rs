@@ -432,7 +432,8 @@ pub fn check_parcel_ids(mut ids: Vec<String>) -> Result<Vec<String>, FieldError>
 
 /// A return or cancel reason: not blank, at most [`MAX_REASON_CHARS`]; kept trimmed.
 pub fn check_reason(reason: &str) -> Result<String, FieldError> {
-    super::validate::text(reason, MAX_REASON_CHARS).map_err(|m| FieldError::new("reason", m))?;
+    super::validate::multiline_text(reason, MAX_REASON_CHARS)
+        .map_err(|m| FieldError::new("reason", m))?;
     Ok(reason.trim().to_string())
 }
 

@@ -25,15 +25,45 @@ pub fn normalize_email(s: &str) -> String {
     s.trim().to_lowercase()
 }
 
-/// A non-blank text of at most `max` characters.
+/// A non-blank text of at most `max` characters, without control or bidirectional-override
+/// characters (they can disguise what a name, title or reason says, in the UI and in
+/// e-mails). Line breaks are allowed only where `multiline`.
 pub fn text(s: &str, max: usize) -> Result<(), String> {
-    if s.trim().is_empty() {
-        return Err("must not be blank".into());
-    }
+    plain_text(s, max, false)
+}
+
+/// [`text`] for a field that may hold several lines (descriptions, plans, notes).
+pub fn multiline_text(s: &str, max: usize) -> Result<(), String> {
+    plain_text(s, max, true)
+}
+
+fn plain_text(s: &str, max: usize, multiline: bool) -> Result<(), String> {
     if s.chars().count() > max {
         return Err(format!("must be at most {max} characters"));
     }
+    if s.trim().is_empty() {
+        return Err("must not be blank".into());
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|&c| is_hidden_or_control(c) && !(multiline && (c == '\n' || c == '\r' || c == '\t')))
+    {
+        return Err(format!(
+            "must not contain control or bidirectional formatting characters (U+{:04X})",
+            c as u32
+        ));
+    }
     Ok(())
+}
+
+/// Control characters (C0, DEL, C1) and the Unicode bidirectional formatting characters
+/// (LRE…RLO, LRI…PDI, LRM/RLM/ALM) that reorder how text displays.
+pub fn is_hidden_or_control(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}'
+        )
 }
 
 /// An organisation code: 1–32 characters of `[A-Za-z0-9-_]`.
@@ -61,6 +91,25 @@ pub fn phone(s: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err("must be a phone number such as 13800138000".into())
+    }
+}
+
+#[cfg(test)]
+mod text_tests {
+    use super::*;
+
+    #[test]
+    fn control_and_bidi_characters_are_refused() {
+        assert!(text("金山绿野家庭农场", 50).is_ok());
+        assert!(text("a\u{202E}gnp.exe", 50).is_err());
+        assert!(text("a\u{2067}b", 50).is_err());
+        assert!(text("a\u{200F}b", 50).is_err());
+        assert!(text("a\u{0007}b", 50).is_err());
+        assert!(text("line\nbreak", 50).is_err());
+        assert!(multiline_text("line\nbreak\r\n\ttab", 50).is_ok());
+        assert!(multiline_text("a\u{0000}b", 50).is_err());
+        assert!(text("   ", 50).is_err());
+        assert!(text(&"长".repeat(51), 50).is_err());
     }
 }
 
