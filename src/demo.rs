@@ -80,6 +80,8 @@ const PLOTS: [(&str, i64, LandType, bool, i64); 8] = [
 const DESCRIPTION: &str =
     "经村民代表会议表决通过，委托镇农村产权交易服务中心公开挂牌流转土地经营权。";
 const PHONE: &str = "13800138000";
+/// Every demo listing's deposit (保证金), in fen.
+const DEPOSIT_FEN: i64 = 200_000;
 const RETURN_REASON: &str = "请补充村民代表会议决议扫描件。";
 const CANCEL_REASON: &str = "村集体申请撤回。";
 
@@ -181,13 +183,22 @@ fn plan<'a>(
     }
 }
 
+/// What the village's members resolved for every demo listing.
+#[derive(Clone, Copy)]
+struct Resolution {
+    /// The date of the representatives' meeting.
+    consent_on: NaiveDate,
+    /// The last day of every term.
+    term_end: NaiveDate,
+}
+
 /// Creates the draft of `plan` (collective); returns its id. The term starts a month after
-/// the auction and ends with the tenth year; the village resolved on `consent_on`.
+/// the auction.
 fn create_listing(
     ctx: &Ctx,
     conn: &mut DbConn,
     plan: Plan<'_>,
-    consent_on: NaiveDate,
+    resolution: Resolution,
 ) -> Result<String, ApiError> {
     let closes = plan.registration_closes_at;
     let ends = closes + Duration::seconds(plan.auction_secs);
@@ -204,16 +215,16 @@ fn create_listing(
         parcel_ids,
         intended_use: plan.intended_use,
         term_start,
-        term_end: dec31(ctx.now.year() + 10)?,
+        term_end: resolution.term_end,
         reserve_price_fen: plan.reserve_price_fen,
         min_increment_fen: 2_000,
-        deposit_fen: 200_000,
+        deposit_fen: DEPOSIT_FEN,
         registration_closes_at: closes,
         auction_starts_at: closes,
         auction_ends_at: ends,
         extension_secs: None,
         consent: Consent {
-            resolution_date: consent_on,
+            resolution_date: resolution.consent_on,
             members_agreeing: 27,
             members_total: 35,
             commissions_received: plan.parcels.iter().map(|p| p.households).sum(),
@@ -266,7 +277,10 @@ fn seed_history(
     let auction_closes = now - Duration::minutes(1);
     let auction_approved = auction_closes - announced_for;
     let start = failed_approved - Duration::days(2);
-    let consent_on = (start - Duration::days(14)).date_naive();
+    let resolution = Resolution {
+        consent_on: (start - Duration::days(14)).date_naive(),
+        term_end: dec31(now.year() + 10)?,
+    };
     // Registration of the current listings closes in a fortnight (or the minimum period).
     let future = now + Duration::days(min_days.max(14) + 1);
 
@@ -353,7 +367,7 @@ fn seed_history(
 
     // -- 护塘村 registers its parcels.
     let by_collective = s.acting(collective);
-    let contract_end = dec31(start.year() + 30)?;
+    let contract_end = dec31(now.year() + 30)?;
     let mut parcels = Vec::new();
     for (i, (code, area, land_type, basic, households)) in PLOTS.into_iter().enumerate() {
         let fields = NewParcelFields {
@@ -386,7 +400,7 @@ fn seed_history(
             registration_closes_at: failed_closes,
             auction_secs: 3600,
         },
-        consent_on,
+        resolution,
     )?;
     submit(&by_collective, conn, &failed)?;
     s.at(conn, failed_approved)?;
@@ -407,7 +421,7 @@ fn seed_history(
             registration_closes_at: auction_closes,
             auction_secs: 2 * 3600,
         },
-        consent_on,
+        resolution,
     )?;
     submit(&by_collective, conn, &auction)?;
     s.at(conn, auction_approved)?;
@@ -449,16 +463,13 @@ fn seed_history(
     // the staff qualify both investors and record their deposits.
     s.at(conn, now - Duration::days(2))?;
     let by_staff = s.acting(staff);
-    let deposit_fen = listings::get(&by_staff, conn, &auction)?
-        .listing
-        .deposit_fen;
     for (r, member) in &registered {
         let qualify = QualifyInput {
             member_verified: Some(*member),
         };
         registrations::qualify(&by_staff, conn, &r.id, || Ok(qualify))?;
         let deposit = DepositInput {
-            amount_fen: deposit_fen,
+            amount_fen: DEPOSIT_FEN,
             receipt_ref: format!("ICBC-JS-{}", &r.id[r.id.len() - 8..]),
         };
         registrations::confirm_deposit(&by_staff, conn, &r.id, || Ok(deposit))?;
@@ -477,7 +488,7 @@ fn seed_history(
             registration_closes_at: future,
             auction_secs: 2 * 3600,
         },
-        consent_on,
+        resolution,
     )?;
     submit(&by_collective, conn, &open)?;
     s.at(conn, now - Duration::days(1))?;
@@ -498,7 +509,7 @@ fn seed_history(
             110_000,
             future,
         ),
-        consent_on,
+        resolution,
     )?;
     let submitted = create_listing(
         &by_collective,
@@ -510,7 +521,7 @@ fn seed_history(
             150_000,
             future,
         ),
-        consent_on,
+        resolution,
     )?;
     submit(&by_collective, conn, &submitted)?;
     let returned = create_listing(
@@ -523,7 +534,7 @@ fn seed_history(
             100_000,
             future,
         ),
-        consent_on,
+        resolution,
     )?;
     submit(&by_collective, conn, &returned)?;
     listings::return_for_changes(&by_staff, conn, &returned, || Ok(RETURN_REASON.into()))?;
@@ -537,7 +548,7 @@ fn seed_history(
             95_000,
             future,
         ),
-        consent_on,
+        resolution,
     )?;
     submit(&by_collective, conn, &cancelled)?;
     listings::cancel(
