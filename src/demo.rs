@@ -20,7 +20,7 @@ use crate::app::parcels::{self, NewParcelFields, ParcelFields};
 use crate::app::registrations::{self, DepositInput, QualifyInput, RegisterInput};
 use crate::app::trading::settle_due;
 use crate::app::Ctx;
-use crate::clock::ManualClock;
+use crate::clock::{Clock, ManualClock};
 use crate::config::Settings;
 use crate::crypto::DataKey;
 use crate::db::models::{Parcel, User};
@@ -119,7 +119,7 @@ impl Seeder {
     /// would have.
     fn at(&self, conn: &mut DbConn, t: DateTime<Utc>) -> Result<(), ApiError> {
         self.clock.set(t);
-        settle_due(conn, t, &self.settings.rules)?;
+        settle_due(conn, self.clock.now(), &self.settings.rules)?;
         Ok(())
     }
 
