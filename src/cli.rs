@@ -317,9 +317,11 @@ pub fn main_with(cli: Cli) -> i32 {
                 .and_then(|mut conn| {
                     let secret = jwt_secret(&settings)?;
                     let key = crate::state::data_key(&settings, &secret);
-                    crate::demo::seed(&mut conn, &key, SystemClock.now()).map_err(|e| match e {
-                        crate::error::ApiError::InvalidState(m) => m,
-                        other => format!("{other:?}"),
+                    crate::demo::seed(&mut conn, &settings, &key, SystemClock.now()).map_err(|e| {
+                        match e {
+                            crate::error::ApiError::InvalidState(m) => m,
+                            other => format!("{other:?}"),
+                        }
                     })
                 });
             match result {

@@ -24,7 +24,13 @@ pub struct Refusal {
 /// (e-mail, role) it created.
 pub fn demo_seed(app: &TestApp) -> Result<Vec<(String, String)>, Refusal> {
     let mut conn = app.pool().get().unwrap();
-    landx::demo::seed(&mut conn, &app.state.data_key, app.now()).map_err(|e| Refusal {
+    landx::demo::seed(
+        &mut conn,
+        &app.state.settings,
+        &app.state.data_key,
+        app.now(),
+    )
+    .map_err(|e| Refusal {
         code: e.code().to_string(),
         message: e.to_string(),
     })
