@@ -815,15 +815,20 @@ fn scope_search(caller: Option<&Caller>, mine: bool, s: &mut ListingSearch) {
 
 /// Searches listings, after performing the transitions due among what the page could show.
 pub fn search(ctx: &Ctx, conn: &mut DbConn, search: Search) -> Result<SearchPage, ApiError> {
+    let caller = ctx.caller.as_ref();
     let mut s = search.filter;
-    scope_search(ctx.caller.as_ref(), search.mine, &mut s);
+    scope_search(caller, search.mine, &mut s);
     if let Some(st) = search.status {
         s.statuses.retain(|x| *x == st);
     }
     settle_due(conn, ctx.now, ctx.rules())?;
     if let Some(c) = search.cursor {
+        // A cursor positions the page only as a listing the caller may see: any other id
+        // (a draft, a submission) reads as unknown, so it can't narrow the results or reveal
+        // what it is sorted by.
         s.after = Some(
             q::find_listing(conn, &c)?
+                .filter(|l| listing_visible(caller, l.status, &l.village_id, &l.township_id))
                 .ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))?,
         );
     }
