@@ -8,7 +8,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::audit::audit_listing;
-use super::trading::{settle, settle_due, settle_locked};
+use super::trading::settle::is_due;
+use super::trading::{settle, settle_locked};
 use super::Ctx;
 use crate::clock::truncate_micros;
 use crate::db::listings::{self as q, ListingSearch, NewListing};
@@ -813,7 +814,8 @@ fn scope_search(caller: Option<&Caller>, mine: bool, s: &mut ListingSearch) {
     }
 }
 
-/// Searches listings, after performing the transitions due among what the page could show.
+/// Searches listings, after performing the transitions due on the listings of the page (and
+/// on no other: an anonymous request never settles what it doesn't return).
 pub fn search(ctx: &Ctx, conn: &mut DbConn, search: Search) -> Result<SearchPage, ApiError> {
     let caller = ctx.caller.as_ref();
     let mut s = search.filter;
@@ -821,7 +823,6 @@ pub fn search(ctx: &Ctx, conn: &mut DbConn, search: Search) -> Result<SearchPage
     if let Some(st) = search.status {
         s.statuses.retain(|x| *x == st);
     }
-    settle_due(conn, ctx.now, ctx.rules())?;
     if let Some(c) = search.cursor {
         // A cursor positions the page only as a listing the caller may see: any other id
         // (a draft, a submission) reads as unknown, so it can't narrow the results or reveal
@@ -838,7 +839,7 @@ pub fn search(ctx: &Ctx, conn: &mut DbConn, search: Search) -> Result<SearchPage
             next_cursor: None,
         });
     }
-    let rows = q::search_listings(conn, &s)?;
+    let rows = settled_page(ctx, conn, &s)?;
     let more = rows.len() as i64 > s.limit;
     let rows: Vec<Listing> = rows.into_iter().take(s.limit as usize).collect();
     let next_cursor = if more {
@@ -859,4 +860,34 @@ pub fn search(ctx: &Ctx, conn: &mut DbConn, search: Search) -> Result<SearchPage
         })
         .collect();
     Ok(SearchPage { items, next_cursor })
+}
+
+/// How many times a search reads its page again because a transition moved a listing of the
+/// page out of the statuses asked for.
+const SEARCH_SETTLE_PASSES: usize = 4;
+
+/// The rows of `s` (up to `limit + 1`), the listings of the page settled. A transition can
+/// take a listing out of the statuses asked for (`status=announced`), so the page is read again
+/// until it holds only settled listings that still match; each pass settles only listings on
+/// its page.
+fn settled_page(ctx: &Ctx, conn: &mut DbConn, s: &ListingSearch) -> Result<Vec<Listing>, ApiError> {
+    let mut pass = 0;
+    loop {
+        pass += 1;
+        let mut rows = q::search_listings(conn, s)?;
+        let mut left = false;
+        for l in rows.iter_mut().take(s.limit as usize) {
+            if !is_due(conn, l, ctx.now)? {
+                continue;
+            }
+            if let Some(now) = settle(conn, &l.id, ctx.now, ctx.rules())? {
+                left |= !s.statuses.contains(&now.status);
+                *l = now;
+            }
+        }
+        if !left || pass == SEARCH_SETTLE_PASSES {
+            rows.retain(|l| s.statuses.contains(&l.status));
+            return Ok(rows);
+        }
+    }
 }

@@ -89,3 +89,51 @@ fn search_cursor_of_a_hidden_draft_is_refused_like_an_unknown_one() {
     ));
     assert_eq!(ids(&page["items"]), vec![dear.id.clone()]);
 }
+
+// ---- item 13: a search settles only its page ---------------------------------------------
+
+#[test]
+fn search_settles_only_the_listings_on_its_page() {
+    let app = TestApp::start();
+    let w = World::new(&app);
+    let older = make_listing(
+        &app,
+        &w,
+        w.cj(),
+        "30.00",
+        RESERVE,
+        schedule(&app),
+        Stage::Announced,
+    );
+    let newer = make_listing(
+        &app,
+        &w,
+        w.cj(),
+        "30.00",
+        RESERVE,
+        schedule(&app),
+        Stage::Announced,
+    );
+    // Both registrations closed without bidders: both are due to fail.
+    app.set_now(older.closes.max(newer.closes) + Duration::minutes(1));
+    let page = ok(app.get("/api/v1/listings?limit=1", None));
+    assert_eq!(ids(&page["items"]), vec![newer.id.clone()]);
+    assert_eq!(
+        page["items"][0]["status"], "failed",
+        "the page shows the settled state"
+    );
+    assert_eq!(status_in_db(&app, &newer.id), "failed");
+    assert_eq!(
+        status_in_db(&app, &older.id),
+        "announced",
+        "a due listing not on the page is left to the worker"
+    );
+    // A search by status settles the due listings of its page before filtering: the older
+    // one no longer counts as announced.
+    assert!(search(&app, None, "status=announced").is_empty());
+    assert_eq!(status_in_db(&app, &older.id), "failed");
+    assert_eq!(
+        search(&app, None, "status=failed"),
+        vec![newer.id.clone(), older.id.clone()]
+    );
+}
