@@ -137,3 +137,47 @@ fn search_settles_only_the_listings_on_its_page() {
         vec![newer.id.clone(), older.id.clone()]
     );
 }
+
+// ---- item 13: parcel codes are unique whatever their case --------------------------------
+
+#[test]
+fn parcel_codes_are_unique_whatever_their_letter_case() {
+    let app = TestApp::start();
+    let w = World::new(&app);
+    new_parcel(
+        &app,
+        &w.ht,
+        parcel_body("JS-CJ-1", "10.00", "漕泾镇护塘村1组"),
+    );
+    app.post(
+        "/api/v1/parcels",
+        w.ht.t(),
+        parcel_body("js-cj-1", "10.00", "漕泾镇护塘村1组"),
+    )
+    .assert_problem(409, "conflict");
+    // Another village's collective can't take it either.
+    app.post(
+        "/api/v1/parcels",
+        w.jg.t(),
+        parcel_body("Js-Cj-1", "10.00", "漕泾镇金光村1组"),
+    )
+    .assert_problem(409, "conflict");
+    let other = new_parcel(
+        &app,
+        &w.ht,
+        parcel_body("JS-CJ-2", "10.00", "漕泾镇护塘村2组"),
+    );
+    app.patch(
+        &format!("/api/v1/parcels/{other}"),
+        w.ht.t(),
+        json!({"code": "js-cj-1"}),
+    )
+    .assert_problem(409, "conflict");
+    // Its own code in another case is fine.
+    let p = ok(app.patch(
+        &format!("/api/v1/parcels/{other}"),
+        w.ht.t(),
+        json!({"code": "js-cj-2"}),
+    ));
+    assert_eq!(p["code"], "js-cj-2");
+}
