@@ -77,10 +77,15 @@ pub struct ListingChanges {
     pub consent: Option<Consent>,
 }
 
-/// The new schedule (and possibly lower reserve price) of a relisted failed listing.
+/// The new schedule (and possibly lower reserve price and new term) of a relisted failed
+/// listing.
 #[derive(Debug, Clone)]
 pub struct Relisting {
     pub reserve_price_fen: Option<i64>,
+    /// `None`: the failed listing's.
+    pub term_start: Option<NaiveDate>,
+    /// `None`: the failed listing's.
+    pub term_end: Option<NaiveDate>,
     pub registration_closes_at: DateTime<Utc>,
     pub auction_starts_at: DateTime<Utc>,
     pub auction_ends_at: DateTime<Utc>,
@@ -694,8 +699,8 @@ pub fn relist(
                 title: old.title.clone(),
                 description: old.description.clone(),
                 intended_use: old.intended_use,
-                term_start: old.term_start,
-                term_end: old.term_end,
+                term_start: r.term_start.unwrap_or(old.term_start),
+                term_end: r.term_end.unwrap_or(old.term_end),
                 reserve_price_fen: reserve,
                 min_increment_fen: old.min_increment_fen,
                 deposit_fen: old.deposit_fen,

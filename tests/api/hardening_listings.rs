@@ -181,3 +181,64 @@ fn parcel_codes_are_unique_whatever_their_letter_case() {
     ));
     assert_eq!(p["code"], "js-cj-2");
 }
+
+// ---- item 13: relist takes new term dates ------------------------------------------------
+
+#[test]
+fn relist_with_new_term_dates_then_submit_passes() {
+    let app = TestApp::start();
+    let mut w = World::new(&app);
+    let p = new_parcel(
+        &app,
+        &w.ht,
+        parcel_body("JS-CJ-0001-017", "158.31", "漕泾镇护塘村3组"),
+    );
+    let l = announce(
+        &app,
+        &w.ht,
+        &w.cj_staff,
+        listing_body("护塘村2027年第一批土地经营权流转", &[&p]),
+    );
+    let id = s(&l["id"]);
+    app.set_now(Utc.with_ymd_and_hms(2027, 2, 1, 2, 0, 0).unwrap());
+    assert_eq!(ok(get_listing(&app, None, &id))["status"], "failed");
+    w.relogin(&app);
+    // The old term starts 2027-03-01, before the new auction ends: it moves with the dates.
+    let r = listing_act(
+        &app,
+        w.ht.t(),
+        &id,
+        "relist",
+        json!({
+            "registration_closes_at": "2027-03-10T02:00:00Z",
+            "auction_starts_at": "2027-03-11T02:00:00Z",
+            "auction_ends_at": "2027-03-11T04:00:00Z",
+            "term_start": "2027-04-01",
+            "term_end": "2037-03-31",
+        }),
+    );
+    assert_eq!(r.status, 201, "{}", r.text);
+    let new_id = r.id();
+    assert_eq!(r.body["term_start"], "2027-04-01");
+    assert_eq!(r.body["term_end"], "2037-03-31");
+    let sub = expect(
+        submit(&app, &w.ht, &new_id),
+        200,
+        "submit of the relisted draft",
+    );
+    assert_eq!(sub["status"], "submitted");
+    // The new term dates are typed like anywhere else: a wrong type is 422 naming it.
+    let r = listing_act(
+        &app,
+        w.ht.t(),
+        &id,
+        "relist",
+        json!({
+            "registration_closes_at": "2027-03-10T02:00:00Z",
+            "auction_starts_at": "2027-03-11T02:00:00Z",
+            "auction_ends_at": "2027-03-11T04:00:00Z",
+            "term_start": 5,
+        }),
+    );
+    assert_eq!(fields(&r), vec!["term_start"]);
+}
