@@ -783,9 +783,19 @@ pub fn get(ctx: &Ctx, conn: &mut DbConn, id: &str) -> Result<ListingView, ApiErr
     }
     let parcels = q::listing_parcels(conn, &l.id)?;
     Ok(ListingView {
-        listing: l,
+        listing: as_seen_by(ctx.caller.as_ref(), l),
         parcels,
     })
+}
+
+/// What `caller` (or the public, `None`) reads of a listing it may see: the review's internal
+/// notes (the return reason) only for those who see the listing's village (the owner
+/// collective, the township's staff, admins), never in a public view.
+fn as_seen_by(caller: Option<&Caller>, mut l: Listing) -> Listing {
+    if !caller.is_some_and(|c| c.sees_village(&l.village_id, &l.township_id)) {
+        l.return_reason = None;
+    }
+    l
 }
 
 /// The statuses a search may show: the public ones, or with `mine` the caller's own
@@ -859,7 +869,7 @@ pub fn search(ctx: &Ctx, conn: &mut DbConn, search: Search) -> Result<SearchPage
         .map(|l| {
             let parcels = by_listing.remove(&l.id).unwrap_or_default();
             ListingView {
-                listing: l,
+                listing: as_seen_by(caller, l),
                 parcels,
             }
         })

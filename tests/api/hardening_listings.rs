@@ -242,3 +242,62 @@ fn relist_with_new_term_dates_then_submit_passes() {
     );
     assert_eq!(fields(&r), vec!["term_start"]);
 }
+
+// ---- item 12 (part): return_reason is internal once approved -----------------------------
+
+#[test]
+fn return_reason_is_not_public_once_announced() {
+    let app = TestApp::start();
+    let w = World::new(&app);
+    let a = make_listing(
+        &app,
+        &w,
+        w.cj(),
+        "40.00",
+        RESERVE,
+        schedule(&app),
+        Stage::Submitted,
+    );
+    let reason = "村民代表会议决议缺少签字页，请补充";
+    let r = ok(app.post(
+        &a.path("/return"),
+        w.cj_staff.t(),
+        json!({"reason": reason}),
+    ));
+    assert_eq!(r["return_reason"], reason);
+    ok(app.post(&a.path("/submit"), w.ht.t(), json!({})));
+    let r = ok(app.post(&a.path("/approve"), w.cj_staff.t(), json!({})));
+    assert_eq!(r["status"], "announced");
+    for token in [
+        None,
+        w.investor.t(),
+        w.jg.t(),
+        w.sy_staff.t(),
+        w.insurer.t(),
+    ] {
+        let one = ok(get_listing(&app, token, &a.id));
+        assert!(one["return_reason"].is_null(), "GET as {token:?}: {one}");
+        let page = ok(app.get("/api/v1/listings?limit=50", token));
+        let item = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["id"] == json!(a.id))
+            .expect("in the search")
+            .clone();
+        assert!(item["return_reason"].is_null(), "search as {token:?}");
+    }
+    for token in [w.ht.t(), w.cj_staff.t(), w.admin()] {
+        let one = ok(get_listing(&app, token, &a.id));
+        assert_eq!(one["return_reason"], reason, "GET as {token:?}");
+        let page = ok(app.get("/api/v1/listings?limit=50&mine=true", token));
+        let item = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["id"] == json!(a.id))
+            .expect("in the search")
+            .clone();
+        assert_eq!(item["return_reason"], reason, "search as {token:?}");
+    }
+}
