@@ -301,3 +301,82 @@ fn return_reason_is_not_public_once_announced() {
         assert_eq!(item["return_reason"], reason, "search as {token:?}");
     }
 }
+
+// ---- item 8 (part): free text of listings and parcels --------------------------------------
+
+#[test]
+fn listing_and_parcel_texts_refuse_control_and_bidi_characters() {
+    let app = TestApp::start();
+    let w = World::new(&app);
+    let p = new_parcel(
+        &app,
+        &w.ht,
+        parcel_body("JS-CJ-0001-017", "158.31", "漕泾镇护塘村3组"),
+    );
+    let body = listing_body("护塘村2027年第一批土地经营权流转", &[&p]);
+    // Title: one line, no bidi override.
+    let r = app.post(
+        "/api/v1/listings",
+        w.ht.t(),
+        with(body.clone(), json!({"title": "护塘村\u{202E}转流"})),
+    );
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(fields(&r), vec!["title"]);
+    // Description: several lines are fine, control and bidi characters are not.
+    for bad in [
+        "第一段\u{202E}反向",
+        "第一段\u{0007}响铃",
+        "第一段\u{2066}隔离\u{2069}",
+    ] {
+        let r = app.post(
+            "/api/v1/listings",
+            w.ht.t(),
+            with(body.clone(), json!({"description": bad})),
+        );
+        r.assert_problem(422, "validation_failed");
+        assert_eq!(fields(&r), vec!["description"], "{bad:?}");
+    }
+    let l = new_listing(
+        &app,
+        &w.ht,
+        with(
+            body.clone(),
+            json!({"description": "第一段\n第二段\r\n\t第三段"}),
+        ),
+    );
+    let id = s(&l["id"]);
+    let r = patch_listing(&app, w.ht.t(), &id, json!({"description": "改\u{202E}写"}));
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(fields(&r), vec!["description"]);
+    // Reasons.
+    expect(submit(&app, &w.ht, &id), 200, "submit");
+    let r = listing_act(
+        &app,
+        w.cj_staff.t(),
+        &id,
+        "return",
+        json!({"reason": "请\u{202E}补充"}),
+    );
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(fields(&r), vec!["reason"]);
+    // Parcel location, on create and on edit.
+    let r = app.post(
+        "/api/v1/parcels",
+        w.ht.t(),
+        parcel_body("JS-CJ-0001-018", "10.00", "护塘村\u{202E}组3"),
+    );
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(fields(&r), vec!["location"]);
+    let q = new_parcel(
+        &app,
+        &w.ht,
+        parcel_body("JS-CJ-0001-019", "10.00", "护塘村4组"),
+    );
+    let r = app.patch(
+        &format!("/api/v1/parcels/{q}"),
+        w.ht.t(),
+        json!({"location": "护塘村\u{0000}4组"}),
+    );
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(fields(&r), vec!["location"]);
+}
