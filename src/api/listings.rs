@@ -248,6 +248,10 @@ pub struct ReasonBody {
 pub struct RelistBody {
     /// May be lower than the failed listing's, never higher.
     pub reserve_price_fen: Option<i64>,
+    /// A new term (first day); default: the failed listing's. Checked on submit.
+    pub term_start: Option<NaiveDate>,
+    /// A new term (last day, inclusive); default: the failed listing's.
+    pub term_end: Option<NaiveDate>,
     pub registration_closes_at: DateTime<Utc>,
     pub auction_starts_at: DateTime<Utc>,
     pub auction_ends_at: DateTime<Utc>,
@@ -299,6 +303,8 @@ impl From<RelistBody> for Relisting {
     fn from(b: RelistBody) -> Self {
         Relisting {
             reserve_price_fen: b.reserve_price_fen,
+            term_start: b.term_start,
+            term_end: b.term_end,
             registration_closes_at: b.registration_closes_at,
             auction_starts_at: b.auction_starts_at,
             auction_ends_at: b.auction_ends_at,

@@ -8,7 +8,8 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::audit::audit_listing;
-use super::trading::{settle, settle_due, settle_locked};
+use super::trading::settle::is_due;
+use super::trading::{settle, settle_locked};
 use super::Ctx;
 use crate::clock::truncate_micros;
 use crate::db::listings::{self as q, ListingSearch, NewListing};
@@ -76,10 +77,15 @@ pub struct ListingChanges {
     pub consent: Option<Consent>,
 }
 
-/// The new schedule (and possibly lower reserve price) of a relisted failed listing.
+/// The new schedule (and possibly lower reserve price and new term) of a relisted failed
+/// listing.
 #[derive(Debug, Clone)]
 pub struct Relisting {
     pub reserve_price_fen: Option<i64>,
+    /// `None`: the failed listing's.
+    pub term_start: Option<NaiveDate>,
+    /// `None`: the failed listing's.
+    pub term_end: Option<NaiveDate>,
     pub registration_closes_at: DateTime<Utc>,
     pub auction_starts_at: DateTime<Utc>,
     pub auction_ends_at: DateTime<Utc>,
@@ -693,8 +699,8 @@ pub fn relist(
                 title: old.title.clone(),
                 description: old.description.clone(),
                 intended_use: old.intended_use,
-                term_start: old.term_start,
-                term_end: old.term_end,
+                term_start: r.term_start.unwrap_or(old.term_start),
+                term_end: r.term_end.unwrap_or(old.term_end),
                 reserve_price_fen: reserve,
                 min_increment_fen: old.min_increment_fen,
                 deposit_fen: old.deposit_fen,
@@ -777,9 +783,19 @@ pub fn get(ctx: &Ctx, conn: &mut DbConn, id: &str) -> Result<ListingView, ApiErr
     }
     let parcels = q::listing_parcels(conn, &l.id)?;
     Ok(ListingView {
-        listing: l,
+        listing: as_seen_by(ctx.caller.as_ref(), l),
         parcels,
     })
+}
+
+/// What `caller` (or the public, `None`) reads of a listing it may see: the review's internal
+/// notes (the return reason) only for those who see the listing's village (the owner
+/// collective, the township's staff, admins), never in a public view.
+fn as_seen_by(caller: Option<&Caller>, mut l: Listing) -> Listing {
+    if !caller.is_some_and(|c| c.sees_village(&l.village_id, &l.township_id)) {
+        l.return_reason = None;
+    }
+    l
 }
 
 /// The statuses a search may show: the public ones, or with `mine` the caller's own
@@ -813,17 +829,22 @@ fn scope_search(caller: Option<&Caller>, mine: bool, s: &mut ListingSearch) {
     }
 }
 
-/// Searches listings, after performing the transitions due among what the page could show.
+/// Searches listings, after performing the transitions due on the listings of the page (and
+/// on no other: an anonymous request never settles what it doesn't return).
 pub fn search(ctx: &Ctx, conn: &mut DbConn, search: Search) -> Result<SearchPage, ApiError> {
+    let caller = ctx.caller.as_ref();
     let mut s = search.filter;
-    scope_search(ctx.caller.as_ref(), search.mine, &mut s);
+    scope_search(caller, search.mine, &mut s);
     if let Some(st) = search.status {
         s.statuses.retain(|x| *x == st);
     }
-    settle_due(conn, ctx.now, ctx.rules())?;
     if let Some(c) = search.cursor {
+        // A cursor positions the page only as a listing the caller may see: any other id
+        // (a draft, a submission) reads as unknown, so it can't narrow the results or reveal
+        // what it is sorted by.
         s.after = Some(
             q::find_listing(conn, &c)?
+                .filter(|l| listing_visible(caller, l.status, &l.village_id, &l.township_id))
                 .ok_or_else(|| ApiError::BadRequest("invalid cursor".into()))?,
         );
     }
@@ -833,7 +854,7 @@ pub fn search(ctx: &Ctx, conn: &mut DbConn, search: Search) -> Result<SearchPage
             next_cursor: None,
         });
     }
-    let rows = q::search_listings(conn, &s)?;
+    let rows = settled_page(ctx, conn, &s)?;
     let more = rows.len() as i64 > s.limit;
     let rows: Vec<Listing> = rows.into_iter().take(s.limit as usize).collect();
     let next_cursor = if more {
@@ -848,10 +869,40 @@ pub fn search(ctx: &Ctx, conn: &mut DbConn, search: Search) -> Result<SearchPage
         .map(|l| {
             let parcels = by_listing.remove(&l.id).unwrap_or_default();
             ListingView {
-                listing: l,
+                listing: as_seen_by(caller, l),
                 parcels,
             }
         })
         .collect();
     Ok(SearchPage { items, next_cursor })
+}
+
+/// How many times a search reads its page again because a transition moved a listing of the
+/// page out of the statuses asked for.
+const SEARCH_SETTLE_PASSES: usize = 4;
+
+/// The rows of `s` (up to `limit + 1`), the listings of the page settled. A transition can
+/// take a listing out of the statuses asked for (`status=announced`), so the page is read again
+/// until it holds only settled listings that still match; each pass settles only listings on
+/// its page.
+fn settled_page(ctx: &Ctx, conn: &mut DbConn, s: &ListingSearch) -> Result<Vec<Listing>, ApiError> {
+    let mut pass = 0;
+    loop {
+        pass += 1;
+        let mut rows = q::search_listings(conn, s)?;
+        let mut left = false;
+        for l in rows.iter_mut().take(s.limit as usize) {
+            if !is_due(conn, l, ctx.now)? {
+                continue;
+            }
+            if let Some(now) = settle(conn, &l.id, ctx.now, ctx.rules())? {
+                left |= !s.statuses.contains(&now.status);
+                *l = now;
+            }
+        }
+        if !left || pass == SEARCH_SETTLE_PASSES {
+            rows.retain(|l| s.statuses.contains(&l.status));
+            return Ok(rows);
+        }
+    }
 }

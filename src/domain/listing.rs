@@ -403,11 +403,11 @@ pub fn check_texts(title: Option<&str>, description: Option<&str>) -> Vec<FieldE
         }
     }
     if let Some(d) = description {
-        if d.chars().count() > MAX_DESCRIPTION_CHARS {
-            errors.push(FieldError::new(
-                "description",
-                format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
-            ));
+        // A description may be left empty; otherwise it is plain multi-line text.
+        if !d.is_empty() {
+            if let Err(m) = super::validate::multiline_text(d, MAX_DESCRIPTION_CHARS) {
+                errors.push(FieldError::new("description", m));
+            }
         }
     }
     errors
@@ -507,6 +507,22 @@ mod tests {
         assert!(check_parcel_ids(Vec::new()).is_err());
         assert_eq!(check_reason(" 面积有误 "), Ok("面积有误".to_string()));
         assert_eq!(check_reason("  ").unwrap_err().field, "reason");
+    }
+
+    #[test]
+    fn descriptions_are_plain_multiline_text() {
+        assert!(check_texts(None, Some("第一段\n第二段\r\n\t第三段")).is_empty());
+        for bad in [
+            "反\u{202E}向",
+            "响\u{7}铃",
+            "隔\u{2066}离\u{2069}",
+            "\u{200F}",
+        ] {
+            let e = check_texts(None, Some(bad));
+            assert_eq!(e.len(), 1, "{bad:?}");
+            assert_eq!(e[0].field, "description");
+        }
+        assert_eq!(check_texts(Some("标题\n第二行"), None)[0].field, "title");
     }
 
     #[test]

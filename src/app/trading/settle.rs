@@ -13,7 +13,7 @@ use crate::domain::listing::ListingStatus;
 use crate::error::ApiError;
 
 /// Cheap check (no lock) whether anything is due for this listing at `now`.
-fn is_due(conn: &mut DbConn, l: &Listing, now: DateTime<Utc>) -> Result<bool, ApiError> {
+pub fn is_due(conn: &mut DbConn, l: &Listing, now: DateTime<Utc>) -> Result<bool, ApiError> {
     let n = now.naive_utc();
     Ok(match l.status {
         ListingStatus::Announced => l.registration_closes_at <= n,
