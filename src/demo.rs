@@ -398,8 +398,9 @@ pub fn seed(
                     IdType::ResidentId
                 },
                 id_number_enc: data_key.encrypt(idno),
+                id_number_hash: Some(data_key.id_hash(idno)),
                 id_number_masked: mask_id(idno),
-                phone: "13800138000".into(),
+                phone: data_key.encrypt("13800138000"),
                 experience: "十年以上水稻种植经验".into(),
                 business_plan: "种植优质稻米，发展绿色生态农业".into(),
                 claims_membership: member,

@@ -107,6 +107,11 @@ pub fn register(
         // Re-read inside the write lock: registration may have closed meanwhile.
         let l = lq::find_listing_for_update(conn, &l.id)?.ok_or(ApiError::NotFound)?;
         require_open(&l, now, "registration is not open for this listing")?;
+        // One registration per legal person per listing, whichever account registers it.
+        let hash = r.id_number_hash.as_deref().unwrap_or_default();
+        if rq::find_by_id_hash(conn, &l.id, hash)?.is_some() {
+            return Err(id_number_registered());
+        }
         rq::insert(conn, &r).map_err(db::unique_or(already_registered))?;
         audit_registration(
             conn,
@@ -399,6 +404,10 @@ fn sees_listing(caller: &Caller, l: &Listing) -> bool {
 
 fn already_registered() -> ApiError {
     ApiError::Conflict("you already registered for this listing".into())
+}
+
+fn id_number_registered() -> ApiError {
+    ApiError::Conflict("this ID number is already registered for this listing".into())
 }
 
 /// The review's transition, or 409 if the registration was already reviewed.

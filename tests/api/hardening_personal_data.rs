@@ -6,7 +6,61 @@ use crate::support::*;
 
 use serde_json::json;
 
+use crate::support::db;
 use crate::support::trading::*;
+
+// ---- item 11: one registration per legal person per listing; phones encrypted at rest ----
+
+#[test]
+fn the_same_id_number_under_another_account_is_a_conflict() {
+    let app = TestApp::start_for_trading();
+    let w = World::new(&app);
+    let listing = listing_in(&app, &w, Stage::Announced);
+    let zhang = verified_investor(&app, "zhangwei@example.cn", "张伟");
+    let other = verified_investor(&app, "zhangwei2@example.cn", "张伟");
+    apply_ok(&app, &zhang, &listing, person("张伟", ID_ZHANGWEI));
+    // Same person, second account; the number typed in lower case with spaces.
+    let again = apply(
+        &app,
+        &other.token,
+        &listing,
+        person("张伟", &format!(" {} ", ID_ZHANGWEI.to_lowercase())),
+    );
+    again.assert_problem(409, "conflict");
+    assert_eq!(
+        db::count(
+            app.pool(),
+            "registrations",
+            &format!("listing_id = {}", db::lit(&listing))
+        ),
+        1
+    );
+    // Another listing takes the same person.
+    let second = listing_in(&app, &w, Stage::Announced);
+    apply_ok(&app, &other, &second, person("张伟", ID_ZHANGWEI));
+}
+
+#[test]
+fn a_registration_phone_is_stored_encrypted_and_shown_in_clear() {
+    let app = TestApp::start_for_trading();
+    let w = World::new(&app);
+    let listing = listing_in(&app, &w, Stage::Announced);
+    let li = verified_investor(&app, "lina@example.cn", "李娜");
+    let reg = apply_ok(&app, &li, &listing, person("李娜", ID_LINA));
+    let stored = db::lines(
+        app.pool(),
+        &format!(
+            "SELECT phone AS line FROM registrations WHERE id = {}",
+            db::lit(&reg)
+        ),
+    );
+    assert_eq!(stored.len(), 1);
+    assert!(!stored[0].contains("13916012345"), "{stored:?}");
+    let b = ok(get_reg(&app, &li.token, &reg));
+    assert_eq!(b["phone"], "13916012345");
+    let staff = ok(get_reg(&app, &w.cj_staff.token, &reg));
+    assert_eq!(staff["phone"], "13916012345");
+}
 
 // ---- item 8: free text that reaches e-mails; mails start with the platform's text ----
 
