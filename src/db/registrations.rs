@@ -120,6 +120,25 @@ pub fn find_by_id_hash(
         .optional()
 }
 
+/// Every registration id, in order (the `crypto rehash` walk).
+pub fn all_ids(conn: &mut DbConn) -> QResult<Vec<String>> {
+    registrations::table
+        .order(registrations::id)
+        .select(registrations::id)
+        .load(conn)
+}
+
+/// Rewrites a registration's ID hash and phone ciphertext (nothing else moves).
+pub fn set_protected(conn: &mut DbConn, id: &str, id_hash: &str, phone: &str) -> QResult<()> {
+    diesel::update(registrations::table.find(id))
+        .set((
+            registrations::id_number_hash.eq(Some(id_hash.to_string())),
+            registrations::phone.eq(phone.to_string()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 pub fn for_listing(conn: &mut DbConn, listing_id: &str) -> QResult<Vec<Registration>> {
     registrations::table
         .filter(registrations::listing_id.eq(listing_id))

@@ -62,6 +62,66 @@ fn a_registration_phone_is_stored_encrypted_and_shown_in_clear() {
     assert_eq!(staff["phone"], "13916012345");
 }
 
+/// Rows written before the ID hash existed (hash NULL, phone in clear) are brought up to the
+/// current keys by `landx crypto rehash`; then the same person can't register twice.
+#[test]
+fn crypto_rehash_backfills_id_hashes_and_encrypts_legacy_phones() {
+    const ROOT: &str = "hardening-pii-root-key-0123456789abcdef";
+    let app = TestApp::start_with(|s| {
+        s.auth.access_token_minutes = 60 * 24 * 90;
+        s.auth.ip_attempts_per_minute = 1_000_000;
+        s.crypto.key = secrecy::SecretString::from(ROOT.to_string());
+    });
+    let w = World::new(&app);
+    let listing = listing_in(&app, &w, Stage::Announced);
+    let zhang = verified_investor(&app, "zhangwei@example.cn", "张伟");
+    let other = verified_investor(&app, "zhangwei2@example.cn", "张伟");
+    let reg = apply_ok(&app, &zhang, &listing, person("张伟", ID_ZHANGWEI));
+    // As the first release wrote it.
+    db::exec(
+        app.pool(),
+        &format!(
+            "UPDATE registrations SET id_number_hash = NULL, phone = '13916012345' WHERE id = {}",
+            db::lit(&reg)
+        ),
+    );
+    assert_eq!(
+        ok(get_reg(&app, &zhang.token, &reg))["phone"],
+        "13916012345"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_landx"))
+        .args(["crypto", "rehash"])
+        .env("LANDX_DATABASE__URL", &app.settings.database.url)
+        .env("LANDX_ENV", "test")
+        .env("LANDX_CRYPTO__KEY", ROOT)
+        .env_remove("RUST_LOG")
+        .current_dir(dir.path())
+        .output()
+        .expect("run landx");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        db::count(
+            app.pool(),
+            "registrations",
+            "id_number_hash IS NULL OR phone = '13916012345'"
+        ),
+        0
+    );
+    assert_eq!(
+        ok(get_reg(&app, &zhang.token, &reg))["phone"],
+        "13916012345"
+    );
+    apply(&app, &other.token, &listing, person("张伟", ID_ZHANGWEI))
+        .assert_problem(409, "conflict");
+}
+
 // ---- item 8: free text that reaches e-mails; mails start with the platform's text ----
 
 #[test]
