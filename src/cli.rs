@@ -1,4 +1,5 @@
-//! Command line: `serve` (default), `migrate`, `config`, `admin create`, `audit verify`.
+//! Command line: `serve` (default), `migrate`, `config`, `admin create`, `audit verify`,
+//! `crypto rehash`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -50,6 +51,18 @@ pub enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Personal-data key tools.
+    Crypto {
+        #[command(subcommand)]
+        command: CryptoCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CryptoCommand {
+    /// Recompute every registration's ID hash (rows written before it existed, or after
+    /// `crypto.key` was replaced) and encrypt phones still in clear or under an old key id.
+    Rehash,
 }
 
 #[derive(Debug, Subcommand)]
@@ -335,6 +348,37 @@ pub fn main_with(cli: Cli) -> i32 {
                 Err(e) => {
                     eprintln!("landx: {e}");
                     1
+                }
+            }
+        }
+        Command::Crypto {
+            command: CryptoCommand::Rehash,
+        } => {
+            let result = db::connect(&settings)
+                .and_then(|pool| {
+                    let mut conn = pool
+                        .get()
+                        .map_err(|e| db::StartupError::Database(e.to_string()))?;
+                    db::run_migrations(&mut conn)?;
+                    Ok(conn)
+                })
+                .map_err(|e| e.to_string())
+                .and_then(|mut conn| {
+                    let secret = jwt_secret(&settings)?;
+                    let key = crate::state::data_key(&settings, &secret);
+                    crate::app::registrations::rehash(&mut conn, &key).map_err(|e| format!("{e:?}"))
+                });
+            match result {
+                Ok(done) => {
+                    println!(
+                        "re-hashed {} registration(s); {} unreadable with the configured keys",
+                        done.updated, done.unreadable
+                    );
+                    i32::from(done.unreadable > 0)
+                }
+                Err(e) => {
+                    eprintln!("landx: {e}");
+                    2
                 }
             }
         }

@@ -88,6 +88,7 @@ pub enum RegistrationItem {
 /// The full view; the ID number is decrypted with `key` (its mask if it can't be).
 fn out(key: &DataKey, r: Registration) -> RegistrationOut {
     RegistrationOut {
+        phone: r.phone_in_clear(key),
         id_number: key
             .decrypt(&r.id_number_enc)
             .unwrap_or_else(|| r.id_number_masked.clone()),
@@ -103,7 +104,6 @@ fn out(key: &DataKey, r: Registration) -> RegistrationOut {
         investor_id: r.investor_id,
         legal_name: r.legal_name,
         id_number_masked: r.id_number_masked,
-        phone: r.phone,
         experience: r.experience,
         business_plan: r.business_plan,
         claims_membership: r.claims_membership,

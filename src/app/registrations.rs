@@ -12,6 +12,7 @@ use super::audit::audit_registration;
 use super::deposits::{move_deposit, notify_investor};
 use super::trading::settle;
 use super::Ctx;
+use crate::crypto::DataKey;
 use crate::db::listings as lq;
 use crate::db::models::{Listing, Registration};
 use crate::db::queries::PageReq;
@@ -107,6 +108,11 @@ pub fn register(
         // Re-read inside the write lock: registration may have closed meanwhile.
         let l = lq::find_listing_for_update(conn, &l.id)?.ok_or(ApiError::NotFound)?;
         require_open(&l, now, "registration is not open for this listing")?;
+        // One registration per legal person per listing, whichever account registers it.
+        let hash = r.id_number_hash.as_deref().unwrap_or_default();
+        if rq::find_by_id_hash(conn, &l.id, hash)?.is_some() {
+            return Err(id_number_registered());
+        }
         rq::insert(conn, &r).map_err(db::unique_or(already_registered))?;
         audit_registration(
             conn,
@@ -401,6 +407,10 @@ fn already_registered() -> ApiError {
     ApiError::Conflict("you already registered for this listing".into())
 }
 
+fn id_number_registered() -> ApiError {
+    ApiError::Conflict("this ID number is already registered for this listing".into())
+}
+
 /// The review's transition, or 409 if the registration was already reviewed.
 fn review(r: &Registration, event: RegistrationEvent) -> Result<RegistrationStatus, ApiError> {
     r.status
@@ -423,6 +433,50 @@ fn review_open(l: &Listing, now: DateTime<Utc>) -> Result<(), ApiError> {
         now,
         "registration has closed: the eligible bidders are fixed",
     )
+}
+
+/// What `landx crypto rehash` did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Rehashed {
+    /// Rows whose ID hash or phone ciphertext was rewritten.
+    pub updated: usize,
+    /// Rows whose ID number no key of the keyring decrypts (left as they are).
+    pub unreadable: usize,
+}
+
+/// Brings every registration up to the current keys: the ID hash recomputed from the
+/// decrypted number (rows written before the hash existed, or after the root key changed),
+/// and a phone stored in clear (first release) or under another key id re-encrypted. One
+/// write transaction; two rows of one listing with the same number → 409 `conflict`.
+pub fn rehash(conn: &mut DbConn, key: &DataKey) -> Result<Rehashed, ApiError> {
+    db::write_tx(conn, |conn| {
+        let mut done = Rehashed::default();
+        for id in rq::all_ids(conn)? {
+            let Some(r) = rq::find(conn, &id)? else {
+                continue;
+            };
+            let Some(number) = key.decrypt(&r.id_number_enc) else {
+                done.unreadable += 1;
+                continue;
+            };
+            let hash = key.id_hash(&number);
+            let phone = if key.is_stale(&r.phone) {
+                key.encrypt(&r.phone_in_clear(key))
+            } else {
+                r.phone.clone()
+            };
+            if r.id_number_hash.as_deref() != Some(hash.as_str()) || phone != r.phone {
+                rq::set_protected(conn, &r.id, &hash, &phone).map_err(db::unique_or(|| {
+                    ApiError::Conflict(format!(
+                        "listing {} has two registrations with the same ID number",
+                        r.listing_id
+                    ))
+                }))?;
+                done.updated += 1;
+            }
+        }
+        Ok(done)
+    })
 }
 
 /// Validates the submitted data (422 naming every bad field) into an [`Applicant`].

@@ -199,6 +199,8 @@ pub struct Registration {
     pub id_type: IdType,
     pub id_number_enc: String,
     pub id_number_masked: String,
+    /// Encrypted (`DataKey`); rows of the first release may hold it in clear: read it with
+    /// `Registration::phone_in_clear`.
     pub phone: String,
     pub experience: String,
     pub business_plan: String,
@@ -217,6 +219,9 @@ pub struct Registration {
     pub refunded_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// `DataKey::id_hash` of the ID number: one registration per legal person per listing.
+    /// NULL only on rows written before it existed, until they are backfilled.
+    pub id_number_hash: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

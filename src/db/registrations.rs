@@ -25,8 +25,9 @@ pub struct Applicant {
 }
 
 impl Registration {
-    /// A new registration: `applied`, deposit `unpaid`, the ID number encrypted with `key`.
-    /// The one place a registration row is built.
+    /// A new registration: `applied`, deposit `unpaid`, the ID number and phone encrypted
+    /// with `key`, the ID number's uniqueness hash beside them. The one place a registration
+    /// row is built.
     pub fn applied(
         listing_id: &str,
         investor_id: &str,
@@ -41,8 +42,9 @@ impl Registration {
             legal_name: a.legal_name,
             id_type: a.id_type,
             id_number_enc: key.encrypt(&a.id_number),
+            id_number_hash: Some(key.id_hash(&a.id_number)),
             id_number_masked: mask_id(&a.id_number),
-            phone: a.phone,
+            phone: key.encrypt(&a.phone),
             experience: a.experience,
             business_plan: a.business_plan,
             claims_membership: a.claims_membership,
@@ -59,6 +61,13 @@ impl Registration {
             created_at: now.naive_utc(),
             updated_at: now.naive_utc(),
         }
+    }
+
+    /// The phone in clear: stored encrypted, or in clear by the first release (a phone never
+    /// contains `:`, and a plaintext phone doesn't decrypt).
+    pub fn phone_in_clear(&self, key: &DataKey) -> String {
+        key.decrypt(&self.phone)
+            .unwrap_or_else(|| self.phone.clone())
     }
 }
 
@@ -95,6 +104,39 @@ pub fn find_by_investor(
         .select(Registration::as_select())
         .first(conn)
         .optional()
+}
+
+/// The registration on `listing_id` of the legal person whose ID number hashes to `id_hash`.
+pub fn find_by_id_hash(
+    conn: &mut DbConn,
+    listing_id: &str,
+    id_hash: &str,
+) -> QResult<Option<Registration>> {
+    registrations::table
+        .filter(registrations::listing_id.eq(listing_id))
+        .filter(registrations::id_number_hash.eq(id_hash))
+        .select(Registration::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Every registration id, in order (the `crypto rehash` walk).
+pub fn all_ids(conn: &mut DbConn) -> QResult<Vec<String>> {
+    registrations::table
+        .order(registrations::id)
+        .select(registrations::id)
+        .load(conn)
+}
+
+/// Rewrites a registration's ID hash and phone ciphertext (nothing else moves).
+pub fn set_protected(conn: &mut DbConn, id: &str, id_hash: &str, phone: &str) -> QResult<()> {
+    diesel::update(registrations::table.find(id))
+        .set((
+            registrations::id_number_hash.eq(Some(id_hash.to_string())),
+            registrations::phone.eq(phone.to_string()),
+        ))
+        .execute(conn)?;
+    Ok(())
 }
 
 pub fn for_listing(conn: &mut DbConn, listing_id: &str) -> QResult<Vec<Registration>> {

@@ -117,19 +117,24 @@ pub fn check_application(
     if let Err(m) = validate::phone(phone) {
         errors.push(FieldError::new("phone", m));
     }
-    if experience.chars().count() > 5000 {
-        errors.push(FieldError::new(
-            "experience",
-            "must be at most 5000 characters",
-        ));
+    // Free text that reaches staff screens and e-mails: several lines, but no control or
+    // bidirectional formatting characters. Either may be left empty.
+    if let Err(m) = optional_multiline(experience, 5000) {
+        errors.push(FieldError::new("experience", m));
     }
-    if business_plan.chars().count() > 10000 {
-        errors.push(FieldError::new(
-            "business_plan",
-            "must be at most 10000 characters",
-        ));
+    if let Err(m) = optional_multiline(business_plan, 10000) {
+        errors.push(FieldError::new("business_plan", m));
     }
     errors
+}
+
+/// [`validate::multiline_text`] for a field that may be left empty.
+fn optional_multiline(s: &str, max: usize) -> Result<(), String> {
+    if s.is_empty() {
+        Ok(())
+    } else {
+        validate::multiline_text(s, max)
+    }
 }
 
 /// Staff may verify membership only when the investor claimed it.
@@ -235,6 +240,30 @@ pub fn mask_person_name(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn free_text_of_an_application_refuses_control_and_bidi_characters() {
+        let fields = |name: &str, exp: &str, plan: &str| -> Vec<String> {
+            check_application(
+                name,
+                IdType::ResidentId,
+                "11010519491231002X",
+                "13800138000",
+                exp,
+                plan,
+            )
+            .into_iter()
+            .map(|e| e.field.to_string())
+            .collect()
+        };
+        assert!(fields("张伟", "十年\n水稻", "稻麦轮作\r\n烘干").is_empty());
+        assert!(fields("张伟", "", "").is_empty());
+        assert_eq!(fields("张\u{202E}伟", "", ""), ["legal_name"]);
+        assert_eq!(
+            fields("张伟", "a\u{2066}b", "x\u{0007}"),
+            ["experience", "business_plan"]
+        );
+    }
 
     #[test]
     fn resident_ids() {

@@ -1332,7 +1332,8 @@ fn every_change_is_audited_and_mailed_to_the_investor() {
         "{}",
         rejected.body
     );
-    assert!(rejected.body.starts_with("李娜"), "{}", rejected.body);
+    assert!(rejected.body.starts_with("您好："), "{}", rejected.body);
+    assert!(rejected.body.contains("“李娜”"), "{}", rejected.body);
     // Nobody else got mail about these registrations.
     for m in app.outbox() {
         if m.subject.contains("Registration") || m.subject.contains("Deposit") {

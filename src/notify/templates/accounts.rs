@@ -1,7 +1,7 @@
 //! The mails of accounts: e-mail verification, password reset, invitation. Chinese first,
 //! with an English line; subjects end with the English phrase clients and tests look for.
 
-use super::{subject, Template};
+use super::{greet, subject, Template};
 use crate::domain::roles::Role;
 
 fn link(public_url: &str, path: &str, token: &str) -> String {
@@ -30,9 +30,12 @@ impl Template for VerifyEmail<'_> {
             self.display_name,
             link(self.public_url, "verify-email", self.token),
         );
-        format!(
-            "{name}，您好：\n\n感谢注册 landx 农村土地经营权流转交易平台。请在 48 小时内打开以下链接验证邮箱：\n{url}\n\n\
-             Please verify your e-mail address by opening the link above.\n\n如非本人操作，请忽略本邮件。\n"
+        greet(
+            name,
+            &format!(
+                "感谢注册 landx 农村土地经营权流转交易平台。请在 48 小时内打开以下链接验证邮箱：\n{url}\n\n\
+             Please verify your e-mail address by opening the link above.\n\n如非本人操作，请忽略本邮件。"
+            ),
         )
     }
 }
@@ -54,9 +57,12 @@ impl Template for PasswordReset<'_> {
             self.display_name,
             link(self.public_url, "reset-password", self.token),
         );
-        format!(
-            "{name}，您好：\n\n我们收到了重置您 landx 账户密码的请求。请在 1 小时内打开以下链接设置新密码：\n{url}\n\n\
-             To reset your password, open the link above. If you did not ask for this, ignore this e-mail.\n"
+        greet(
+            name,
+            &format!(
+                "我们收到了重置您 landx 账户密码的请求。请在 1 小时内打开以下链接设置新密码：\n{url}\n\n\
+             To reset your password, open the link above. If you did not ask for this, ignore this e-mail."
+            ),
         )
     }
 }
@@ -80,9 +86,12 @@ impl Template for Invitation<'_> {
             role_zh(self.role),
             link(self.public_url, "accept-invitation", self.token),
         );
-        format!(
-            "{name}，您好：\n\n平台管理员已为您开通 landx 账户（角色：{role_zh}）。请打开以下链接设置登录密码：\n{url}\n\n\
-             An account has been created for you. Open the link above to set your password.\n"
+        greet(
+            name,
+            &format!(
+                "平台管理员已为您开通 landx 账户（角色：{role_zh}）。请打开以下链接设置登录密码：\n{url}\n\n\
+             An account has been created for you. Open the link above to set your password."
+            ),
         )
     }
 }

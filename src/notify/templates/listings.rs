@@ -4,7 +4,7 @@
 //! The listing mails name the listing in their subject (`【landx】<listing no>：<title> …`)
 //! and end their body with a link to it.
 
-use super::Template;
+use super::{greet, Template};
 
 /// Which listing a mail is about, to whom, and where to see it.
 #[derive(Debug, Clone, Copy)]
@@ -29,7 +29,7 @@ impl ListingMail<'_> {
     }
 
     fn body(&self, text: &str) -> String {
-        format!("{}，您好：\n\n{}\n{}\n", self.recipient, text, self.link)
+        greet(self.recipient, &format!("{}\n{}", text, self.link))
     }
 }
 
@@ -121,11 +121,7 @@ impl Template for RegisteredListingCancelled<'_> {
     }
 
     fn body(&self) -> String {
-        format!(
-            "{}，您好：\n\n{}\n",
-            self.legal_name,
-            cancelled_text(self.reason)
-        )
+        greet(self.legal_name, &cancelled_text(self.reason))
     }
 }
 
@@ -151,7 +147,7 @@ mod tests {
             reason: "面积有误",
         };
         assert!(r.subject().ends_with("Listing returned"));
-        assert!(r.body().starts_with("张三，您好：\n\n"));
+        assert!(r.body().starts_with("您好：\n\n致“张三”："));
         assert!(r.body().ends_with("http://x/listings/1\n"));
         let c = RegisteredListingCancelled {
             legal_name: "李四",

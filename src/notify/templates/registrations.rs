@@ -1,13 +1,13 @@
 //! Mails of the registrations aggregate: the qualification review and every deposit move, all
-//! to the registration's investor, greeted by the legal name they registered with.
+//! to the registration's investor, greeted by the platform, then the legal name they registered with (quoted).
 //! Texts: Chinese first, with an English line; subjects end with the English phrase clients
 //! and tests look for.
 
-use super::{subject, Template};
+use super::{greet, subject, Template};
 
 /// The greeting frame every mail to an investor shares.
 fn to_investor(legal_name: &str, text: &str) -> String {
-    format!("{legal_name}，您好：\n\n{text}\n")
+    greet(legal_name, text)
 }
 
 /// The investor's registration was accepted for review.
@@ -193,7 +193,7 @@ mod tests {
             reason: "材料不全",
         };
         assert!(t.subject().ends_with("Registration rejected"));
-        assert!(t.body().starts_with("张三，您好：\n\n"));
+        assert!(t.body().starts_with("您好：\n\n致“张三”："));
         assert!(t.body().contains("原因：材料不全。"));
         let d = DepositToBeRefunded {
             legal_name: "张三",

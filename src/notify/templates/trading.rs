@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{subject, Template};
+use super::{greet, subject, Template};
 
 /// A member of the listing's collective or staff, and the listing the mail is about.
 #[derive(Debug, Clone)]
@@ -22,16 +22,13 @@ impl ListingParty {
     }
 
     fn body(&self, text: &str) -> String {
-        format!(
-            "{}，您好：\n\n挂牌项目“{}”：{}\n",
-            self.name, self.title, text
-        )
+        greet(&self.name, &format!("挂牌项目“{}”：{}", self.title, text))
     }
 }
 
 /// A mail to an investor, greeted by the legal name of its registration.
 fn investor_body(name: &str, text: &str) -> String {
-    format!("{name}，您好：\n\n{text}\n")
+    greet(name, text)
 }
 
 /// Why a listing failed (流拍).
@@ -272,9 +269,12 @@ impl Template for CollectiveNotConfirmed {
         ))
     }
     fn body(&self) -> String {
-        format!(
-            "{}，您好：\n\n“{}”的成交（{}）已过确认期限，村集体尚未确认，请跟进。\n",
-            self.name, self.title, self.confirmation_no
+        greet(
+            &self.name,
+            &format!(
+                "“{}”的成交（{}）已过确认期限，村集体尚未确认，请跟进。",
+                self.title, self.confirmation_no
+            ),
         )
     }
 }
@@ -305,7 +305,7 @@ mod tests {
         );
         assert_eq!(
             failed.body(),
-            "王五，您好：\n\n挂牌项目“东村 120 亩”：竞价期内无人出价，项目流拍。No bid: the listing failed.\n"
+            "您好：\n\n致“王五”：\n挂牌项目“东村 120 亩”：竞价期内无人出价，项目流拍。No bid: the listing failed.\n"
         );
         let won = DealAwarded {
             name: "绿野农业有限公司".into(),
@@ -318,7 +318,7 @@ mod tests {
         assert!(won.subject().ends_with("You won"));
         assert_eq!(
             won.body(),
-            "绿野农业有限公司，您好：\n\n您以 120000 分/亩/年 取得“东村 120 亩”（协议转让成交 negotiated deal），成交确认书编号 DL-CJ-2027-0001。请于 2027-03-01T02:00:00+00:00 前确认成交。Please confirm the deal by the date above.\n"
+            "您好：\n\n致“绿野农业有限公司”：\n您以 120000 分/亩/年 取得“东村 120 亩”（协议转让成交 negotiated deal），成交确认书编号 DL-CJ-2027-0001。请于 2027-03-01T02:00:00+00:00 前确认成交。Please confirm the deal by the date above.\n"
         );
         let remind = CollectiveNotConfirmed {
             name: "李四".into(),
