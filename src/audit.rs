@@ -306,7 +306,7 @@ fn verify_snapshot(
                 match expected_link(&r, keys) {
                     Err(why) => return Ok(Err(broken(&why))),
                     Ok(link) if link != r.hash => {
-                        return Ok(Err(broken("content does not match its link")))
+                        return Ok(Err(broken("content does not match its hash")))
                     }
                     Ok(_) => {}
                 }
