@@ -1,8 +1,18 @@
-//! The append-only audit trail, hash-chained per stream. A listing's stream holds the records
+//! The append-only audit trail, chained per stream. A listing's stream holds the records
 //! of the listing and everything under it; accounts and organisations use `system`. Records
 //! are written in the same transaction as the change they describe.
+//!
+//! Each record's link is an HMAC-SHA-256 under the audit key (`[audit] key`, kept outside the
+//! database) over the record's content and the previous link, and names the key's id, so an
+//! edit recomputed without the key is detected. Records without a key id are the first
+//! release's plain SHA-256 chain ([`record_hash`]) and still verify as such; once a stream
+//! has a keyed record, every later record must be keyed too. See docs/audit.md.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
 
 use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
 use crate::db::audit as rows;
@@ -54,6 +64,66 @@ pub struct Entry<'a> {
     pub from_state: Option<&'a str>,
     pub to_state: Option<&'a str>,
     pub reason: Option<&'a str>,
+    /// Money moved by the transition (a bid's amount), fen.
+    pub amount_fen: Option<i64>,
+}
+
+/// The audit keys: the current one signs new records; it and the retired ones verify.
+#[derive(Clone)]
+pub struct AuditKeys {
+    current_id: String,
+    keys: BTreeMap<String, Vec<u8>>,
+}
+
+impl std::fmt::Debug for AuditKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditKeys")
+            .field("current_id", &self.current_id)
+            .field("ids", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl AuditKeys {
+    /// The keys of `[audit]`; `None` when no key is configured (only embedded uses such as
+    /// tests: the command line fills it outside production, production requires it), in
+    /// which case records are written with the first release's plain SHA-256 link.
+    pub fn from_settings(a: &crate::config::Audit) -> Option<AuditKeys> {
+        let current = a.key.expose_secret();
+        if current.is_empty() {
+            return None;
+        }
+        let mut keys: BTreeMap<String, Vec<u8>> = a
+            .retired_keys
+            .iter()
+            .map(|(id, k)| (id.clone(), k.expose_secret().as_bytes().to_vec()))
+            .collect();
+        keys.insert(a.key_id.clone(), current.as_bytes().to_vec());
+        Some(AuditKeys {
+            current_id: a.key_id.clone(),
+            keys,
+        })
+    }
+
+    pub fn current_id(&self) -> &str {
+        &self.current_id
+    }
+
+    fn key(&self, id: &str) -> Option<&[u8]> {
+        self.keys.get(id).map(Vec::as_slice)
+    }
+}
+
+/// The keys of this process, installed once at start (`AppState::new`, the command line).
+static KEYS: RwLock<Option<Arc<AuditKeys>>> = RwLock::new(None);
+
+/// Installs the audit keys `append` signs with and `verify` checks with.
+pub fn install_keys(keys: Option<AuditKeys>) {
+    *KEYS.write().unwrap_or_else(|e| e.into_inner()) = keys.map(Arc::new);
+}
+
+fn installed_keys() -> Option<Arc<AuditKeys>> {
+    KEYS.read().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 /// SHA-256 over the previous hash and every field of the record, unambiguously separated.
@@ -85,6 +155,61 @@ pub fn record_hash(r: &AuditRecord) -> String {
     hex::encode(h.finalize())
 }
 
+/// The link of a keyed record: HMAC-SHA-256 under `key` over a domain label and, each as its
+/// UTF-8 length (8 bytes, big-endian) then its bytes (an absent value is the single byte
+/// 0x00): prev_hash, stream, seq, actor_id, actor_role, action, entity_type, entity_id,
+/// from_state, to_state, reason, amount_fen (decimal), key_id, created_at (RFC 3339,
+/// microseconds, `Z`).
+pub fn record_link(r: &AuditRecord, key: &[u8]) -> String {
+    let seq = r.seq.to_string();
+    let amount = r.amount_fen.map(|a| a.to_string());
+    let created = r
+        .created_at
+        .and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let none = "\u{0}";
+    let fields: [&str; 15] = [
+        "landx-audit-link-v2",
+        &r.prev_hash,
+        &r.stream,
+        &seq,
+        r.actor_id.as_deref().unwrap_or(none),
+        r.actor_role.as_deref().unwrap_or(none),
+        &r.action,
+        &r.entity_type,
+        &r.entity_id,
+        r.from_state.as_deref().unwrap_or(none),
+        r.to_state.as_deref().unwrap_or(none),
+        r.reason.as_deref().unwrap_or(none),
+        amount.as_deref().unwrap_or(none),
+        r.key_id.as_deref().unwrap_or(none),
+        &created,
+    ];
+    let mut msg = Vec::new();
+    for f in fields {
+        msg.extend_from_slice(&(f.len() as u64).to_be_bytes());
+        msg.extend_from_slice(f.as_bytes());
+    }
+    crate::crypto::hmac_hex(key, &msg)
+}
+
+/// The link `r` must carry: HMAC under the key it names, or the first release's SHA-256 when
+/// it names none. `Err` names why it can't be checked.
+pub fn expected_link(r: &AuditRecord, keys: Option<&AuditKeys>) -> Result<String, String> {
+    match &r.key_id {
+        None if r.amount_fen.is_some() => {
+            Err("an amount on a record without a key id (the first release had none)".into())
+        }
+        None => Ok(record_hash(r)),
+        Some(id) => match keys.and_then(|k| k.key(id)) {
+            Some(key) => Ok(record_link(r, key)),
+            None => Err(format!(
+                "signed with audit key `{id}`, which is not configured"
+            )),
+        },
+    }
+}
+
 /// Appends one record to its stream. Must run inside the caller's write transaction: the
 /// stream's head row is locked (PostgreSQL `FOR UPDATE`; SQLite holds the write lock already)
 /// so concurrent appends to one stream serialise while other streams proceed.
@@ -105,8 +230,21 @@ pub fn append(conn: &mut DbConn, e: &Entry<'_>, now: DateTime<Utc>) -> Result<()
         to_state: e.to_state.map(Into::into),
         reason: e.reason.map(Into::into),
         created_at: now.naive_utc(),
+        key_id: None,
+        amount_fen: e.amount_fen,
     };
-    rec.hash = record_hash(&rec);
+    rec.hash = match installed_keys() {
+        Some(keys) => {
+            rec.key_id = Some(keys.current_id.clone());
+            record_link(&rec, keys.key(&keys.current_id).unwrap_or_default())
+        }
+        None if rec.amount_fen.is_some() => {
+            // Without a key the record takes the first release's form, which has no amount.
+            rec.amount_fen = None;
+            record_hash(&rec)
+        }
+        None => record_hash(&rec),
+    };
     Ok(rows::insert_record(conn, &rec)?)
 }
 
@@ -123,11 +261,16 @@ pub struct Broken {
 ///
 /// Reads one consistent snapshot (PostgreSQL repeatable read; a SQLite read transaction),
 /// so records appended while it runs on a live system don't look like tampering.
+/// Checks keyed links with the installed keys.
 pub fn verify(conn: &mut DbConn) -> Result<Result<u64, Broken>, ApiError> {
-    rows::in_snapshot(conn, verify_snapshot)
+    let keys = installed_keys();
+    rows::in_snapshot(conn, |conn| verify_snapshot(conn, keys.as_deref()))
 }
 
-fn verify_snapshot(conn: &mut DbConn) -> Result<Result<u64, Broken>, ApiError> {
+fn verify_snapshot(
+    conn: &mut DbConn,
+    keys: Option<&AuditKeys>,
+) -> Result<Result<u64, Broken>, ApiError> {
     let streams = rows::stream_heads(conn)?;
     let mut count = 0u64;
     let names: Vec<String> = streams.iter().map(|(s, _, _)| s.clone()).collect();
@@ -135,6 +278,7 @@ fn verify_snapshot(conn: &mut DbConn) -> Result<Result<u64, Broken>, ApiError> {
         let mut prev = GENESIS_HASH.to_string();
         let mut expected_seq = 1i64;
         let mut after = 0i64;
+        let mut keyed = false;
         loop {
             let batch = rows::records_after(conn, &stream, after, 1000)?;
             if batch.is_empty() {
@@ -153,8 +297,18 @@ fn verify_snapshot(conn: &mut DbConn) -> Result<Result<u64, Broken>, ApiError> {
                 if r.prev_hash != prev {
                     return Ok(Err(broken("previous-hash link does not match")));
                 }
-                if record_hash(&r) != r.hash {
-                    return Ok(Err(broken("content does not match its hash")));
+                if keyed && r.key_id.is_none() {
+                    return Ok(Err(broken(
+                        "record without a key id after keyed records (downgraded link)",
+                    )));
+                }
+                keyed |= r.key_id.is_some();
+                match expected_link(&r, keys) {
+                    Err(why) => return Ok(Err(broken(&why))),
+                    Ok(link) if link != r.hash => {
+                        return Ok(Err(broken("content does not match its hash")))
+                    }
+                    Ok(_) => {}
                 }
                 prev = r.hash.clone();
                 after = r.seq;
@@ -194,6 +348,33 @@ fn verify_snapshot(conn: &mut DbConn) -> Result<Result<u64, Broken>, ApiError> {
     Ok(Ok(count))
 }
 
+/// One stream's head, for anchoring outside the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub stream: String,
+    pub seq: i64,
+    pub link: String,
+    /// The key that signed the head record; `None`: a first-release link (or an empty stream).
+    pub key_id: Option<String>,
+}
+
+/// Every stream's head, by name, from one snapshot.
+pub fn heads(conn: &mut DbConn) -> Result<Vec<Head>, ApiError> {
+    rows::in_snapshot(conn, |conn| {
+        let mut out = Vec::new();
+        for (stream, seq, link) in rows::stream_heads(conn)? {
+            let key_id = rows::key_id_at(conn, &stream, seq)?;
+            out.push(Head {
+                stream,
+                seq,
+                link,
+                key_id,
+            });
+        }
+        Ok(out)
+    })
+}
+
 /// Records of one entity, oldest first (for tests and the future `/audit` route).
 pub fn for_entity(conn: &mut DbConn, entity_id: &str) -> Result<Vec<AuditRecord>, ApiError> {
     Ok(rows::records_of_entity(conn, entity_id)?)
@@ -219,6 +400,8 @@ mod tests {
             to_state: Some("active".into()),
             reason: None,
             created_at: chrono::DateTime::UNIX_EPOCH.naive_utc(),
+            key_id: None,
+            amount_fen: None,
         }
     }
 
@@ -234,5 +417,61 @@ mod tests {
         let mut r = rec();
         r.prev_hash = "1".repeat(64);
         assert_ne!(record_hash(&r), base);
+    }
+
+    /// Known answers computed outside this code base (python3 `hmac`, `hashlib.sha256`) over
+    /// the input documented on [`record_link`].
+    #[test]
+    fn keyed_link_matches_known_answers() {
+        let key = "k".repeat(32);
+        let mut r = rec();
+        r.key_id = Some("a1".into());
+        assert_eq!(
+            record_link(&r, key.as_bytes()),
+            "e9d49692ddac329562f99241e37bab5c482040b7ebf233f86f80ca745bf89f30"
+        );
+        let bid = AuditRecord {
+            id: "b".into(),
+            stream: "listing:l1".into(),
+            seq: 7,
+            prev_hash: "ab".repeat(32),
+            hash: String::new(),
+            actor_id: Some("u9".into()),
+            actor_role: Some("investor".into()),
+            action: "bid.placed".into(),
+            entity_type: "bid".into(),
+            entity_id: "b1".into(),
+            from_state: None,
+            to_state: Some("accepted".into()),
+            reason: Some("125000 fen/mu/year".into()),
+            created_at: chrono::NaiveDate::from_ymd_opt(2027, 1, 10)
+                .unwrap()
+                .and_hms_micro_opt(2, 5, 0, 123_456)
+                .unwrap(),
+            key_id: Some("a2".into()),
+            amount_fen: Some(125_000),
+        };
+        assert_eq!(
+            record_link(&bid, key.as_bytes()),
+            "91a676ef2d6c20294583564ec2d862ccb469727b1a9065106948e0d792ea1029"
+        );
+        // The amount and the key id are inputs; a keyless record keeps the SHA-256 link.
+        let mut other = bid.clone();
+        other.amount_fen = Some(125_001);
+        assert_ne!(
+            record_link(&other, key.as_bytes()),
+            record_link(&bid, key.as_bytes())
+        );
+        let mut other = bid.clone();
+        other.key_id = Some("a1".into());
+        assert_ne!(
+            record_link(&other, key.as_bytes()),
+            record_link(&bid, key.as_bytes())
+        );
+        assert_eq!(expected_link(&rec(), None), Ok(record_hash(&rec())));
+        assert!(
+            expected_link(&bid, None).is_err(),
+            "an unknown key is reported"
+        );
     }
 }

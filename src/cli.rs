@@ -1,5 +1,5 @@
 //! Command line: `serve` (default), `migrate`, `config`, `admin create`, `audit verify`,
-//! `crypto rehash`.
+//! `audit heads`, `crypto rehash`, `demo seed`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -87,8 +87,12 @@ pub enum DemoCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Walk every hash chain and report the first broken record.
+    /// Walk every chain, checking each link with the audit key(s), and report the first
+    /// broken record.
     Verify,
+    /// Print each stream's head (stream, seq, link, key id), one per line, for anchoring
+    /// outside the database.
+    Heads,
 }
 
 pub fn init_tracing(settings: &Settings) {
@@ -245,6 +249,8 @@ pub fn main_with(cli: Cli) -> i32 {
             return 2;
         }
     }
+    // Every command that appends or verifies audit records signs and checks with these.
+    crate::audit::install_keys(crate::audit::AuditKeys::from_settings(&settings.audit));
     match cli.command.unwrap_or(Command::Serve) {
         Command::Config => {
             print!("{}", settings.redacted_toml());
@@ -400,6 +406,32 @@ pub fn main_with(cli: Cli) -> i32 {
                         b.stream, b.seq, b.id, b.problem
                     );
                     1
+                }
+                Err(e) => {
+                    eprintln!("landx: {e}");
+                    2
+                }
+            }
+        }
+        Command::Audit {
+            command: AuditCommand::Heads,
+        } => {
+            let result = db::connect(&settings)
+                .map_err(|e| e.to_string())
+                .and_then(|pool| pool.get().map_err(|e| e.to_string()))
+                .and_then(|mut conn| crate::audit::heads(&mut conn).map_err(|e| format!("{e:?}")));
+            match result {
+                Ok(heads) => {
+                    for h in heads {
+                        println!(
+                            "{}\t{}\t{}\t{}",
+                            h.stream,
+                            h.seq,
+                            h.link,
+                            h.key_id.as_deref().unwrap_or("-")
+                        );
+                    }
+                    0
                 }
                 Err(e) => {
                     eprintln!("landx: {e}");

@@ -198,8 +198,10 @@ where
             ) else {
                 return srv.call(req).await.map(ServiceResponse::map_into_left_body);
             };
-            // Only requests with a valid access token are scoped and stored.
-            let Some(claims) = state.jwt.verify(&token, state.clock.now()) else {
+            // Only fully authenticated callers are scoped and stored: the same check as the
+            // extractor (signature, expiry, token version, disabled account), before any key
+            // is claimed or replayed. Otherwise the handler answers (401) as without a key.
+            let Ok(caller) = crate::api::extract::authenticate(&state, &token).await else {
                 return srv.call(req).await.map(ServiceResponse::map_into_left_body);
             };
             let key = match key {
@@ -218,7 +220,7 @@ where
             };
             let path = req.path().to_string();
             let hash = fingerprint("POST", &path, &body);
-            let user = claims.sub.clone();
+            let user = caller.id.clone();
             let started = std::time::Instant::now();
             loop {
                 let (u, k, p, h) = (user.clone(), key.clone(), path.clone(), hash.clone());

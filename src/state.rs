@@ -21,11 +21,15 @@ pub struct AppState {
     pub ip_limiter: Arc<IpLimiter>,
     pub data_key: DataKey,
     pub unknown_accounts: Arc<UnknownAccounts>,
+    /// The audit trail's keys (`[audit]`), installed for `crate::audit` to sign with.
+    pub audit_keys: Option<crate::audit::AuditKeys>,
 }
 
 impl AppState {
     pub fn new(settings: Settings, pool: Pool, clock: Arc<dyn Clock>, jwt_secret: &[u8]) -> Self {
         let data_key = data_key(&settings, jwt_secret);
+        let audit_keys = crate::audit::AuditKeys::from_settings(&settings.audit);
+        crate::audit::install_keys(audit_keys.clone());
         let jwt = JwtKeys::new(jwt_secret, &settings.auth.issuer, &settings.auth.audience);
         AppState {
             ip_limiter: Arc::new(IpLimiter::new(settings.auth.ip_attempts_per_minute)),
@@ -36,6 +40,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             data_key,
             unknown_accounts: Arc::new(UnknownAccounts::default()),
+            audit_keys,
         }
     }
 }

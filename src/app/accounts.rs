@@ -81,6 +81,7 @@ pub(crate) fn audit_system(
             from_state: from.map(AccountState::as_str),
             to_state: to.map(AccountState::as_str),
             reason,
+            amount_fen: None,
         },
         ctx.now,
     )

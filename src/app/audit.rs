@@ -30,6 +30,7 @@ pub fn audit_listing(
             from_state: from,
             to_state: Some(l.status.as_str()),
             reason,
+            amount_fen: None,
         },
         now,
     )
@@ -60,6 +61,7 @@ pub fn audit_registration(
             from_state: Some(from),
             to_state: Some(to),
             reason,
+            amount_fen: None,
         },
         now,
     )

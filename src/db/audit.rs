@@ -77,6 +77,17 @@ pub fn stream_heads(conn: &mut DbConn) -> QResult<Vec<(String, i64, String)>> {
         .load(conn)
 }
 
+/// The key id of `stream`'s record `seq` (`None` when unkeyed or absent).
+pub fn key_id_at(conn: &mut DbConn, stream: &str, seq: i64) -> QResult<Option<String>> {
+    Ok(audit_log::table
+        .filter(audit_log::stream.eq(stream))
+        .filter(audit_log::seq.eq(seq))
+        .select(audit_log::key_id)
+        .first::<Option<String>>(conn)
+        .optional()?
+        .flatten())
+}
+
 /// Up to `limit` records of `stream` after sequence number `after`, in order.
 pub fn records_after(
     conn: &mut DbConn,

@@ -119,6 +119,11 @@ pub struct AuditRecord {
     pub to_state: Option<String>,
     pub reason: Option<String>,
     pub created_at: NaiveDateTime,
+    /// The audit key that signed `hash` (an HMAC link); `None`: the first release's plain
+    /// SHA-256 link.
+    pub key_id: Option<String>,
+    /// Money moved by the transition (a bid's amount), fen.
+    pub amount_fen: Option<i64>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]

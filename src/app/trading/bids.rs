@@ -104,6 +104,7 @@ pub fn place_bid(
                 from_state: None,
                 to_state: Some(BID_ACCEPTED),
                 reason: Some(&format!("{} fen/mu/year", bid.amount_fen)),
+                amount_fen: Some(bid.amount_fen),
             },
             now,
         )?;

@@ -167,6 +167,7 @@ fn fall_through(
             from_state: Some(from.as_str()),
             to_state: Some(d.status.as_str()),
             reason: Some(reason),
+            amount_fen: None,
         },
         now,
     )?;
@@ -352,6 +353,7 @@ pub fn confirm_deal(
                 from_state: Some(from.as_str()),
                 to_state: Some(d.status.as_str()),
                 reason: None,
+                amount_fen: None,
             },
             now,
         )?;

@@ -117,6 +117,8 @@ pub fn audit_hash(a: &Audit) -> String {
         to_state: a.to_state.clone(),
         reason: a.reason.clone(),
         created_at: a.created_at,
+        key_id: None,
+        amount_fen: None,
     })
 }
 
