@@ -154,6 +154,14 @@ pub struct Auth {
     pub max_failed_logins: i64,
     /// Create `admin@landx.local` with a random password when none exists (not in production).
     pub bootstrap_admin: bool,
+    /// argon2 runs (hash or verify) at once; 0 = one per core.
+    pub argon2_concurrency: usize,
+    /// Requests allowed to wait for an argon2 run; beyond that 503 `unavailable`.
+    pub argon2_queue: usize,
+    /// (account or address, client) pairs the login throttle remembers; the oldest go first.
+    pub max_tracked_logins: usize,
+    /// Password-reset e-mails per account in a sliding hour (further requests still get 202).
+    pub reset_mails_per_hour: i64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -307,6 +315,10 @@ impl Default for Auth {
             ip_attempts_per_minute: 60,
             max_failed_logins: 5,
             bootstrap_admin: true,
+            argon2_concurrency: 0,
+            argon2_queue: 32,
+            max_tracked_logins: 100_000,
+            reset_mails_per_hour: 3,
         }
     }
 }

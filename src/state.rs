@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use crate::auth::ratelimit::{IpLimiter, UnknownAccounts};
+use crate::auth::password::Argon2Gate;
+use crate::auth::ratelimit::{IpLimiter, LoginThrottle};
 use crate::auth::tokens::JwtKeys;
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -20,7 +21,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub ip_limiter: Arc<IpLimiter>,
     pub data_key: DataKey,
-    pub unknown_accounts: Arc<UnknownAccounts>,
+    /// Failed logins per account (or unknown address) and client.
+    pub login_throttle: Arc<LoginThrottle>,
+    /// Bounds the argon2 runs of requests.
+    pub argon2: Arc<Argon2Gate>,
     /// The audit trail's keys (`[audit]`), installed for `crate::audit` to sign with.
     pub audit_keys: Option<crate::audit::AuditKeys>,
 }
@@ -31,6 +35,11 @@ impl AppState {
         let audit_keys = crate::audit::AuditKeys::from_settings(&settings.audit);
         crate::audit::install_keys(audit_keys.clone());
         let jwt = JwtKeys::new(jwt_secret, &settings.auth.issuer, &settings.auth.audience);
+        let login_throttle = Arc::new(LoginThrottle::new(settings.auth.max_tracked_logins));
+        let argon2 = Arc::new(Argon2Gate::new(
+            settings.auth.argon2_concurrency,
+            settings.auth.argon2_queue,
+        ));
         AppState {
             ip_limiter: Arc::new(IpLimiter::new(settings.auth.ip_attempts_per_minute)),
             settings: Arc::new(settings),
@@ -39,7 +48,8 @@ impl AppState {
             jwt: Arc::new(jwt),
             metrics: Arc::new(Metrics::default()),
             data_key,
-            unknown_accounts: Arc::new(UnknownAccounts::default()),
+            login_throttle,
+            argon2,
             audit_keys,
         }
     }

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::{created, parse_body, Routes, UserOut};
 use crate::app::accounts::{self, Registration, Tokens};
-use crate::auth::ratelimit::client_ip;
+use crate::auth::ratelimit::{client_ip, client_key};
 use crate::auth::Caller;
 use crate::db;
 use crate::error::ApiError;
@@ -117,19 +117,25 @@ impl From<Tokens> for TokenPair {
     }
 }
 
-/// The per-IP limiter of the auth routes.
-fn throttle(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
-    let ip = client_ip(
+/// The key the caller is throttled by: its address (IPv6: its /64).
+fn client(state: &AppState, req: &HttpRequest) -> String {
+    client_key(&client_ip(
         req.peer_addr().map(|a| a.ip()),
         req.headers()
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok()),
         &state.settings.server.trusted_proxies,
-    );
+    ))
+}
+
+/// The per-client limiter of the auth routes; answers the client's key.
+fn throttle(state: &AppState, req: &HttpRequest) -> Result<String, ApiError> {
+    let client = client(state, req);
     state
         .ip_limiter
-        .check(&ip, state.clock.now())
-        .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })
+        .check(&client, state.clock.now())
+        .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
+    Ok(client)
 }
 
 /// Register an investor account; a verification e-mail is sent.
@@ -150,8 +156,9 @@ pub async fn register(
         display_name: b.display_name,
         phone: b.phone,
     };
+    let st = state.clone();
     let user = db::run(&state.pool, move |conn| {
-        accounts::register(&ctx, conn, registration)
+        accounts::register(&ctx, conn, &st.argon2, registration)
     })
     .await?;
     Ok(created(
@@ -185,7 +192,7 @@ pub async fn login(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    throttle(&state, &req)?;
+    let client = throttle(&state, &req)?;
     let b: LoginBody = parse_body(&body)?;
     let ctx = state.ctx(None);
     let st = state.clone();
@@ -194,7 +201,9 @@ pub async fn login(
             &ctx,
             conn,
             &st.jwt,
-            &st.unknown_accounts,
+            &st.login_throttle,
+            &st.argon2,
+            &client,
             &b.email,
             &b.password,
         )
@@ -266,8 +275,9 @@ pub async fn reset_confirm(
     throttle(&state, &req)?;
     let b: ResetConfirmBody = parse_body(&body)?;
     let ctx = state.ctx(None);
+    let st = state.clone();
     db::run(&state.pool, move |conn| {
-        accounts::confirm_password_reset(&ctx, conn, &b.token, &b.new_password)
+        accounts::confirm_password_reset(&ctx, conn, &st.argon2, &b.token, &b.new_password)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -282,8 +292,9 @@ pub async fn accept_invitation(
 ) -> Result<HttpResponse, ApiError> {
     let b: AcceptInvitationBody = parse_body(&body)?;
     let ctx = state.ctx(None);
+    let st = state.clone();
     db::run(&state.pool, move |conn| {
-        accounts::accept_invitation(&ctx, conn, &b.token, &b.password)
+        accounts::accept_invitation(&ctx, conn, &st.argon2, &b.token, &b.password)
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -8,8 +8,8 @@ use chrono::Duration;
 
 use super::Ctx;
 use crate::audit::{self, Actor, Entry, SYSTEM_STREAM};
-use crate::auth::password::{check_password_rule, hash_password, verify_password};
-use crate::auth::ratelimit::{lock_for, UnknownAccounts};
+use crate::auth::password::{check_password_rule, hash_password, Argon2Gate, Busy};
+use crate::auth::ratelimit::LoginThrottle;
 use crate::auth::tokens::{random_token, sha256_hex, Claims, JwtKeys};
 use crate::db::models::{OneTimeToken, RefreshToken, User};
 use crate::db::queries::{self, NewUser, PageReq, UserFilter};
@@ -123,6 +123,33 @@ fn invalid_token() -> ApiError {
     ApiError::field("token", "unknown, expired or already used")
 }
 
+/// Longest e-mail address (RFC 5321 path limit) and password accepted anywhere.
+pub const MAX_EMAIL_CHARS: usize = 254;
+pub const MAX_PASSWORD_CHARS: usize = 128;
+/// Longer than any token this server mails or issues.
+const MAX_TOKEN_CHARS: usize = 128;
+
+/// Refuses over-long strings before any other work (lookups, hashing, throttling state):
+/// each `(field, value, max chars)` too long is a 422 naming the field.
+fn bounded(fields: &[(&'static str, &str, usize)]) -> Result<(), ApiError> {
+    let errors: Vec<FieldError> = fields
+        .iter()
+        .filter(|(_, v, max)| v.len() > *max && v.chars().nth(*max).is_some())
+        .map(|(f, _, max)| FieldError::new(*f, format!("must be at most {max} characters")))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+impl From<Busy> for ApiError {
+    fn from(_: Busy) -> Self {
+        ApiError::Unavailable
+    }
+}
+
 /// Creates a one-time token of `purpose` for `user_id`; returns the clear token for the mail.
 fn new_one_time_token(
     ctx: &Ctx,
@@ -182,7 +209,16 @@ fn issue_tokens(
 }
 
 /// Registers an investor account and mails the verification link.
-pub fn register(ctx: &Ctx, conn: &mut DbConn, r: Registration) -> Result<User, ApiError> {
+pub fn register(
+    ctx: &Ctx,
+    conn: &mut DbConn,
+    gate: &Argon2Gate,
+    r: Registration,
+) -> Result<User, ApiError> {
+    bounded(&[
+        ("email", &r.email, MAX_EMAIL_CHARS),
+        ("password", &r.password, MAX_PASSWORD_CHARS),
+    ])?;
     let email = validate::normalize_email(&r.email);
     let errors = profile_errors(
         &r.email,
@@ -194,7 +230,7 @@ pub fn register(ctx: &Ctx, conn: &mut DbConn, r: Registration) -> Result<User, A
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let phc = hash_password(&r.password);
+    let phc = gate.hash(&r.password)?;
     db::write_tx(conn, |conn| {
         if queries::email_taken(conn, &email)? {
             return Err(email_taken());
@@ -280,60 +316,54 @@ pub fn verify_email(ctx: &Ctx, conn: &mut DbConn, token: &str) -> Result<User, A
     })
 }
 
-/// Logs in with e-mail and password. A locked account (or a throttled unknown address) is
-/// 429 before the password is checked; a wrong password, an unknown address and a disabled
-/// account are the same 401. Failures count towards the lock (in the database for accounts,
-/// in `unknown` for addresses without one, so the answers look alike).
+/// Logs in with e-mail and password from `client` (its throttling key). Over-long fields are
+/// 422 before anything else. Each attempt is counted against (account or address, client)
+/// *before* the password is checked, so parallel guesses can't pass the limit; a throttled
+/// pair is 429. A wrong password, an unknown address and a disabled account are the same 401
+/// (unknown addresses are throttled and verified alike, so the answers look alike).
+#[allow(clippy::too_many_arguments)]
 pub fn login(
     ctx: &Ctx,
     conn: &mut DbConn,
     jwt: &JwtKeys,
-    unknown: &UnknownAccounts,
+    throttle: &LoginThrottle,
+    gate: &Argon2Gate,
+    client: &str,
     email: &str,
     password: &str,
 ) -> Result<Tokens, ApiError> {
+    bounded(&[
+        ("email", email, MAX_EMAIL_CHARS),
+        ("password", password, MAX_PASSWORD_CHARS),
+    ])?;
     let now = ctx.now;
     let email = validate::normalize_email(email);
     let user = queries::find_user_by_email(conn, &email)?;
-    match &user {
-        None => {
-            if let Some(retry_after_secs) = unknown.locked(&email, now) {
-                return Err(ApiError::RateLimited { retry_after_secs });
-            }
-        }
-        Some(u) => {
-            if let Some(until) = u.locked_until.map(|t| t.and_utc()) {
-                if until > now {
-                    return Err(ApiError::RateLimited {
-                        retry_after_secs: (until - now).num_seconds().max(1) as u64,
-                    });
-                }
-            }
-        }
-    }
+    // The account's token version is part of the key: a password reset starts afresh.
+    let subject = match &user {
+        Some(u) => format!("user:{}:{}", u.id, u.token_version),
+        None => format!("email:{email}"),
+    };
+    throttle
+        .attempt(&subject, client, now, ctx.settings.auth.max_failed_logins)
+        .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
     // Always verify (a dummy hash for unknown accounts) so timing doesn't tell them apart.
-    let ok = verify_password(
+    let ok = gate.verify(
         password,
         user.as_ref().and_then(|u| u.password_hash.as_deref()),
-    );
+    )?;
     let wrong = || ApiError::Unauthorized("wrong e-mail or password".into());
-    let max_failures = ctx.settings.auth.max_failed_logins;
     let Some(user) = user else {
-        unknown.fail(&email, now, max_failures);
         return Err(wrong());
     };
+    if !ok {
+        return Err(wrong());
+    }
+    throttle.succeeded(&subject, client);
     let issued = db::write_tx(conn, |conn| {
         let fresh = queries::find_user(conn, &user.id)?.ok_or(ApiError::NotFound)?;
-        if !ok || fresh.disabled {
-            if !ok {
-                let failures = queries::count_failed_login(conn, &fresh.id)?;
-                let locked = lock_for(failures, max_failures).map(|d| (now + d).naive_utc());
-                queries::set_login_failures(conn, &fresh.id, failures, locked)?;
-            }
+        if fresh.disabled {
             return Ok(None);
-        }
-        if fresh.failed_logins != 0 || fresh.locked_until.is_some() {
-            queries::set_login_failures(conn, &fresh.id, 0, None)?;
         }
         let family = uuid::Uuid::now_v7().to_string();
         issue_tokens(ctx, conn, jwt, &fresh, &family).map(Some)
@@ -381,19 +411,35 @@ pub fn logout(ctx: &Ctx, conn: &mut DbConn, refresh_token: &str) -> Result<(), A
     })
 }
 
-/// Mails a password-reset link to the account behind `email`, if there is an active one.
-/// The outcome is not reported: the answer must not reveal which addresses have accounts.
+/// Mails a password-reset link to the account behind `email`, if there is an active one and
+/// it got fewer than `auth.reset_mails_per_hour` in the last hour (counted in the database, so
+/// the limit holds across instances). The outcome is not reported: the answer must not reveal
+/// which addresses have accounts, so known and unknown addresses run the same queries.
 pub fn request_password_reset(ctx: &Ctx, conn: &mut DbConn, email: &str) -> Result<(), ApiError> {
+    // API.md: this route answers 202 always. An address longer than any account's matches
+    // none: nothing is looked up, stored or sent.
+    if email.chars().count() > MAX_EMAIL_CHARS {
+        return Ok(());
+    }
     let email = validate::normalize_email(email);
     // A malformed address simply matches no account.
     if !validate::is_email(&email) {
         return Ok(());
     }
+    let since = (ctx.now - Duration::hours(1)).naive_utc();
     db::write_tx(conn, |conn| {
-        let Some(user) = queries::find_user_by_email(conn, &email)? else {
+        let user = queries::find_user_by_email(conn, &email)?;
+        let user_id = user.as_ref().map(|u| u.id.as_str()).unwrap_or_default();
+        let recent = queries::count_one_time_tokens_since(
+            conn,
+            user_id,
+            TokenPurpose::PasswordReset,
+            since,
+        )?;
+        let Some(user) = user else {
             return Ok(());
         };
-        if user.disabled {
+        if user.disabled || recent >= ctx.settings.auth.reset_mails_per_hour {
             return Ok(());
         }
         let token = new_one_time_token(
@@ -420,12 +466,14 @@ pub fn request_password_reset(ctx: &Ctx, conn: &mut DbConn, email: &str) -> Resu
 pub fn confirm_password_reset(
     ctx: &Ctx,
     conn: &mut DbConn,
+    gate: &Argon2Gate,
     token: &str,
     new_password: &str,
 ) -> Result<(), ApiError> {
     set_password_with_token(
         ctx,
         conn,
+        gate,
         token,
         new_password,
         "new_password",
@@ -437,12 +485,14 @@ pub fn confirm_password_reset(
 pub fn accept_invitation(
     ctx: &Ctx,
     conn: &mut DbConn,
+    gate: &Argon2Gate,
     token: &str,
     password: &str,
 ) -> Result<(), ApiError> {
     set_password_with_token(
         ctx,
         conn,
+        gate,
         token,
         password,
         "password",
@@ -451,15 +501,21 @@ pub fn accept_invitation(
 }
 
 /// Sets a new password from a one-time token of `purpose`; every existing token of the user
-/// stops working (token version bumped, refresh tokens revoked).
+/// stops working (token version bumped, refresh tokens revoked, every other outstanding reset
+/// or invitation token used up).
 fn set_password_with_token(
     ctx: &Ctx,
     conn: &mut DbConn,
+    gate: &Argon2Gate,
     token: &str,
     password: &str,
     password_field: &'static str,
     purpose: TokenPurpose,
 ) -> Result<(), ApiError> {
+    if token.len() > MAX_TOKEN_CHARS {
+        return Err(invalid_token());
+    }
+    bounded(&[(password_field, password, MAX_PASSWORD_CHARS)])?;
     let now = ctx.now.naive_utc();
     let hash = sha256_hex(token);
     // Look first (without consuming) so a bad password doesn't burn the token.
@@ -469,11 +525,17 @@ fn set_password_with_token(
     }
     .ok_or_else(invalid_token)?;
     check_password_rule(password, &user.email).map_err(|m| ApiError::field(password_field, m))?;
-    let phc = hash_password(password);
+    let phc = gate.hash(password)?;
     db::write_tx(conn, |conn| {
         let t = queries::consume_one_time_token(conn, &hash, purpose, now)?
             .ok_or_else(invalid_token)?;
         queries::set_password(conn, &t.user_id, &phc, now)?;
+        queries::use_up_one_time_tokens(
+            conn,
+            &t.user_id,
+            &[TokenPurpose::PasswordReset, TokenPurpose::Invitation],
+            now,
+        )?;
         queries::revoke_user_refresh_tokens(conn, &t.user_id, now)?;
         // Receiving the mail proves the address.
         queries::set_email_verified(conn, &t.user_id, now)?;

@@ -2,7 +2,7 @@
 //! Callers run these on the blocking pool (`web::block`): each call costs tens of ms.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Condvar, Mutex, OnceLock};
 
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
@@ -46,6 +46,74 @@ pub fn verify_password(password: &str, phc: Option<&str>) -> bool {
     ok && real
 }
 
+/// The gate every argon2 run of a request passes (each takes 19 MiB and a core for tens of
+/// ms): at most `permits` at once, at most `queue` more waiting; beyond that the caller is
+/// told to come back later ([`Busy`]) instead of piling up memory and threads.
+pub struct Argon2Gate {
+    permits: usize,
+    queue: usize,
+    /// (running, waiting)
+    state: Mutex<(usize, usize)>,
+    freed: Condvar,
+}
+
+/// The gate's queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Busy;
+
+impl Argon2Gate {
+    /// `permits` 0 = one per core (`std::thread::available_parallelism`).
+    pub fn new(permits: usize, queue: usize) -> Self {
+        let permits = if permits == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            permits
+        };
+        Argon2Gate {
+            permits,
+            queue,
+            state: Mutex::new((0, 0)),
+            freed: Condvar::new(),
+        }
+    }
+
+    /// Runs `f` once a permit is free (blocking: callers are on the blocking pool).
+    pub fn run<T>(&self, f: impl FnOnce() -> T) -> Result<T, Busy> {
+        {
+            let mut st = self.state.lock().expect("gate poisoned");
+            if st.0 >= self.permits {
+                if st.1 >= self.queue {
+                    return Err(Busy);
+                }
+                st.1 += 1;
+                while st.0 >= self.permits {
+                    st = self.freed.wait(st).expect("gate poisoned");
+                }
+                st.1 -= 1;
+            }
+            st.0 += 1;
+        }
+        struct Release<'a>(&'a Argon2Gate);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                let mut st = self.0.state.lock().expect("gate poisoned");
+                st.0 -= 1;
+                self.0.freed.notify_one();
+            }
+        }
+        let _release = Release(self);
+        Ok(f())
+    }
+
+    pub fn hash(&self, password: &str) -> Result<String, Busy> {
+        self.run(|| hash_password(password))
+    }
+
+    pub fn verify(&self, password: &str, phc: Option<&str>) -> Result<bool, Busy> {
+        self.run(|| verify_password(password, phc))
+    }
+}
+
 /// Password rule of API.md: 10–128 characters, not equal to the e-mail.
 pub fn check_password_rule(password: &str, email: &str) -> Result<(), String> {
     let n = password.chars().count();
@@ -69,6 +137,26 @@ mod tests {
         assert!(verify_password("correct horse battery", Some(&h)));
         assert!(!verify_password("wrong password!!", Some(&h)));
         assert!(!verify_password("correct horse battery", None));
+    }
+
+    #[test]
+    fn the_gate_refuses_beyond_its_queue() {
+        let gate = Argon2Gate::new(1, 0);
+        let inner = gate.run(|| gate.run(|| ()));
+        assert_eq!(inner, Ok(Err(Busy)));
+        assert_eq!(gate.run(|| 7), Ok(7), "permit released");
+        let gate = std::sync::Arc::new(Argon2Gate::new(1, 4));
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let g = gate.clone();
+                std::thread::spawn(move || {
+                    g.run(|| std::thread::sleep(std::time::Duration::from_millis(5)))
+                })
+            })
+            .collect();
+        for h in handles {
+            assert_eq!(h.join().unwrap(), Ok(()));
+        }
     }
 
     #[test]

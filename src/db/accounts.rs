@@ -120,21 +120,6 @@ pub fn list_users(conn: &mut DbConn, f: &UserFilter, page: &PageReq) -> QResult<
     q.load(conn)
 }
 
-pub fn set_login_failures(
-    conn: &mut DbConn,
-    id: &str,
-    failures: i64,
-    locked_until: Option<NaiveDateTime>,
-) -> QResult<()> {
-    diesel::update(users::table.find(id))
-        .set((
-            users::failed_logins.eq(failures),
-            users::locked_until.eq(locked_until),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
 pub fn set_password(conn: &mut DbConn, id: &str, phc: &str, now: NaiveDateTime) -> QResult<()> {
     diesel::update(users::table.find(id))
         .set((
@@ -164,20 +149,6 @@ pub fn disable_user(conn: &mut DbConn, id: &str, now: NaiveDateTime) -> QResult<
         ))
         .execute(conn)?;
     Ok(())
-}
-
-/// Adds one failed login and returns the new count. The increment is done by the database
-/// (which also locks the row until commit), so parallel failures are all counted: a
-/// read-then-write would lose updates under PostgreSQL's read committed and let bursts of
-/// guesses slip past the lock.
-pub fn count_failed_login(conn: &mut DbConn, user_id: &str) -> QResult<i64> {
-    diesel::update(users::table.find(user_id))
-        .set(users::failed_logins.eq(users::failed_logins + 1))
-        .execute(conn)?;
-    users::table
-        .find(user_id)
-        .select(users::failed_logins)
-        .first(conn)
 }
 
 // ---- refresh tokens ------------------------------------------------------------------------
@@ -340,6 +311,41 @@ pub fn consume_one_time_token(
     .set(one_time_tokens::used_at.eq(Some(now)))
     .execute(conn)?;
     Ok((n == 1).then_some(t))
+}
+
+/// Marks every unused token of `user_id` with one of `purposes` used (a password set by one
+/// of them kills the others).
+pub fn use_up_one_time_tokens(
+    conn: &mut DbConn,
+    user_id: &str,
+    purposes: &[TokenPurpose],
+    now: NaiveDateTime,
+) -> QResult<()> {
+    let purposes: Vec<&str> = purposes.iter().map(|p| p.as_str()).collect();
+    diesel::update(
+        one_time_tokens::table
+            .filter(one_time_tokens::user_id.eq(user_id.to_string()))
+            .filter(one_time_tokens::purpose.eq_any(purposes))
+            .filter(one_time_tokens::used_at.is_null()),
+    )
+    .set(one_time_tokens::used_at.eq(Some(now)))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// How many tokens of `purpose` were issued to `user_id` since `since` (used or not).
+pub fn count_one_time_tokens_since(
+    conn: &mut DbConn,
+    user_id: &str,
+    purpose: TokenPurpose,
+    since: NaiveDateTime,
+) -> QResult<i64> {
+    one_time_tokens::table
+        .filter(one_time_tokens::user_id.eq(user_id.to_string()))
+        .filter(one_time_tokens::purpose.eq(purpose.as_str()))
+        .filter(one_time_tokens::created_at.gt(since))
+        .count()
+        .get_result(conn)
 }
 
 /// Active accounts of a role in an organisation (for notifications).
