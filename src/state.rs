@@ -21,6 +21,8 @@ pub struct AppState {
     pub ip_limiter: Arc<IpLimiter>,
     pub data_key: DataKey,
     pub unknown_accounts: Arc<UnknownAccounts>,
+    /// Live feeds open now, per client IP.
+    pub feeds: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
 }
 
 impl AppState {
@@ -36,6 +38,7 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             data_key,
             unknown_accounts: Arc::new(UnknownAccounts::default()),
+            feeds: Arc::default(),
         }
     }
 }

@@ -145,3 +145,90 @@ fn one_listing_failing_to_settle_stops_nothing_else() {
     let n: i64 = line.rsplit(' ').next().unwrap().parse().unwrap();
     assert!(n >= 2, "{line}");
 }
+
+/// A live feed opened from `ip` (through a trusted proxy): its status.
+fn feed_status(
+    app: &TestApp,
+    a: &Auction,
+    ip: &str,
+) -> (
+    u16,
+    Option<String>,
+    Option<Box<dyn std::io::Read + Send + Sync>>,
+) {
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(std::time::Duration::from_secs(10))
+        .timeout_read(std::time::Duration::from_secs(30))
+        .build();
+    match agent
+        .get(&app.url(&a.path("/events")))
+        .set("X-Forwarded-For", ip)
+        .call()
+    {
+        Ok(r) => (200, None, Some(r.into_reader())),
+        Err(ureq::Error::Status(code, r)) => {
+            let retry = r.header("Retry-After").map(str::to_string);
+            let body = r.into_string().unwrap_or_default();
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            let _ = retry
+                .as_deref()
+                .map(|r| r.parse::<u64>().expect("Retry-After in seconds"));
+            (code, v["code"].as_str().map(str::to_string), None)
+        }
+        Err(e) => panic!("feed: {e}"),
+    }
+}
+
+/// Item 12 (SSE): live feeds are bounded per client IP (429 `rate_limited` with
+/// `Retry-After`) and in total (503 `unavailable`); a place is given back when a feed ends;
+/// the server ends a feed after its maximum lifetime.
+#[test]
+fn live_feeds_are_bounded_per_client_in_total_and_in_time() {
+    let app = TestApp::start_with(|s| {
+        s.auth.access_token_minutes = 60 * 24 * 90;
+        s.auth.ip_attempts_per_minute = 1_000_000;
+        s.server.trusted_proxies = vec!["127.0.0.1".into()];
+        s.server.feeds_per_client = 2;
+        s.server.feeds_total = 3;
+        s.server.feed_max_lifetime_secs = 3;
+    });
+    let w = World::new(&app);
+    let a = listing(&app, &w, "50.00", RESERVE);
+    let started = std::time::Instant::now();
+    let (s1, _, f1) = feed_status(&app, &a, "198.51.100.7");
+    let (s2, _, f2) = feed_status(&app, &a, "198.51.100.7");
+    assert_eq!((s1, s2), (200, 200));
+    let (s3, code, _) = feed_status(&app, &a, "198.51.100.7");
+    assert_eq!(s3, 429, "a third feed from one client");
+    assert_eq!(code.as_deref(), Some("rate_limited"));
+    let r = app.call_raw(
+        "GET",
+        &a.path("/events"),
+        None,
+        None,
+        &[("X-Forwarded-For", "198.51.100.7")],
+    );
+    assert!(
+        r.header("retry-after")
+            .is_some_and(|v| v.parse::<u64>().is_ok()),
+        "Retry-After"
+    );
+    let (s4, _, f4) = feed_status(&app, &a, "203.0.113.9");
+    assert_eq!(s4, 200, "another client still gets one");
+    let (s5, code, _) = feed_status(&app, &a, "192.0.2.44");
+    assert_eq!(s5, 503, "over the total");
+    assert_eq!(code.as_deref(), Some("unavailable"));
+    // The server ends every feed at its maximum lifetime; the places come back.
+    for f in [f1, f2, f4] {
+        let mut f = f.unwrap();
+        let mut sink = Vec::new();
+        std::io::Read::read_to_end(&mut f, &mut sink).expect("feed ends cleanly");
+    }
+    let lived = started.elapsed();
+    assert!(
+        lived >= std::time::Duration::from_secs(3) && lived < std::time::Duration::from_secs(25),
+        "{lived:?}"
+    );
+    let (s6, _, _) = feed_status(&app, &a, "198.51.100.7");
+    assert_eq!(s6, 200, "a reconnect after the end is let in");
+}
