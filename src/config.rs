@@ -111,6 +111,13 @@ pub struct Server {
     pub shutdown_timeout_secs: u64,
     /// Peers whose `X-Forwarded-For` is believed (exact IP addresses).
     pub trusted_proxies: Vec<String>,
+    /// Live feeds (SSE) open at once from one client IP; more → 429 `rate_limited`.
+    pub feeds_per_client: usize,
+    /// Live feeds open at once in total; more → 503 `unavailable`.
+    pub feeds_total: usize,
+    /// Seconds after which the server ends a live feed (clients reconnect with
+    /// `Last-Event-ID`).
+    pub feed_max_lifetime_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -283,6 +290,9 @@ impl Default for Server {
             workers: 0,
             shutdown_timeout_secs: 10,
             trusted_proxies: Vec::new(),
+            feeds_per_client: 8,
+            feeds_total: 2_000,
+            feed_max_lifetime_secs: 1_800,
         }
     }
 }

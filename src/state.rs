@@ -27,6 +27,8 @@ pub struct AppState {
     pub argon2: Arc<Argon2Gate>,
     /// The audit trail's keys (`[audit]`), installed for `crate::audit` to sign with.
     pub audit_keys: Option<crate::audit::AuditKeys>,
+    /// Live feeds open now, per client IP.
+    pub feeds: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
 }
 
 impl AppState {
@@ -51,6 +53,7 @@ impl AppState {
             login_throttle,
             argon2,
             audit_keys,
+            feeds: Arc::default(),
         }
     }
 }

@@ -176,7 +176,51 @@ fn bid_out(b: Bid, staff: bool) -> BidOut {
 
 // ---- live feed -----------------------------------------------------------------------------
 
+/// A live feed's place in the bounds (`server.feeds_per_client`, `server.feeds_total`), given
+/// back when the feed ends or its client goes away.
+struct FeedSlot {
+    state: web::Data<AppState>,
+    client: String,
+}
+
+impl FeedSlot {
+    /// Takes a place for `client`: 429 `rate_limited` over the per-client bound, 503
+    /// `unavailable` over the total.
+    fn take(state: &web::Data<AppState>, client: String) -> Result<FeedSlot, ApiError> {
+        let server = &state.settings.server;
+        let mut open = state.feeds.lock().unwrap_or_else(|e| e.into_inner());
+        if open.get(&client).copied().unwrap_or(0) >= server.feeds_per_client {
+            return Err(ApiError::RateLimited {
+                retry_after_secs: 30,
+            });
+        }
+        if open.values().sum::<usize>() >= server.feeds_total {
+            return Err(ApiError::Unavailable);
+        }
+        *open.entry(client.clone()).or_insert(0) += 1;
+        Ok(FeedSlot {
+            state: state.clone(),
+            client,
+        })
+    }
+}
+
+impl Drop for FeedSlot {
+    fn drop(&mut self) {
+        let mut open = self.state.feeds.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.client) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.client);
+            }
+        }
+    }
+}
+
 struct Feed {
+    _slot: FeedSlot,
+    /// The server ends the feed then (`server.feed_max_lifetime_secs`).
+    deadline: std::time::Instant,
     state: web::Data<AppState>,
     listing_id: String,
     last_seq: i64,
@@ -220,7 +264,17 @@ pub async fn events(
     let ctx = state.ctx(caller.0);
     let lid = listing_id.clone();
     db::run(&state.pool, move |conn| trading::watch(&ctx, conn, &lid)).await?;
+    let client = crate::auth::ratelimit::client_ip(
+        req.peer_addr().map(|a| a.ip()),
+        req.headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok()),
+        &state.settings.server.trusted_proxies,
+    );
+    let lifetime = Duration::from_secs(state.settings.server.feed_max_lifetime_secs);
     let feed = Feed {
+        _slot: FeedSlot::take(&state, client)?,
+        deadline: std::time::Instant::now() + lifetime,
         state: state.clone(),
         listing_id,
         last_seq,
@@ -230,7 +284,8 @@ pub async fn events(
         idle: 0,
     };
     let stream = futures_util::stream::unfold(feed, |mut f| async move {
-        if f.closed_sent {
+        // Closed, or at the end of its lifetime (the client reconnects with `Last-Event-ID`).
+        if f.closed_sent || std::time::Instant::now() >= f.deadline {
             return None;
         }
         if !f.first {

@@ -3,6 +3,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::FieldError;
+
 /// The state an accepted bid is recorded in (bids have no other).
 pub const BID_ACCEPTED: &str = "accepted";
 
@@ -53,6 +55,19 @@ pub struct Accepted {
     pub current_ends_at: DateTime<Utc>,
     /// The end moved (anti-sniping).
     pub extended: bool,
+}
+
+/// A bid's amount is at most `max_price_fen` (DOMAIN.md, "Money" rule 4), so no rent, premium
+/// or total computed from it can overflow. A check of the request body: it runs after the
+/// role and the listing's visibility and before the auction's state ([`place_bid`]).
+pub fn check_bid_amount(amount_fen: i64, max_price_fen: i64) -> Result<(), FieldError> {
+    if amount_fen > max_price_fen {
+        return Err(FieldError::new(
+            "amount_fen",
+            format!("must be at most {max_price_fen}"),
+        ));
+    }
+    Ok(())
 }
 
 /// Decides a bid, checking in the contract's order: window, eligibility, leader, amount.
@@ -169,6 +184,20 @@ mod tests {
             registration_id: Some(id.into()),
             eligible: true,
             member_verified: member,
+        }
+    }
+
+    #[test]
+    fn bid_amount_bounded_by_max_price() {
+        assert_eq!(check_bid_amount(1_000, 1_000), Ok(()));
+        assert_eq!(
+            check_bid_amount(i64::MIN, 1_000),
+            Ok(()),
+            "too low is the state's call"
+        );
+        for amount in [1_001, i64::MAX, i64::MAX - i64::MAX % 1_000] {
+            let e = check_bid_amount(amount, 1_000).unwrap_err();
+            assert_eq!(e.field, "amount_fen");
         }
     }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::app::Ctx;
 use crate::db;
 use crate::error::ApiError;
+use crate::metrics::Job;
 use crate::notify::relay::{relay_once, Sender};
 use crate::state::AppState;
 
@@ -22,7 +23,10 @@ pub fn spawn(state: AppState) -> Result<(), String> {
             tick.tick().await;
             if last_optimize.elapsed() >= Duration::from_secs(3600) {
                 last_optimize = std::time::Instant::now();
-                let _ = db::run(&state.pool, |conn| db::optimize(conn, false)).await;
+                if let Err(e) = db::run(&state.pool, |conn| db::optimize(conn, false)).await {
+                    state.metrics.job_failed(Job::DbOptimize);
+                    tracing::warn!(error = %e, "database optimisation failed");
+                }
             }
             if let Err(e) = run_once(&state, sender.clone()).await {
                 tracing::warn!(error = %e, "background pass failed");
@@ -32,20 +36,26 @@ pub fn spawn(state: AppState) -> Result<(), String> {
     Ok(())
 }
 
-/// One pass of every worker. The passes are independent: one failing doesn't keep the others
-/// from running; the first failure is returned (and the next tick tries again).
+/// One pass of every worker. The passes are independent: each runs whatever the others did
+/// (settling, purging and the mail relay each on their own connection and transactions), a
+/// failing one is logged and counted (`landx_job_failures_total`), and the first failure is
+/// returned (the next tick tries again).
 pub async fn run_once(state: &AppState, sender: Arc<Sender>) -> Result<(), ApiError> {
     let ctx = state.ctx(None);
     let results = [
-        settle_trading(state, &ctx).await,
-        purge_idempotency_keys(state, &ctx).await,
-        relay_mail(state, &ctx, sender).await,
+        (Job::Settle, settle_trading(state, &ctx).await),
+        (
+            Job::IdempotencyPurge,
+            purge_idempotency_keys(state, &ctx).await,
+        ),
+        (Job::MailRelay, relay_mail(state, &ctx, sender).await),
     ];
     let mut first = None;
-    for r in results {
+    for (job, r) in results {
         if let Err(e) = r {
+            state.metrics.job_failed(job);
             if first.is_some() {
-                tracing::warn!(error = %e, "background pass failed");
+                tracing::warn!(job = job.as_str(), error = %e, "background pass failed");
             }
             first.get_or_insert(e);
         }
@@ -57,12 +67,15 @@ pub async fn run_once(state: &AppState, sender: Arc<Sender>) -> Result<(), ApiEr
 /// time-outs), as a read of the listing would.
 async fn settle_trading(state: &AppState, ctx: &Ctx) -> Result<(), ApiError> {
     let (now, rules) = (ctx.now, ctx.rules().clone());
-    let settled = db::run(&state.pool, move |conn| {
+    let pass = db::run(&state.pool, move |conn| {
         crate::app::trading::settle_due(conn, now, &rules)
     })
     .await?;
-    if settled > 0 {
-        tracing::debug!(settled, "listings settled");
+    for _ in 0..pass.failed {
+        state.metrics.settle_failed();
+    }
+    if pass.due > 0 {
+        tracing::debug!(due = pass.due, failed = pass.failed, "listings settled");
     }
     Ok(())
 }

@@ -44,6 +44,9 @@ pub fn place_bid(
         if !l.status.is_public() {
             return Err(ApiError::NotFound);
         }
+        // The body (an amount above the maximum price) before the auction's state.
+        auction::check_bid_amount(amount_fen, ctx.rules().max_price_fen)
+            .map_err(|e| ApiError::Validation(vec![e]))?;
         let now = ctx.clock.now();
         settle_locked(conn, &mut l, now, ctx.rules())?;
         let reg = rq::find_by_investor(conn, &l.id, &caller.id)?;

@@ -87,15 +87,36 @@ pub fn settle_locked(
     Ok(())
 }
 
-/// One worker pass: settles every listing with a transition due.
-pub fn settle_due(conn: &mut DbConn, now: DateTime<Utc>, rules: &Rules) -> Result<usize, ApiError> {
+/// What one worker pass did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SettlePass {
+    /// Listings looked at (something was due).
+    pub due: usize,
+    /// Listings whose settlement failed (rolled back; logged; tried again next pass).
+    pub failed: usize,
+}
+
+/// One worker pass: settles every listing with a transition due. Each listing settles in its
+/// own transaction; one that fails is logged and skipped, so it never stops the others (the
+/// caller counts `failed`).
+pub fn settle_due(
+    conn: &mut DbConn,
+    now: DateTime<Utc>,
+    rules: &Rules,
+) -> Result<SettlePass, ApiError> {
     let mut ids = q::due_listing_ids(conn, now.naive_utc(), 100)?;
     ids.extend(aq::listings_with_due_deals(conn, now.naive_utc(), 100)?);
     ids.sort();
     ids.dedup();
-    let n = ids.len();
+    let mut pass = SettlePass {
+        due: ids.len(),
+        failed: 0,
+    };
     for id in ids {
-        settle(conn, &id, now, rules)?;
+        if let Err(e) = settle(conn, &id, now, rules) {
+            tracing::error!(listing_id = %id, error = %e, "settling a listing failed");
+            pass.failed += 1;
+        }
     }
-    Ok(n)
+    Ok(pass)
 }
