@@ -251,6 +251,48 @@ mod tests {
         assert!(serde_json::to_string(&p.detail).unwrap().len() < 4_000);
     }
 
+    /// What PostgreSQL says about a duplicate: table, constraint and the value itself.
+    struct Duplicate;
+
+    impl diesel::result::DatabaseErrorInformation for Duplicate {
+        fn message(&self) -> &str {
+            "duplicate key value violates unique constraint \"users_email_key\": Key (email)=(zhangwei@example.cn) already exists."
+        }
+        fn details(&self) -> Option<&str> {
+            Some("Key (email)=(zhangwei@example.cn) already exists.")
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            Some("users")
+        }
+        fn column_name(&self) -> Option<&str> {
+            Some("email")
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            Some("users_email_key")
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    #[test]
+    fn a_unique_violation_answers_409_without_the_databases_words() {
+        let e: ApiError = diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            Box::new(Duplicate),
+        )
+        .into();
+        let p = e.problem();
+        assert_eq!((p.status, p.code.as_str()), (409, "conflict"));
+        let text = serde_json::to_string(&p).unwrap();
+        for leak in ["users_email_key", "zhangwei", "duplicate key", "users"] {
+            assert!(!text.contains(leak), "{leak} in {text}");
+        }
+    }
+
     #[test]
     fn validation_lists_fields() {
         let e = ApiError::Validation(vec![FieldError::new("email", "must be an e-mail")]);

@@ -16,6 +16,7 @@ mod hardening_audit;
 mod hardening_auth;
 mod hardening_listings;
 mod hardening_personal_data;
+mod hardening_shared;
 mod hardening_trading;
 mod listings;
 mod mail;
