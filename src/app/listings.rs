@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::audit::audit_listing;
 use super::trading::settle::is_due;
-use super::trading::{settle, settle_locked};
+use super::trading::{settle_for_read, settle_locked};
 use super::Ctx;
 use crate::clock::truncate_micros;
 use crate::db::listings::{self as q, ListingSearch, NewListing};
@@ -777,7 +777,7 @@ pub fn refresh_holders(ctx: &Ctx, conn: &mut DbConn, parcel_id: &str) -> Result<
 /// One listing, after any transition due. Public states are public; the others only for the
 /// owner collective, the township's staff and admins (else 404).
 pub fn get(ctx: &Ctx, conn: &mut DbConn, id: &str) -> Result<ListingView, ApiError> {
-    let l = settle(conn, id, ctx.now, ctx.rules())?.ok_or(ApiError::NotFound)?;
+    let l = settle_for_read(conn, id, ctx.now, ctx.rules())?.ok_or(ApiError::NotFound)?;
     if !listing_visible(ctx.caller.as_ref(), l.status, &l.village_id, &l.township_id) {
         return Err(ApiError::NotFound);
     }
@@ -895,7 +895,7 @@ fn settled_page(ctx: &Ctx, conn: &mut DbConn, s: &ListingSearch) -> Result<Vec<L
             if !is_due(conn, l, ctx.now)? {
                 continue;
             }
-            if let Some(now) = settle(conn, &l.id, ctx.now, ctx.rules())? {
+            if let Some(now) = settle_for_read(conn, &l.id, ctx.now, ctx.rules())? {
                 left |= !s.statuses.contains(&now.status);
                 *l = now;
             }

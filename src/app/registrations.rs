@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::audit::audit_registration;
 use super::deposits::{move_deposit, notify_investor};
-use super::trading::settle;
+use super::trading::{settle, settle_for_read};
 use super::Ctx;
 use crate::crypto::DataKey;
 use crate::db::listings as lq;
@@ -149,7 +149,7 @@ pub fn list_for_listing(
     page: &PageReq,
 ) -> Result<ListingRegistrations, ApiError> {
     let caller = ctx.caller()?;
-    let l = settle(conn, listing_id, ctx.now, ctx.rules())?.ok_or(ApiError::NotFound)?;
+    let l = settle_for_read(conn, listing_id, ctx.now, ctx.rules())?.ok_or(ApiError::NotFound)?;
     if !sees_listing(caller, &l) {
         return Err(ApiError::NotFound);
     }

@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 
 use super::registration_eligible;
-use super::settle::{settle, settle_locked};
+use super::settle::{settle_for_read, settle_locked};
 use crate::app::Ctx;
 use crate::audit::{self, listing_stream, Entry};
 use crate::db::auction as aq;
@@ -159,7 +159,7 @@ pub fn list_bids(
 
 /// The listing, settled, if the caller may see it (else 404).
 fn visible_listing(ctx: &Ctx, conn: &mut DbConn, listing_id: &str) -> Result<Listing, ApiError> {
-    let l = settle(conn, listing_id, ctx.now, ctx.rules())?.ok_or(ApiError::NotFound)?;
+    let l = settle_for_read(conn, listing_id, ctx.now, ctx.rules())?.ok_or(ApiError::NotFound)?;
     if !listing_visible(ctx.caller.as_ref(), l.status, &l.village_id, &l.township_id) {
         return Err(ApiError::NotFound);
     }
@@ -190,7 +190,7 @@ pub fn poll_feed(
     last_seq: i64,
     ends: Option<NaiveDateTime>,
 ) -> Result<FeedPoll, ApiError> {
-    let listing = settle(conn, listing_id, ctx.now, ctx.rules())?;
+    let listing = settle_for_read(conn, listing_id, ctx.now, ctx.rules())?;
     let bids = aq::bids_after(conn, listing_id, last_seq, 100)?;
     // Extensions only ever move the end later, so the end after bid n is the newest
     // extension up to n, else the scheduled end.

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::settle::{settle, settle_locked};
+use super::settle::{settle_for_read, settle_locked};
 use super::{mail_registrant, notify_parties, save, standings, transition};
 use crate::app::audit::audit_listing;
 use crate::app::{deposits, Ctx};
@@ -259,7 +259,7 @@ fn view(conn: &mut DbConn, deal: Deal, party: bool) -> Result<DealView, ApiError
 /// The listing's newest deal (settling what is due first): 404 when the caller can't see the
 /// listing or it has no deal.
 pub fn get_deal(ctx: &Ctx, conn: &mut DbConn, listing_id: &str) -> Result<DealView, ApiError> {
-    let l = settle(conn, listing_id, ctx.now, ctx.rules())?.ok_or(ApiError::NotFound)?;
+    let l = settle_for_read(conn, listing_id, ctx.now, ctx.rules())?.ok_or(ApiError::NotFound)?;
     let caller = ctx.caller.as_ref();
     if !listing_visible(caller, l.status, &l.village_id, &l.township_id) {
         return Err(ApiError::NotFound);

@@ -18,7 +18,7 @@ pub mod settle;
 
 pub use bids::{list_bids, place_bid, poll_feed, watch, BidList, FeedPoll, PlacedBid};
 pub use deals::{confirm_deal, decline_deal, get_deal, DealParty, DealView};
-pub use settle::{settle, settle_due, settle_locked};
+pub use settle::{settle, settle_due, settle_for_read, settle_locked};
 
 use chrono::{DateTime, Utc};
 

@@ -55,6 +55,25 @@ pub fn settle(
     })
 }
 
+/// [`settle`] for a read: a listing whose due transition fails (a corrupt row, a bug) is
+/// logged and returned as it is stored, so one bad record never breaks a page, a search or
+/// the reads of its own bids and deal. A database that is unavailable still answers 503.
+pub fn settle_for_read(
+    conn: &mut DbConn,
+    listing_id: &str,
+    now: DateTime<Utc>,
+    rules: &Rules,
+) -> Result<Option<Listing>, ApiError> {
+    match settle(conn, listing_id, now, rules) {
+        Ok(l) => Ok(l),
+        Err(e @ ApiError::Unavailable) => Err(e),
+        Err(e) => {
+            tracing::error!(listing_id, error = %e, "settling a listing failed; read as stored");
+            Ok(q::find_listing(conn, listing_id)?)
+        }
+    }
+}
+
 /// `settle` inside an open transaction on a locked listing row.
 pub fn settle_locked(
     conn: &mut DbConn,
