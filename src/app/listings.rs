@@ -648,13 +648,11 @@ pub fn cancel(
             if from == ListingStatus::Announced {
                 // Registrants learn of it; confirmed deposits become due for refund.
                 for r in crate::db::registrations::for_listing(conn, &l.id)? {
-                    if let Some(u) = queries::find_user(conn, &r.investor_id)? {
-                        let mail = RegisteredListingCancelled {
-                            legal_name: &r.legal_name,
-                            reason: &reason,
-                        };
-                        notify::send(conn, &u.email, &mail, ctx.now)?;
-                    }
+                    let mail = RegisteredListingCancelled {
+                        legal_name: &r.legal_name,
+                        reason: &reason,
+                    };
+                    super::deposits::notify_investor(conn, &r, &mail, ctx.now)?;
                 }
                 super::deposits::release_all(
                     conn,

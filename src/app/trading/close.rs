@@ -3,11 +3,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{
-    deals, mail_registrant, notify_parties, registration_eligible, save, standings, transition,
-};
+use super::{deals, notify_parties, registration_eligible, save, standings, transition};
 use crate::app::audit::audit_listing;
 use crate::app::deposits;
+use crate::app::deposits::notify_investor;
 use crate::audit::Actor;
 use crate::config::Rules;
 use crate::db::auction as aq;
@@ -91,7 +90,7 @@ pub(super) fn close_registration(
                     title: l.title.clone(),
                     starts_at: l.auction_starts_at.and_utc(),
                 };
-                mail_registrant(conn, r, &mail, now)?;
+                notify_investor(conn, r, &mail, now)?;
             }
         }
     }
@@ -225,7 +224,7 @@ fn award_deal(
         confirmation_no: deal.confirmation_no.clone(),
         confirm_by: deal.confirm_by.and_utc(),
     };
-    mail_registrant(conn, a.winner, &won, now)?;
+    notify_investor(conn, a.winner, &won, now)?;
     notify_parties(
         conn,
         l,

@@ -4,8 +4,9 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::settle::{settle_for_read, settle_locked};
-use super::{mail_registrant, notify_parties, save, standings, transition};
+use super::{notify_parties, save, standings, transition};
 use crate::app::audit::audit_listing;
+use crate::app::deposits::notify_investor;
 use crate::app::{deposits, Ctx};
 use crate::audit::{self, listing_stream, Actor, Entry};
 use crate::config::Rules;
@@ -208,7 +209,7 @@ fn fall_through(
                 confirmation_no: nd.confirmation_no.clone(),
                 confirm_by: nd.confirm_by.and_utc(),
             };
-            mail_registrant(conn, &r, &offer_mail, now)?;
+            notify_investor(conn, &r, &offer_mail, now)?;
             notify_parties(
                 conn,
                 l,
@@ -400,7 +401,7 @@ fn deal_confirmed(
         name: winner.legal_name.clone(),
         confirmation_no: d.confirmation_no.clone(),
     };
-    mail_registrant(conn, &winner, &confirmed, now)
+    notify_investor(conn, &winner, &confirmed, now)
 }
 
 /// The offer holder declines: deposit forfeited (round 1), runner-up offered or listing

@@ -88,19 +88,6 @@ fn notify_parties<T: Template>(
     Ok(())
 }
 
-/// E-mails the investor of a registration (greeted by the registration's legal name).
-fn mail_registrant(
-    conn: &mut DbConn,
-    r: &Registration,
-    mail: &impl Template,
-    now: DateTime<Utc>,
-) -> Result<(), ApiError> {
-    if let Some(u) = queries::find_user(conn, &r.investor_id)? {
-        notify::send(conn, &u.email, mail, now)?;
-    }
-    Ok(())
-}
-
 /// Each bidder's best bid, ranked.
 fn standings(bids: &[Bid]) -> Vec<Standing> {
     let mut best: Vec<Standing> = Vec::new();
