@@ -4,7 +4,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::*;
+use crate::domain::contract::ContractStatus;
 use crate::domain::deal::DealStatus;
+use crate::domain::installment::{InstallmentStatus, PaymentKind};
 use crate::domain::listing::{IntendedUse, ListingStatus};
 use crate::domain::parcel::LandType;
 use crate::domain::registration::{DepositStatus, IdType, RegistrationStatus};
@@ -28,6 +30,10 @@ pub struct Village {
     pub code: String,
     pub name: String,
     pub created_at: NaiveDateTime,
+    /// The collective economic organisation's legal identity (the contracts' 甲方).
+    pub legal_name: Option<String>,
+    pub unified_social_credit_code: Option<String>,
+    pub legal_representative: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -267,4 +273,124 @@ pub struct Deal {
     pub staff_reminded_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = contracts, treat_none_as_null = true)]
+pub struct Contract {
+    pub id: String,
+    pub listing_id: String,
+    pub deal_id: String,
+    pub registration_id: String,
+    pub village_id: String,
+    pub township_id: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub status: ContractStatus,
+    pub certification_no: Option<String>,
+    pub transferor_name: Option<String>,
+    pub transferor_credit_code: Option<String>,
+    pub transferor_legal_representative: Option<String>,
+    pub investor_id: String,
+    pub transferee_legal_name: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub transferee_id_type: IdType,
+    /// Encrypted with the data key; the full number only in the printable document.
+    pub transferee_id_number_enc: String,
+    pub transferee_id_number_masked: String,
+    pub total_area_centimu: i64,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub intended_use: IntendedUse,
+    pub term_start: chrono::NaiveDate,
+    pub term_end: chrono::NaiveDate,
+    pub years: i64,
+    pub price_fen: i64,
+    pub annual_rent_fen: i64,
+    pub total_rent_fen: i64,
+    pub deposit_fen: i64,
+    pub rent_due_days_before_year: i64,
+    pub insurance_required: bool,
+    pub transferor_signed_by: Option<String>,
+    pub transferor_signed_at: Option<NaiveDateTime>,
+    pub transferee_signed_by: Option<String>,
+    pub transferee_signed_at: Option<NaiveDateTime>,
+    pub signed_at: Option<NaiveDateTime>,
+    pub certified_by: Option<String>,
+    pub certified_at: Option<NaiveDateTime>,
+    pub activated_at: Option<NaiveDateTime>,
+    pub completed_at: Option<NaiveDateTime>,
+    pub terminated_by: Option<String>,
+    pub terminated_at: Option<NaiveDateTime>,
+    pub terminated_on: Option<chrono::NaiveDate>,
+    /// A [`TerminationGround`] word.
+    pub termination_ground: Option<String>,
+    pub termination_note: Option<String>,
+    pub cancelled_by: Option<String>,
+    pub cancelled_at: Option<NaiveDateTime>,
+    pub cancel_reason: Option<String>,
+    pub forfeit: Option<bool>,
+    pub draft_reminded_at: Option<NaiveDateTime>,
+    pub signed_reminded_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = contract_parcels)]
+pub struct ContractParcel {
+    pub contract_id: String,
+    pub parcel_id: String,
+    pub code: String,
+    pub location: String,
+    pub area_centimu: i64,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub land_type: LandType,
+    pub quality_grade: Option<i64>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = installments, treat_none_as_null = true)]
+pub struct Installment {
+    pub id: String,
+    pub contract_id: String,
+    pub village_id: String,
+    pub township_id: String,
+    pub investor_id: String,
+    pub year: i64,
+    pub period_start: chrono::NaiveDate,
+    pub period_end: chrono::NaiveDate,
+    pub due_date: chrono::NaiveDate,
+    pub amount_fen: i64,
+    pub paid_fen: i64,
+    pub insurer_paid_fen: i64,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub status: InstallmentStatus,
+    pub reminded_week_before_at: Option<NaiveDateTime>,
+    pub reminded_due_at: Option<NaiveDateTime>,
+    pub reminded_overdue_at: Option<NaiveDateTime>,
+    pub default_notified_at: Option<NaiveDateTime>,
+    pub defaulted_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl Installment {
+    /// `amount − paid − insurer_paid`.
+    pub fn outstanding_fen(&self) -> i64 {
+        self.amount_fen - self.paid_fen - self.insurer_paid_fen
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = payments)]
+pub struct Payment {
+    pub id: String,
+    pub installment_id: String,
+    pub contract_id: String,
+    pub amount_fen: i64,
+    pub received_on: chrono::NaiveDate,
+    pub receipt_ref: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub kind: PaymentKind,
+    pub recorded_by: Option<String>,
+    pub created_at: NaiveDateTime,
 }

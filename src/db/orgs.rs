@@ -30,6 +30,9 @@ impl Village {
             code: code.into(),
             name: name.into(),
             created_at: now.naive_utc(),
+            legal_name: None,
+            unified_social_credit_code: None,
+            legal_representative: None,
         }
     }
 }

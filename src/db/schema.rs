@@ -18,6 +18,9 @@ diesel::table! {
         code -> Text,
         name -> Text,
         created_at -> Timestamp,
+        legal_name -> Nullable<Text>,
+        unified_social_credit_code -> Nullable<Text>,
+        legal_representative -> Nullable<Text>,
     }
 }
 
@@ -283,6 +286,119 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    contracts (id) {
+        id -> Text,
+        listing_id -> Text,
+        deal_id -> Text,
+        registration_id -> Text,
+        village_id -> Text,
+        township_id -> Text,
+        status -> Text,
+        certification_no -> Nullable<Text>,
+        transferor_name -> Nullable<Text>,
+        transferor_credit_code -> Nullable<Text>,
+        transferor_legal_representative -> Nullable<Text>,
+        investor_id -> Text,
+        transferee_legal_name -> Text,
+        transferee_id_type -> Text,
+        transferee_id_number_enc -> Text,
+        transferee_id_number_masked -> Text,
+        total_area_centimu -> BigInt,
+        intended_use -> Text,
+        term_start -> Date,
+        term_end -> Date,
+        years -> BigInt,
+        price_fen -> BigInt,
+        annual_rent_fen -> BigInt,
+        total_rent_fen -> BigInt,
+        deposit_fen -> BigInt,
+        rent_due_days_before_year -> BigInt,
+        insurance_required -> Bool,
+        transferor_signed_by -> Nullable<Text>,
+        transferor_signed_at -> Nullable<Timestamp>,
+        transferee_signed_by -> Nullable<Text>,
+        transferee_signed_at -> Nullable<Timestamp>,
+        signed_at -> Nullable<Timestamp>,
+        certified_by -> Nullable<Text>,
+        certified_at -> Nullable<Timestamp>,
+        activated_at -> Nullable<Timestamp>,
+        completed_at -> Nullable<Timestamp>,
+        terminated_by -> Nullable<Text>,
+        terminated_at -> Nullable<Timestamp>,
+        terminated_on -> Nullable<Date>,
+        termination_ground -> Nullable<Text>,
+        termination_note -> Nullable<Text>,
+        cancelled_by -> Nullable<Text>,
+        cancelled_at -> Nullable<Timestamp>,
+        cancel_reason -> Nullable<Text>,
+        forfeit -> Nullable<Bool>,
+        draft_reminded_at -> Nullable<Timestamp>,
+        signed_reminded_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    contract_parcels (contract_id, parcel_id) {
+        contract_id -> Text,
+        parcel_id -> Text,
+        code -> Text,
+        location -> Text,
+        area_centimu -> BigInt,
+        land_type -> Text,
+        quality_grade -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    installments (id) {
+        id -> Text,
+        contract_id -> Text,
+        village_id -> Text,
+        township_id -> Text,
+        investor_id -> Text,
+        year -> BigInt,
+        period_start -> Date,
+        period_end -> Date,
+        due_date -> Date,
+        amount_fen -> BigInt,
+        paid_fen -> BigInt,
+        insurer_paid_fen -> BigInt,
+        status -> Text,
+        reminded_week_before_at -> Nullable<Timestamp>,
+        reminded_due_at -> Nullable<Timestamp>,
+        reminded_overdue_at -> Nullable<Timestamp>,
+        default_notified_at -> Nullable<Timestamp>,
+        defaulted_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    payments (id) {
+        id -> Text,
+        installment_id -> Text,
+        contract_id -> Text,
+        amount_fen -> BigInt,
+        received_on -> Date,
+        receipt_ref -> Text,
+        kind -> Text,
+        recorded_by -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    clock_offset (id) {
+        id -> BigInt,
+        offset_secs -> BigInt,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(bids -> registrations (registration_id));
 diesel::joinable!(deals -> registrations (registration_id));
 diesel::joinable!(registrations -> listings (listing_id));
@@ -290,8 +406,16 @@ diesel::joinable!(listing_parcels -> listings (listing_id));
 diesel::joinable!(listing_parcels -> parcels (parcel_id));
 
 diesel::joinable!(villages -> townships (township_id));
+diesel::joinable!(contract_parcels -> contracts (contract_id));
+diesel::joinable!(installments -> contracts (contract_id));
+diesel::joinable!(payments -> installments (installment_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    contracts,
+    contract_parcels,
+    installments,
+    payments,
+    clock_offset,
     townships,
     villages,
     insurers,

@@ -22,6 +22,24 @@ pub fn deal_no(township_code: &str, year: i32, seq: i64) -> String {
     format!("DL-{township_code}-{year}-{seq:04}")
 }
 
+/// The counter scope and the number format of certification numbers (鉴证 `JD-…`).
+pub fn certification_counter(township_id: &str, year: i32) -> String {
+    format!("certification_no:{township_id}:{year}")
+}
+
+pub fn certification_no(township_code: &str, year: i32, seq: i64) -> String {
+    format!("JD-{township_code}-{year}-{seq:04}")
+}
+
+/// The counter scope and the number format of claim numbers (理赔 `LP-…`), per insurer.
+pub fn claim_counter(insurer_id: &str, year: i32) -> String {
+    format!("claim_no:{insurer_id}:{year}")
+}
+
+pub fn claim_no(insurer_code: &str, year: i32, seq: i64) -> String {
+    format!("LP-{insurer_code}-{year}-{seq:04}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,126 @@
+-- Contracts (流转合同), their frozen parcels, the rent schedule and its payments (issue 11);
+-- the villages' legal identity (the transferor 甲方); the test clock's stored offset.
+
+ALTER TABLE villages ADD COLUMN legal_name TEXT;
+ALTER TABLE villages ADD COLUMN unified_social_credit_code TEXT;
+ALTER TABLE villages ADD COLUMN legal_representative TEXT;
+
+CREATE TABLE contracts (
+    id TEXT PRIMARY KEY,
+    listing_id TEXT NOT NULL UNIQUE REFERENCES listings (id),
+    deal_id TEXT NOT NULL UNIQUE REFERENCES deals (id),
+    registration_id TEXT NOT NULL REFERENCES registrations (id),
+    village_id TEXT NOT NULL REFERENCES villages (id),
+    township_id TEXT NOT NULL REFERENCES townships (id),
+    status TEXT NOT NULL CHECK (status IN ('draft', 'signed', 'certified', 'active', 'completed', 'terminated', 'cancelled')),
+    certification_no TEXT UNIQUE,
+    -- 甲方, frozen from the village when the collective signs
+    transferor_name TEXT,
+    transferor_credit_code TEXT,
+    transferor_legal_representative TEXT,
+    -- 乙方, frozen from the winner's registration
+    investor_id TEXT NOT NULL REFERENCES users (id),
+    transferee_legal_name TEXT NOT NULL,
+    transferee_id_type TEXT NOT NULL,
+    transferee_id_number_enc TEXT NOT NULL,
+    transferee_id_number_masked TEXT NOT NULL,
+    total_area_centimu BIGINT NOT NULL,
+    intended_use TEXT NOT NULL,
+    term_start DATE NOT NULL,
+    term_end DATE NOT NULL,
+    years BIGINT NOT NULL,
+    price_fen BIGINT NOT NULL,
+    annual_rent_fen BIGINT NOT NULL,
+    total_rent_fen BIGINT NOT NULL,
+    deposit_fen BIGINT NOT NULL,
+    rent_due_days_before_year BIGINT NOT NULL,
+    insurance_required BOOLEAN NOT NULL,
+    transferor_signed_by TEXT,
+    transferor_signed_at TIMESTAMP,
+    transferee_signed_by TEXT,
+    transferee_signed_at TIMESTAMP,
+    signed_at TIMESTAMP,
+    certified_by TEXT,
+    certified_at TIMESTAMP,
+    activated_at TIMESTAMP,
+    completed_at TIMESTAMP,
+    terminated_by TEXT,
+    terminated_at TIMESTAMP,
+    terminated_on DATE,
+    termination_ground TEXT,
+    termination_note TEXT,
+    cancelled_by TEXT,
+    cancelled_at TIMESTAMP,
+    cancel_reason TEXT,
+    forfeit BOOLEAN,
+    draft_reminded_at TIMESTAMP,
+    signed_reminded_at TIMESTAMP,
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);
+CREATE INDEX contracts_township_idx ON contracts (township_id, id);
+CREATE INDEX contracts_village_idx ON contracts (village_id, id);
+CREATE INDEX contracts_investor_idx ON contracts (investor_id, id);
+CREATE INDEX contracts_status_idx ON contracts (status, id);
+
+CREATE TABLE contract_parcels (
+    contract_id TEXT NOT NULL REFERENCES contracts (id),
+    parcel_id TEXT NOT NULL REFERENCES parcels (id),
+    code TEXT NOT NULL,
+    location TEXT NOT NULL,
+    area_centimu BIGINT NOT NULL,
+    land_type TEXT NOT NULL,
+    quality_grade BIGINT,
+    PRIMARY KEY (contract_id, parcel_id)
+);
+CREATE INDEX contract_parcels_parcel_idx ON contract_parcels (parcel_id);
+
+CREATE TABLE installments (
+    id TEXT PRIMARY KEY,
+    contract_id TEXT NOT NULL REFERENCES contracts (id),
+    village_id TEXT NOT NULL,
+    township_id TEXT NOT NULL,
+    investor_id TEXT NOT NULL,
+    year BIGINT NOT NULL,
+    period_start DATE NOT NULL,
+    period_end DATE NOT NULL,
+    due_date DATE NOT NULL,
+    amount_fen BIGINT NOT NULL CHECK (amount_fen >= 0),
+    paid_fen BIGINT NOT NULL DEFAULT 0,
+    insurer_paid_fen BIGINT NOT NULL DEFAULT 0,
+    status TEXT NOT NULL CHECK (status IN ('scheduled', 'due', 'overdue', 'defaulted', 'paid', 'covered', 'cancelled')),
+    -- each reminder once, whichever instance sends it
+    reminded_week_before_at TIMESTAMP,
+    reminded_due_at TIMESTAMP,
+    reminded_overdue_at TIMESTAMP,
+    default_notified_at TIMESTAMP,
+    defaulted_at TIMESTAMP,
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL,
+    CHECK (paid_fen + insurer_paid_fen <= amount_fen),
+    UNIQUE (contract_id, year)
+);
+CREATE INDEX installments_status_idx ON installments (status, due_date);
+CREATE INDEX installments_township_idx ON installments (township_id, id);
+CREATE INDEX installments_village_idx ON installments (village_id, id);
+CREATE INDEX installments_investor_idx ON installments (investor_id, id);
+
+CREATE TABLE payments (
+    id TEXT PRIMARY KEY,
+    installment_id TEXT NOT NULL REFERENCES installments (id),
+    contract_id TEXT NOT NULL REFERENCES contracts (id),
+    amount_fen BIGINT NOT NULL CHECK (amount_fen > 0),
+    received_on DATE NOT NULL,
+    receipt_ref TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('payment', 'deposit')),
+    recorded_by TEXT,
+    created_at TIMESTAMP NOT NULL
+);
+CREATE INDEX payments_installment_idx ON payments (installment_id, created_at, id);
+
+-- The test clock (clock.travel): one row, the offset every instance adds to its wall clock.
+CREATE TABLE clock_offset (
+    id BIGINT PRIMARY KEY CHECK (id = 1),
+    offset_secs BIGINT NOT NULL,
+    updated_at TIMESTAMP NOT NULL
+);
