@@ -52,6 +52,11 @@ pub fn listing_stream(listing_id: &str) -> String {
     format!("listing:{listing_id}")
 }
 
+/// The stream of a contract: the contract and its installments, payments, policies and claims.
+pub fn contract_stream(contract_id: &str) -> String {
+    format!("contract:{contract_id}")
+}
+
 /// What changed, by whom. `actor` is `None` for the system itself (workers, bootstrap).
 #[derive(Debug, Clone, Default)]
 pub struct Entry<'a> {

@@ -222,6 +222,8 @@ pub struct Rules {
     /// Share of the premium paid by the government subsidy (0.5 = 50%).
     pub subsidy_share: f64,
     pub grace_days: i64,
+    /// Days a contract may stay `draft` (or `signed`) before the township's staff are e-mailed.
+    pub contract_reminder_days: i64,
     /// Upper bound of every price, increment and bid (fen per mu per year).
     pub max_price_fen: i64,
 }
@@ -379,6 +381,7 @@ impl Default for Rules {
             premium_rate: 0.03,
             subsidy_share: 0.5,
             grace_days: 30,
+            contract_reminder_days: 15,
             max_price_fen: 100_000_000_000,
         }
     }

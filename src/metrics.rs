@@ -37,15 +37,18 @@ pub enum Job {
     MailRelay,
     /// The hourly database optimisation.
     DbOptimize,
+    /// Rent dates, reminders and contract completion.
+    Contracts,
 }
 
 impl Job {
     /// Every job; each has its series from the start.
-    pub const ALL: [Job; 4] = [
+    pub const ALL: [Job; 5] = [
         Job::Settle,
         Job::IdempotencyPurge,
         Job::MailRelay,
         Job::DbOptimize,
+        Job::Contracts,
     ];
 
     /// The label value.
@@ -54,6 +57,7 @@ impl Job {
             Job::Settle => "settle",
             Job::IdempotencyPurge => "idempotency_purge",
             Job::MailRelay => "mail_relay",
+            Job::Contracts => "contracts",
             Job::DbOptimize => "db_optimize",
         }
     }

@@ -396,6 +396,8 @@ pub struct DealOut {
     pub publicity_ends_at: DateTime<Utc>,
     pub winner_confirmed_at: Option<DateTime<Utc>>,
     pub collective_confirmed_at: Option<DateTime<Utc>>,
+    /// The contract (流转合同) created when the deal was confirmed; null until then.
+    pub contract_id: Option<String>,
     /// Parties only (the winner, the owner collective, the township's staff, admins).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub registration_id: Option<String>,
@@ -409,6 +411,7 @@ impl From<DealView> for DealOut {
             deal: d,
             holder: r,
             party,
+            contract_id,
         } = v;
         let company = r.id_type == IdType::UnifiedSocialCreditCode;
         DealOut {
@@ -423,6 +426,7 @@ impl From<DealView> for DealOut {
             publicity_ends_at: d.publicity_ends_at.and_utc(),
             winner_confirmed_at: d.winner_confirmed_at.map(|t| t.and_utc()),
             collective_confirmed_at: d.collective_confirmed_at.map(|t| t.and_utc()),
+            contract_id,
             registration_id: party.then(|| d.registration_id.clone()),
             winner_id_number_masked: party.then(|| r.id_number_masked.clone()),
             id: d.id,

@@ -2,6 +2,7 @@
 
 pub mod auction;
 pub mod auth;
+pub mod contracts;
 pub mod docs;
 pub mod extract;
 pub mod listings;
@@ -299,6 +300,7 @@ pub fn routes() -> Routes {
     listings::routes(&mut r);
     registrations::routes(&mut r);
     auction::routes(&mut r);
+    contracts::routes(&mut r);
     r
 }
 

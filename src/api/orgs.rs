@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::{created, parse_body, parse_id, Page, PageQuery, Routes};
-use crate::app::orgs::{self, NewInsurer, NewTownship, NewVillage};
+use crate::app::orgs::{self, NewInsurer, NewTownship, NewVillage, TownshipPatch, VillagePatch};
 use crate::auth::Caller;
 use crate::db;
 use crate::db::models::{Insurer, Township, Village};
@@ -19,6 +19,7 @@ pub fn routes(r: &mut Routes) {
     r.add(Method::GET, "/api/v1/townships", list_townships)
         .add(Method::POST, "/api/v1/townships", create_township)
         .add(Method::GET, "/api/v1/townships/{id}", get_township)
+        .add(Method::PATCH, "/api/v1/townships/{id}", patch_township)
         .add(
             Method::GET,
             "/api/v1/townships/{id}/villages",
@@ -26,6 +27,7 @@ pub fn routes(r: &mut Routes) {
         )
         .add(Method::POST, "/api/v1/villages", create_village)
         .add(Method::GET, "/api/v1/villages/{id}", get_village)
+        .add(Method::PATCH, "/api/v1/villages/{id}", patch_village)
         .add(Method::GET, "/api/v1/insurers", list_insurers)
         .add(Method::POST, "/api/v1/insurers", create_insurer);
 }
@@ -58,6 +60,11 @@ pub struct VillageOut {
     pub township_id: String,
     pub code: String,
     pub name: String,
+    /// The collective economic organisation's legal name (the contracts' 甲方).
+    pub legal_name: Option<String>,
+    /// Its unified social credit code (GB 32100).
+    pub unified_social_credit_code: Option<String>,
+    pub legal_representative: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -68,6 +75,9 @@ impl From<Village> for VillageOut {
             township_id: v.township_id,
             code: v.code,
             name: v.name,
+            legal_name: v.legal_name,
+            unified_social_credit_code: v.unified_social_credit_code,
+            legal_representative: v.legal_representative,
             created_at: v.created_at.and_utc(),
         }
     }
@@ -292,4 +302,73 @@ pub async fn create_insurer(
         format!("/api/v1/insurers/{}", i.id),
         &InsurerOut::from(i),
     ))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchVillageBody {
+    #[schema(min_length = 1, max_length = 200)]
+    pub legal_name: Option<String>,
+    /// GB 32100, 18 characters with its check character.
+    #[schema(pattern = r"^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$")]
+    pub unified_social_credit_code: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
+    pub legal_representative: Option<String>,
+}
+
+/// Set a village's legal identity (an admin, or a collective user of that village): the
+/// contract's 甲方 is frozen from it when the collective signs.
+#[utoipa::path(patch, path = "/api/v1/villages/{id}", tag = "organisations", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "village id")), request_body = PatchVillageBody,
+    responses((status = 200, body = VillageOut)))]
+pub async fn patch_village(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let ctx = state.ctx(Some(caller));
+    let body = parse_body::<PatchVillageBody>(&body).map(|b| VillagePatch {
+        legal_name: b.legal_name,
+        unified_social_credit_code: b.unified_social_credit_code,
+        legal_representative: b.legal_representative,
+    });
+    let v = db::run(&state.pool, move |conn| {
+        orgs::patch_village(&ctx, conn, &id, body)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(VillageOut::from(v)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchTownshipBody {
+    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    pub name: Option<String>,
+    /// Whether contracts certified here need an issued policy before becoming active.
+    pub insurance_required: Option<bool>,
+}
+
+/// Rename a township or change whether its contracts need insurance (admin).
+#[utoipa::path(patch, path = "/api/v1/townships/{id}", tag = "organisations", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "township id")), request_body = PatchTownshipBody,
+    responses((status = 200, body = TownshipOut)))]
+pub async fn patch_township(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let ctx = state.ctx(Some(caller));
+    let body = parse_body::<PatchTownshipBody>(&body).map(|b| TownshipPatch {
+        name: b.name,
+        insurance_required: b.insurance_required,
+    });
+    let t = db::run(&state.pool, move |conn| {
+        orgs::patch_township(&ctx, conn, &id, body)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(TownshipOut::from(t)))
 }

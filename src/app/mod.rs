@@ -5,11 +5,13 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod contracts;
 pub mod deposits;
 pub mod listings;
 pub mod orgs;
 pub mod parcels;
 pub mod registrations;
+pub mod rent;
 pub mod trading;
 
 use std::sync::Arc;

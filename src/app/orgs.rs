@@ -160,3 +160,128 @@ pub fn get_village(conn: &mut DbConn, id: &str) -> Result<Village, ApiError> {
 pub fn list_insurers(conn: &mut DbConn, page: &PageReq) -> Result<Vec<Insurer>, ApiError> {
     Ok(queries::list_insurers(conn, page)?)
 }
+
+/// Changes to a village's legal identity (the contracts' 甲方); `None` leaves a field as is.
+#[derive(Debug, Clone, Default)]
+pub struct VillagePatch {
+    pub legal_name: Option<String>,
+    pub unified_social_credit_code: Option<String>,
+    pub legal_representative: Option<String>,
+}
+
+/// An admin, or a collective user of that village, sets its legal identity. Checks: 404 →
+/// 403 → 422 (text rules; the code is a valid GB 32100 code).
+pub fn patch_village(
+    ctx: &Ctx,
+    conn: &mut DbConn,
+    id: &str,
+    body: Result<VillagePatch, ApiError>,
+) -> Result<Village, ApiError> {
+    let caller = ctx.caller()?;
+    let v = queries::find_village(conn, id)?.ok_or(ApiError::NotFound)?;
+    if !(caller.is(crate::domain::roles::Role::Admin) || caller.is_collective_of(&v.id)) {
+        return Err(ApiError::Forbidden(
+            "only an admin or the village's collective edit its legal identity".into(),
+        ));
+    }
+    let p = body?;
+    let mut errors = Vec::new();
+    if let Some(n) = &p.legal_name {
+        if let Err(m) = validate::text(n, 200) {
+            errors.push(FieldError::new("legal_name", m));
+        }
+    }
+    if let Some(c) = &p.unified_social_credit_code {
+        if !crate::domain::registration::valid_uscc(c.trim()) {
+            errors.push(FieldError::new(
+                "unified_social_credit_code",
+                "must be a valid unified social credit code (GB 32100: 18 characters with its check character)",
+            ));
+        }
+    }
+    if let Some(r) = &p.legal_representative {
+        if let Err(m) = validate::text(r, 100) {
+            errors.push(FieldError::new("legal_representative", m));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    db::write_tx(conn, |conn| {
+        let mut v = queries::find_village(conn, id)?.ok_or(ApiError::NotFound)?;
+        if let Some(n) = p.legal_name {
+            v.legal_name = Some(n.trim().to_string());
+        }
+        if let Some(c) = p.unified_social_credit_code {
+            v.unified_social_credit_code = Some(c.trim().to_string());
+        }
+        if let Some(r) = p.legal_representative {
+            v.legal_representative = Some(r.trim().to_string());
+        }
+        queries::save_village(conn, &v)?;
+        audit_system(
+            conn,
+            ctx.actor(),
+            "village.updated",
+            "village",
+            &v.id,
+            Some(AccountState::Active),
+            Some(AccountState::Active),
+            Some("legal identity"),
+            ctx,
+        )?;
+        Ok(v)
+    })
+}
+
+/// Changes to a township; `None` leaves a field as is.
+#[derive(Debug, Clone, Default)]
+pub struct TownshipPatch {
+    pub name: Option<String>,
+    pub insurance_required: Option<bool>,
+}
+
+/// An admin renames a township or changes whether its contracts need insurance (contracts
+/// snapshot the setting when certified). Checks: 404 → 403 → 422.
+pub fn patch_township(
+    ctx: &Ctx,
+    conn: &mut DbConn,
+    id: &str,
+    body: Result<TownshipPatch, ApiError>,
+) -> Result<Township, ApiError> {
+    let caller = ctx.caller()?;
+    queries::find_township(conn, id)?.ok_or(ApiError::NotFound)?;
+    caller.require_admin()?;
+    let p = body?;
+    if let Some(n) = &p.name {
+        if let Err(m) = validate::text(n, 100) {
+            return Err(ApiError::field("name", m));
+        }
+    }
+    db::write_tx(conn, |conn| {
+        let mut t = queries::find_township(conn, id)?.ok_or(ApiError::NotFound)?;
+        if let Some(n) = p.name {
+            t.name = n.trim().to_string();
+        }
+        if let Some(r) = p.insurance_required {
+            t.insurance_required = r;
+        }
+        queries::save_township(conn, &t)?;
+        audit_system(
+            conn,
+            ctx.actor(),
+            "township.updated",
+            "township",
+            &t.id,
+            Some(AccountState::Active),
+            Some(AccountState::Active),
+            Some(if t.insurance_required {
+                "insurance required"
+            } else {
+                "insurance not required"
+            }),
+            ctx,
+        )?;
+        Ok(t)
+    })
+}

@@ -6,8 +6,9 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::models::{Listing, Parcel};
-use super::schema::{counters, listing_parcels, listings, parcels};
+use super::schema::{contract_parcels, contracts, counters, listing_parcels, listings, parcels};
 use super::DbConn;
+use crate::domain::contract::ContractStatus;
 use crate::domain::listing::{Consent, IntendedUse, ListingStatus, ListingTerms};
 use crate::domain::parcel::LandType;
 
@@ -271,6 +272,15 @@ pub fn locked_parcels(
         q = q.filter(listings::id.ne(l.to_string()));
     }
     let mut v: Vec<String> = q.load(conn)?;
+    // A contract not yet completed, terminated or cancelled holds its parcels too.
+    v.extend(
+        contract_parcels::table
+            .inner_join(contracts::table)
+            .filter(contract_parcels::parcel_id.eq_any(parcel_ids))
+            .filter(contracts::status.eq_any(ContractStatus::locking_statuses()))
+            .select(contract_parcels::parcel_id)
+            .load::<String>(conn)?,
+    );
     v.sort();
     v.dedup();
     Ok(v)

@@ -83,6 +83,27 @@ pub fn insert_village(conn: &mut DbConn, v: &Village) -> QResult<()> {
     Ok(())
 }
 
+pub fn save_village(conn: &mut DbConn, v: &Village) -> QResult<()> {
+    diesel::update(villages::table.find(&v.id))
+        .set((
+            villages::legal_name.eq(&v.legal_name),
+            villages::unified_social_credit_code.eq(&v.unified_social_credit_code),
+            villages::legal_representative.eq(&v.legal_representative),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn save_township(conn: &mut DbConn, t: &Township) -> QResult<()> {
+    diesel::update(townships::table.find(&t.id))
+        .set((
+            townships::name.eq(&t.name),
+            townships::insurance_required.eq(t.insurance_required),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 pub fn find_village(conn: &mut DbConn, id: &str) -> QResult<Option<Village>> {
     villages::table
         .find(id)

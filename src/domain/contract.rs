@@ -38,9 +38,13 @@ pub enum Party {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ContractEvent {
     /// A party signed; `both`: the other party had signed already.
-    Sign { both: bool },
+    Sign {
+        both: bool,
+    },
     /// Staff certified (鉴证); `insurance_required` is the township's setting at that moment.
-    Certify { insurance_required: bool },
+    Certify {
+        insurance_required: bool,
+    },
     /// Year 1's policy was issued.
     Activate,
     /// The term has passed and nothing is outstanding.

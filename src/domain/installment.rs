@@ -240,7 +240,14 @@ mod tests {
 
     #[test]
     fn whole_years_pay_the_annual_rent() {
-        let s = schedule(d(2027, 3, 1), d(2030, 2, 28), 14_247_900, 30, d(2027, 1, 10)).unwrap();
+        let s = schedule(
+            d(2027, 3, 1),
+            d(2030, 2, 28),
+            14_247_900,
+            30,
+            d(2027, 1, 10),
+        )
+        .unwrap();
         assert_eq!(s.len(), 3);
         assert!(s.iter().all(|p| p.amount_fen == 14_247_900));
         assert_eq!(s[0].due, d(2027, 1, 30));
@@ -279,12 +286,18 @@ mod tests {
     fn dates_move_an_open_installment_forward_only() {
         use InstallmentStatus as S;
         let due = d(2027, 1, 30);
-        assert_eq!(S::Scheduled.by_date(d(2027, 1, 29), due, 5, 30), S::Scheduled);
+        assert_eq!(
+            S::Scheduled.by_date(d(2027, 1, 29), due, 5, 30),
+            S::Scheduled
+        );
         assert_eq!(S::Scheduled.by_date(due, due, 5, 30), S::Due);
         assert_eq!(S::Scheduled.by_date(d(2027, 1, 31), due, 5, 30), S::Overdue);
         assert_eq!(S::Due.by_date(d(2027, 3, 1), due, 5, 30), S::Overdue);
         assert_eq!(S::Due.by_date(d(2027, 3, 2), due, 5, 30), S::Defaulted);
-        assert_eq!(S::Defaulted.by_date(d(2027, 1, 1), due, 5, 30), S::Defaulted);
+        assert_eq!(
+            S::Defaulted.by_date(d(2027, 1, 1), due, 5, 30),
+            S::Defaulted
+        );
         assert_eq!(S::Paid.by_date(d(2030, 1, 1), due, 0, 30), S::Paid);
         assert_eq!(S::Due.by_date(d(2030, 1, 1), due, 0, 30), S::Due);
         assert_eq!(S::Overdue.after_money(0, false), S::Paid);
@@ -304,11 +317,10 @@ mod tests {
     }
 
     fn date() -> impl Strategy<Value = NaiveDate> {
-        (2000i32..2100, 1u32..=12, 1u32..=31)
-            .prop_map(|(y, m, dd)| {
-                NaiveDate::from_ymd_opt(y, m, dd)
-                    .unwrap_or_else(|| NaiveDate::from_ymd_opt(y, m, 28).unwrap())
-            })
+        (2000i32..2100, 1u32..=12, 1u32..=31).prop_map(|(y, m, dd)| {
+            NaiveDate::from_ymd_opt(y, m, dd)
+                .unwrap_or_else(|| NaiveDate::from_ymd_opt(y, m, 28).unwrap())
+        })
     }
 
     proptest! {

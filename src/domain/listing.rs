@@ -41,6 +41,9 @@ pub enum ListingEvent {
         any_bid: bool,
     },
     ContractCertified,
+    /// Staff cancelled the contract before certification: the listing fails (and may be
+    /// relisted).
+    ContractCancelled,
     DealFellThrough,
     Relist,
 }
@@ -113,7 +116,7 @@ impl ListingStatus {
                 }
             }
             (S::Awarded, E::ContractCertified) => S::Contracted,
-            (S::Awarded, E::DealFellThrough) => S::Failed,
+            (S::Awarded, E::DealFellThrough | E::ContractCancelled) => S::Failed,
             (S::Failed, E::Relist) => S::Failed,
             _ => return None,
         })

@@ -44,6 +44,7 @@ pub async fn run_once(state: &AppState, sender: Arc<Sender>) -> Result<(), ApiEr
     let ctx = state.ctx(None);
     let results = [
         (Job::Settle, settle_trading(state, &ctx).await),
+        (Job::Contracts, settle_contracts(state, &ctx).await),
         (
             Job::IdempotencyPurge,
             purge_idempotency_keys(state, &ctx).await,
@@ -76,6 +77,30 @@ async fn settle_trading(state: &AppState, ctx: &Ctx) -> Result<(), ApiError> {
     }
     if pass.due > 0 {
         tracing::debug!(due = pass.due, failed = pass.failed, "listings settled");
+    }
+    Ok(())
+}
+
+/// Rent dates and reminders, contract completion, and the staff reminders about contracts
+/// left unsigned or uncertified; one failing contract never stops the others.
+async fn settle_contracts(state: &AppState, ctx: &Ctx) -> Result<(), ApiError> {
+    let (now, rules) = (ctx.now, ctx.rules().clone());
+    let (pass, reminded) = db::run(&state.pool, move |conn| {
+        let pass = crate::app::rent::settle_due(conn, now, &rules)?;
+        let reminded = crate::app::contracts::remind_stalled(conn, now, &rules)?;
+        Ok((pass, reminded))
+    })
+    .await?;
+    for _ in 0..pass.failed {
+        state.metrics.job_failed(Job::Contracts);
+    }
+    if pass.due > 0 || reminded > 0 {
+        tracing::debug!(
+            due = pass.due,
+            failed = pass.failed,
+            reminded,
+            "contracts settled"
+        );
     }
     Ok(())
 }

@@ -39,6 +39,8 @@ pub struct DealView {
     pub deal: Deal,
     pub holder: Registration,
     pub party: bool,
+    /// The contract, once the deal is confirmed.
+    pub contract_id: Option<String>,
 }
 
 /// An offer to make: to whom, in which round, at what price.
@@ -250,10 +252,12 @@ fn fall_through(
 fn view(conn: &mut DbConn, deal: Deal, party: bool) -> Result<DealView, ApiError> {
     let holder = rq::find(conn, &deal.registration_id)?
         .ok_or_else(|| ApiError::internal("deal registration vanished"))?;
+    let contract_id = crate::db::contracts::contract_of_deal(conn, &deal.id)?.map(|c| c.id);
     Ok(DealView {
         deal,
         holder,
         party,
+        contract_id,
     })
 }
 
@@ -358,16 +362,20 @@ pub fn confirm_deal(
             },
             now,
         )?;
+        if party == DealParty::Winner {
+            release_others(conn, &l, &d, actor, now)?;
+        }
         if both {
-            deal_confirmed(conn, &l, &d, actor, now)?;
+            deal_confirmed(conn, &l, &d, actor, now, rules)?;
         }
         Ok(d)
     })?;
     view(conn, d, true)
 }
 
-/// Both parties confirmed: the runner-up's offer is no longer needed; everyone is told.
-fn deal_confirmed(
+/// The winner confirmed: the runner-up (and anyone else still holding a confirmed deposit)
+/// will not be offered the deal, so their deposits become `refund_due` at once.
+fn release_others(
     conn: &mut DbConn,
     l: &Listing,
     d: &Deal,
@@ -386,6 +394,22 @@ fn deal_confirmed(
             )?;
         }
     }
+    Ok(())
+}
+
+/// Both parties confirmed: the contract is created (draft, frozen from the deal); everyone
+/// is told.
+fn deal_confirmed(
+    conn: &mut DbConn,
+    l: &Listing,
+    d: &Deal,
+    actor: Actor<'_>,
+    now: DateTime<Utc>,
+    rules: &Rules,
+) -> Result<(), ApiError> {
+    let winner =
+        rq::find(conn, &d.registration_id)?.ok_or_else(|| ApiError::internal("winner vanished"))?;
+    crate::app::contracts::create_for_deal(conn, l, d, &winner, actor, now, rules)?;
     notify_parties(
         conn,
         l,
@@ -395,8 +419,6 @@ fn deal_confirmed(
         },
         now,
     )?;
-    let winner =
-        rq::find(conn, &d.registration_id)?.ok_or_else(|| ApiError::internal("winner vanished"))?;
     let confirmed = mail::WinnerDealConfirmed {
         name: winner.legal_name.clone(),
         confirmation_no: d.confirmation_no.clone(),

@@ -3,6 +3,7 @@
 //! event (a struct of the facts it reports); the text lives only here, one file per aggregate.
 
 pub mod accounts;
+pub mod contracts;
 pub mod listings;
 pub mod registrations;
 pub mod trading;
