@@ -217,10 +217,12 @@ pub struct Rules {
     pub deal_confirm_days: i64,
     pub publicity_days: i64,
     pub rent_due_days_before_year: i64,
-    /// Premium as a fraction of the sum insured (0.03 = 3%).
-    pub premium_rate: f64,
-    /// Share of the premium paid by the government subsidy (0.5 = 50%).
-    pub subsidy_share: f64,
+    /// Premium in basis points of the sum insured (300 = 3%).
+    pub premium_rate_bp: i64,
+    /// Share of the premium paid by the government subsidy, basis points (5000 = 50%).
+    pub subsidy_share_bp: i64,
+    /// Days before a contract year starts that staff are e-mailed about its missing policy.
+    pub policy_reminder_days: i64,
     pub grace_days: i64,
     /// Days a contract may stay `draft` (or `signed`) before the township's staff are e-mailed.
     pub contract_reminder_days: i64,
@@ -378,8 +380,9 @@ impl Default for Rules {
             deal_confirm_days: 3,
             publicity_days: 5,
             rent_due_days_before_year: 30,
-            premium_rate: 0.03,
-            subsidy_share: 0.5,
+            premium_rate_bp: 300,
+            subsidy_share_bp: 5_000,
+            policy_reminder_days: 30,
             grace_days: 30,
             contract_reminder_days: 15,
             max_price_fen: 100_000_000_000,
@@ -419,18 +422,6 @@ impl DatabaseUrl {
                 url.split(':').next().unwrap_or_default()
             )))
         }
-    }
-}
-
-impl Rules {
-    /// The premium rate in basis points, the unit money arithmetic uses.
-    pub fn premium_rate_bp(&self) -> i64 {
-        (self.premium_rate * 10_000.0).round() as i64
-    }
-
-    /// The subsidy share in basis points.
-    pub fn subsidy_share_bp(&self) -> i64 {
-        (self.subsidy_share * 10_000.0).round() as i64
     }
 }
 
@@ -533,11 +524,11 @@ impl Settings {
                 "database.sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA".into(),
             ));
         }
-        if !(0.0..=1.0).contains(&self.rules.premium_rate)
-            || !(0.0..=1.0).contains(&self.rules.subsidy_share)
+        if !(0..=10_000).contains(&self.rules.premium_rate_bp)
+            || !(0..=10_000).contains(&self.rules.subsidy_share_bp)
         {
             return Err(ConfigError::Invalid(
-                "rules.premium_rate and rules.subsidy_share must be fractions between 0 and 1"
+                "rules.premium_rate_bp and rules.subsidy_share_bp must be basis points between 0 and 10000"
                     .into(),
             ));
         }

@@ -60,6 +60,7 @@ pub(crate) fn create_schedule(
             reminded_overdue_at: None,
             default_notified_at: None,
             defaulted_at: None,
+            policy_reminded_at: None,
             created_at: at,
             updated_at: at,
         })

@@ -7,6 +7,7 @@ pub mod auction;
 pub mod audit;
 pub mod contracts;
 pub mod idempotency;
+pub mod insurance;
 pub mod listings;
 pub mod models;
 pub mod orgs;

@@ -5,7 +5,9 @@ use diesel::prelude::*;
 
 use super::schema::*;
 use crate::domain::contract::ContractStatus;
+use crate::domain::claim::ClaimStatus;
 use crate::domain::deal::DealStatus;
+use crate::domain::policy::PolicyStatus;
 use crate::domain::installment::{InstallmentStatus, PaymentKind};
 use crate::domain::listing::{IntendedUse, ListingStatus};
 use crate::domain::parcel::LandType;
@@ -371,6 +373,8 @@ pub struct Installment {
     pub defaulted_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The staff reminder about this year's missing policy went out.
+    pub policy_reminded_at: Option<NaiveDateTime>,
 }
 
 impl Installment {
@@ -391,6 +395,74 @@ pub struct Payment {
     pub receipt_ref: String,
     #[diesel(deserialize_as = String, serialize_as = String)]
     pub kind: PaymentKind,
+    pub recorded_by: Option<String>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = policies, treat_none_as_null = true)]
+pub struct Policy {
+    pub id: String,
+    pub policy_no: Option<String>,
+    pub contract_id: String,
+    pub installment_id: String,
+    pub year: i64,
+    pub insurer_id: String,
+    pub village_id: String,
+    pub township_id: String,
+    pub investor_id: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub status: PolicyStatus,
+    pub period_start: chrono::NaiveDate,
+    pub period_end: chrono::NaiveDate,
+    pub sum_insured_fen: i64,
+    pub premium_rate_bp: i64,
+    pub premium_fen: i64,
+    pub subsidy_share_bp: i64,
+    pub subsidy_fen: i64,
+    pub holder_premium_fen: i64,
+    pub quoted_by: Option<String>,
+    pub issued_by: Option<String>,
+    pub issued_at: Option<NaiveDateTime>,
+    pub cancelled_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = claims, treat_none_as_null = true)]
+pub struct Claim {
+    pub id: String,
+    pub claim_no: String,
+    pub policy_id: String,
+    pub installment_id: String,
+    pub contract_id: String,
+    pub insurer_id: String,
+    pub village_id: String,
+    pub township_id: String,
+    pub investor_id: String,
+    #[diesel(deserialize_as = String, serialize_as = String)]
+    pub status: ClaimStatus,
+    pub claimed_fen: i64,
+    pub approved_fen: Option<i64>,
+    pub paid_fen: i64,
+    pub recovered_fen: i64,
+    pub note: String,
+    pub decided_reason: Option<String>,
+    pub payment_ref: Option<String>,
+    pub filed_by: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = recoveries)]
+pub struct Recovery {
+    pub id: String,
+    pub claim_id: String,
+    pub amount_fen: i64,
+    pub received_on: chrono::NaiveDate,
+    pub reference: String,
     pub recorded_by: Option<String>,
     pub created_at: NaiveDateTime,
 }

@@ -374,6 +374,7 @@ diesel::table! {
         defaulted_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        policy_reminded_at -> Nullable<Timestamp>,
     }
 }
 
@@ -399,6 +400,73 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    policies (id) {
+        id -> Text,
+        policy_no -> Nullable<Text>,
+        contract_id -> Text,
+        installment_id -> Text,
+        year -> BigInt,
+        insurer_id -> Text,
+        village_id -> Text,
+        township_id -> Text,
+        investor_id -> Text,
+        status -> Text,
+        period_start -> Date,
+        period_end -> Date,
+        sum_insured_fen -> BigInt,
+        premium_rate_bp -> BigInt,
+        premium_fen -> BigInt,
+        subsidy_share_bp -> BigInt,
+        subsidy_fen -> BigInt,
+        holder_premium_fen -> BigInt,
+        quoted_by -> Nullable<Text>,
+        issued_by -> Nullable<Text>,
+        issued_at -> Nullable<Timestamp>,
+        cancelled_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    claims (id) {
+        id -> Text,
+        claim_no -> Text,
+        policy_id -> Text,
+        installment_id -> Text,
+        contract_id -> Text,
+        insurer_id -> Text,
+        village_id -> Text,
+        township_id -> Text,
+        investor_id -> Text,
+        status -> Text,
+        claimed_fen -> BigInt,
+        approved_fen -> Nullable<BigInt>,
+        paid_fen -> BigInt,
+        recovered_fen -> BigInt,
+        note -> Text,
+        decided_reason -> Nullable<Text>,
+        payment_ref -> Nullable<Text>,
+        filed_by -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    recoveries (id) {
+        id -> Text,
+        claim_id -> Text,
+        amount_fen -> BigInt,
+        received_on -> Date,
+        #[sql_name = "ref"]
+        reference -> Text,
+        recorded_by -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(bids -> registrations (registration_id));
 diesel::joinable!(deals -> registrations (registration_id));
 diesel::joinable!(registrations -> listings (listing_id));
@@ -411,6 +479,9 @@ diesel::joinable!(installments -> contracts (contract_id));
 diesel::joinable!(payments -> installments (installment_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    policies,
+    claims,
+    recoveries,
     contracts,
     contract_parcels,
     installments,
