@@ -18,6 +18,7 @@ pub mod idempotency;
 pub mod jobs;
 pub mod metrics;
 pub mod notify;
+pub mod render;
 pub mod state;
 
 use actix_web::body::MessageBody;

@@ -57,6 +57,110 @@ pub fn format_mu(centimu: i64) -> String {
     format!("{sign}{}.{:02}", a / 100, a % 100)
 }
 
+/// Formats fen as yuan in figures: thousands separators, two decimals, `元`, and a leading
+/// minus when negative (`14_247_900` → `"142,479.00元"`, `-5` → `"-0.05元"`).
+pub fn format_yuan(fen: i64) -> String {
+    let sign = if fen < 0 { "-" } else { "" };
+    let a = fen.unsigned_abs();
+    let digits = (a / 100).to_string();
+    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{sign}{grouped}.{:02}元", a % 100)
+}
+
+const CAPITAL_DIGITS: [char; 10] = ['零', '壹', '贰', '叁', '肆', '伍', '陆', '柒', '捌', '玖'];
+
+/// 1..=9999 with 仟佰拾: one `零` for each run of skipped places inside, none at the end
+/// (`1005` → `壹仟零伍`, `1100` → `壹仟壹佰`, `10` → `壹拾`).
+fn capital_section(n: u64, out: &mut String) {
+    const UNITS: [&str; 4] = ["仟", "佰", "拾", ""];
+    let digits = [n / 1000 % 10, n / 100 % 10, n / 10 % 10, n % 10];
+    let mut started = false;
+    let mut pending_zero = false;
+    for (d, unit) in digits.into_iter().zip(UNITS) {
+        if d == 0 {
+            pending_zero = started;
+            continue;
+        }
+        if pending_zero {
+            out.push('零');
+            pending_zero = false;
+        }
+        out.push(CAPITAL_DIGITS[d as usize]);
+        out.push_str(unit);
+        started = true;
+    }
+}
+
+/// A whole number ≥ 1 in capitals, in sections of four places named 万, 亿, 万亿 and 亿亿
+/// (10^16; u64 needs no more). A nonzero section after a skipped place (a whole section of
+/// zeros, or fewer than four places of its own) is led by one `零`.
+fn capital_integer(n: u64, out: &mut String) {
+    const UNITS: [&str; 5] = ["亿亿", "万亿", "亿", "万", ""];
+    let sections = [
+        n / 10_000_000_000_000_000,
+        n / 1_000_000_000_000 % 10_000,
+        n / 100_000_000 % 10_000,
+        n / 10_000 % 10_000,
+        n % 10_000,
+    ];
+    let mut started = false;
+    let mut skipped = false;
+    for (v, unit) in sections.into_iter().zip(UNITS) {
+        if v == 0 {
+            skipped = started;
+            continue;
+        }
+        if started && (skipped || v < 1000) {
+            out.push('零');
+        }
+        capital_section(v, out);
+        out.push_str(unit);
+        started = true;
+        skipped = false;
+    }
+}
+
+/// Fen in standard Chinese financial capitals (大写金额): `14_247_900` →
+/// `"壹拾肆万贰仟肆佰柒拾玖元整"`, `1_000_530` → `"壹万零伍元叁角整"`, `105` → `"壹元零伍分"`,
+/// `5` → `"伍分"`, `0` → `"零元整"`, negative amounts led by `负`. `整` closes an amount
+/// without 分; `零` stands once for each run of skipped places and between 元 and 分 when
+/// there is no 角. Total over all of i64.
+pub fn rmb_capitals(fen: i64) -> String {
+    let mut out = String::new();
+    if fen < 0 {
+        out.push('负');
+    }
+    let a = fen.unsigned_abs();
+    let (yuan, jiao, fen_digit) = (a / 100, (a / 10 % 10) as usize, (a % 10) as usize);
+    if a == 0 {
+        out.push_str("零元整");
+        return out;
+    }
+    if yuan > 0 {
+        capital_integer(yuan, &mut out);
+        out.push('元');
+    }
+    if jiao > 0 {
+        out.push(CAPITAL_DIGITS[jiao]);
+        out.push('角');
+    } else if fen_digit > 0 && yuan > 0 {
+        out.push('零');
+    }
+    if fen_digit > 0 {
+        out.push(CAPITAL_DIGITS[fen_digit]);
+        out.push('分');
+    } else {
+        out.push('整');
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +275,232 @@ mod tests {
         #[test]
         fn mu_round_trip(c in 0i64..=100_000_000_000) {
             prop_assert_eq!(parse_mu(&format_mu(c)), Ok(c));
+        }
+    }
+
+    #[test]
+    fn yuan_in_figures() {
+        assert_eq!(format_yuan(14_247_900), "142,479.00元");
+        assert_eq!(format_yuan(0), "0.00元");
+        assert_eq!(format_yuan(5), "0.05元");
+        assert_eq!(format_yuan(-5), "-0.05元");
+        assert_eq!(format_yuan(99_999), "999.99元");
+        assert_eq!(format_yuan(100_000), "1,000.00元");
+        assert_eq!(format_yuan(1_000_530), "10,005.30元");
+        assert_eq!(format_yuan(-123_456_789), "-1,234,567.89元");
+        assert_eq!(format_yuan(i64::MAX), "92,233,720,368,547,758.07元");
+        assert_eq!(format_yuan(i64::MIN), "-92,233,720,368,547,758.08元");
+    }
+
+    #[test]
+    fn capitals_examples() {
+        let cases: &[(i64, &str)] = &[
+            (0, "零元整"),
+            (1, "壹分"),
+            (5, "伍分"),
+            (10, "壹角整"),
+            (35, "叁角伍分"),
+            (100, "壹元整"),
+            (105, "壹元零伍分"),
+            (110, "壹元壹角整"),
+            (1_000, "壹拾元整"),
+            (1_050, "壹拾元伍角整"),
+            (1_001, "壹拾元零壹分"),
+            (10_000, "壹佰元整"),
+            (100_000, "壹仟元整"),
+            (100_100, "壹仟零壹元整"),
+            (101_000, "壹仟零壹拾元整"),
+            (110_000, "壹仟壹佰元整"),
+            (1_000_000, "壹万元整"),
+            (1_000_530, "壹万零伍元叁角整"),
+            (1_001_000, "壹万零壹拾元整"),
+            (1_010_000, "壹万零壹佰元整"),
+            (1_100_000, "壹万壹仟元整"),
+            (10_000_000, "壹拾万元整"),
+            (14_247_900, "壹拾肆万贰仟肆佰柒拾玖元整"),
+            (10_010_000, "壹拾万零壹佰元整"),
+            (100_000_000, "壹佰万元整"),
+            (1_000_000_000, "壹仟万元整"),
+            (10_000_000_000, "壹亿元整"),
+            (10_000_000_100, "壹亿零壹元整"),
+            (10_001_000_000, "壹亿零壹万元整"),
+            (11_000_000_000, "壹亿壹仟万元整"),
+            (10_100_000_000, "壹亿零壹佰万元整"),
+            (10_000_000_101, "壹亿零壹元零壹分"),
+            (10_000_000_100, "壹亿零壹元整"),
+            (100_000_000_000_000, "壹万亿元整"),
+            (100_010_000_000_000, "壹万亿零壹亿元整"),
+            (100_001_000_000_000, "壹万亿零壹仟万元整"),
+            (100_100_000_000_000, "壹万亿零壹拾亿元整"),
+            (110_000_000_000_000, "壹万亿壹仟亿元整"),
+            (200_000_000_010_000, "贰万亿零壹佰元整"),
+            (200_000_000_000_005, "贰万亿元零伍分"),
+            (
+                12_345_678_901_234,
+                "壹仟贰佰叁拾肆亿伍仟陆佰柒拾捌万玖仟零壹拾贰元叁角肆分",
+            ),
+            (100_000_000_000_000_000, "壹仟万亿元整"),
+            (1_000_000_000_000_000_000, "壹亿亿元整"),
+            (1_000_000_000_000_000_500, "壹亿亿零伍元整"),
+            (-14_247_900, "负壹拾肆万贰仟肆佰柒拾玖元整"),
+            (-5, "负伍分"),
+            (
+                i64::MAX,
+                "玖亿亿贰仟贰佰叁拾叁万亿柒仟贰佰零叁亿陆仟捌佰伍拾肆万柒仟柒佰伍拾捌元零柒分",
+            ),
+            (
+                i64::MIN,
+                "负玖亿亿贰仟贰佰叁拾叁万亿柒仟贰佰零叁亿陆仟捌佰伍拾肆万柒仟柒佰伍拾捌元零捌分",
+            ),
+        ];
+        for &(fen, want) in cases {
+            assert_eq!(rmb_capitals(fen), want, "{fen} fen");
+        }
+        // 158.31 mu at 900.00 yuan a year: the sample contract's annual rent.
+        assert_eq!(rmb_capitals(14_247_900), "壹拾肆万贰仟肆佰柒拾玖元整");
+    }
+
+    /// Reads capitals back into fen, written apart from `rmb_capitals`: splits at the last
+    /// 亿, then at 万, and sums digit × place inside a section; `零` carries no value.
+    fn parse_capitals(s: &str) -> Option<i128> {
+        fn digit(c: char) -> Option<i128> {
+            "零壹贰叁肆伍陆柒捌玖"
+                .chars()
+                .position(|d| d == c)
+                .map(|p| p as i128)
+        }
+        fn section(s: &str) -> Option<i128> {
+            let (mut total, mut pending) = (0i128, None::<i128>);
+            for c in s.chars() {
+                let place = match c {
+                    '仟' => 1000,
+                    '佰' => 100,
+                    '拾' => 10,
+                    '零' => {
+                        pending = None;
+                        continue;
+                    }
+                    _ => {
+                        if pending.is_some() {
+                            return None;
+                        }
+                        pending = Some(digit(c)?);
+                        continue;
+                    }
+                };
+                total += pending.take()? * place;
+            }
+            Some(total + pending.unwrap_or(0))
+        }
+        /// Sections closed by 亿亿, 万亿, 亿 or 万, each unit smaller than the one before.
+        fn integer(s: &str) -> Option<i128> {
+            let chars: Vec<char> = s.chars().collect();
+            let (mut total, mut start, mut last_unit) = (0i128, 0, i128::MAX);
+            let mut i = 0;
+            while i < chars.len() {
+                let next = chars.get(i + 1).copied();
+                let (unit, width) = match (chars[i], next) {
+                    ('亿', Some('亿')) => (10i128.pow(16), 2),
+                    ('万', Some('亿')) => (10i128.pow(12), 2),
+                    ('亿', _) => (10i128.pow(8), 1),
+                    ('万', _) => (10i128.pow(4), 1),
+                    _ => {
+                        i += 1;
+                        continue;
+                    }
+                };
+                let v = section(&chars[start..i].iter().collect::<String>())?;
+                if v == 0 || unit >= last_unit {
+                    return None;
+                }
+                total += v * unit;
+                last_unit = unit;
+                i += width;
+                start = i;
+            }
+            Some(total + section(&chars[start..].iter().collect::<String>())?)
+        }
+        let (neg, s) = match s.strip_prefix('负') {
+            Some(rest) => (true, rest),
+            None => (false, s),
+        };
+        let (s, whole) = match s.strip_suffix('整') {
+            Some(rest) => (rest, true),
+            None => (s, false),
+        };
+        let (yuan_part, small) = match s.split_once('元') {
+            Some((y, rest)) => (y, rest),
+            None => ("", s),
+        };
+        let yuan = if yuan_part == "零" {
+            0
+        } else {
+            integer(yuan_part)?
+        };
+        let mut fen = 0i128;
+        let mut rest: Vec<char> = small.chars().collect();
+        if rest.first() == Some(&'零') {
+            rest.remove(0);
+        }
+        let mut chars = rest.into_iter();
+        while let Some(d) = chars.next() {
+            match chars.next()? {
+                '角' => fen += digit(d)? * 10,
+                '分' if !whole => fen += digit(d)?,
+                _ => return None,
+            }
+        }
+        let v = yuan * 100 + fen;
+        Some(if neg { -v } else { v })
+    }
+
+    #[test]
+    fn the_parser_reads_the_examples() {
+        assert_eq!(
+            parse_capitals("壹拾肆万贰仟肆佰柒拾玖元整"),
+            Some(14_247_900)
+        );
+        assert_eq!(parse_capitals("壹万零伍元叁角整"), Some(1_000_530));
+        assert_eq!(parse_capitals("伍分"), Some(5));
+        assert_eq!(parse_capitals("零元整"), Some(0));
+    }
+
+    proptest! {
+        /// Never panics anywhere in i64; reads back to the same amount; keeps the zero rules
+        /// (no `零零`, no `零` ending a section or before 元/角/分/整).
+        #[test]
+        fn capitals_round_trip(fen in any::<i64>()) {
+            let s = rmb_capitals(fen);
+            prop_assert_eq!(parse_capitals(&s), Some(i128::from(fen)), "{}", s);
+            if fen != 0 {
+                for bad in ["零零", "零万", "零亿", "零元", "零角", "零整", "分整"] {
+                    prop_assert!(!s.contains(bad), "{} in {}", bad, s);
+                }
+            }
+            prop_assert!(s.ends_with('整') || s.ends_with('分'), "{}", s);
+            prop_assert_eq!(s.ends_with('分'), fen % 10 != 0);
+        }
+
+        #[test]
+        fn capitals_round_trip_non_negative(fen in 0i64..=i64::MAX) {
+            let s = rmb_capitals(fen);
+            prop_assert_eq!(parse_capitals(&s), Some(i128::from(fen)), "{}", s);
+            prop_assert!(!s.starts_with('负'));
+        }
+
+        /// Amounts of ordinary size, where every place is likely to be tried.
+        #[test]
+        fn capitals_round_trip_small(fen in 0i64..=10_000_000_000) {
+            prop_assert_eq!(parse_capitals(&rmb_capitals(fen)), Some(i128::from(fen)));
+        }
+
+        #[test]
+        fn figures_round_trip(fen in any::<i64>()) {
+            let s = format_yuan(fen);
+            let digits: String = s.chars().filter(|c| c.is_ascii_digit()).collect();
+            let v: i128 = digits.parse().unwrap();
+            prop_assert_eq!(if fen < 0 { -v } else { v }, i128::from(fen));
+            prop_assert!(s.ends_with('元'));
         }
     }
 }
