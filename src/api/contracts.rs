@@ -23,6 +23,11 @@ use crate::state::AppState;
 pub fn routes(r: &mut Routes) {
     r.add(Method::GET, "/api/v1/contracts", list_contracts)
         .add(Method::GET, "/api/v1/contracts/{id}", get_contract)
+        .add(
+            Method::GET,
+            "/api/v1/contracts/{id}/document",
+            contract_document,
+        )
         .add(Method::POST, "/api/v1/contracts/{id}/sign", sign_contract)
         .add(
             Method::POST,
@@ -345,6 +350,33 @@ pub async fn get_contract(
     let ctx = state.ctx(Some(caller));
     let v = db::run(&state.pool, move |conn| contracts::get(&ctx, conn, &id)).await?;
     Ok(HttpResponse::Ok().json(ContractOut::from(v)))
+}
+
+/// The printable contract (土地经营权流转合同), Chinese HTML with a print stylesheet (A4):
+/// every clause, amounts in figures and in capitals (大写), signatures and certification.
+/// The parties, the township's staff and admins see the transferee's full ID number; an
+/// insurer sees it masked.
+#[utoipa::path(get, path = "/api/v1/contracts/{id}/document", tag = "contracts", security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "contract id")),
+    responses((status = 200, description = "the printable contract", content_type = "text/html; charset=utf-8", body = String)))]
+pub async fn contract_document(
+    state: web::Data<AppState>,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let ctx = state.ctx(Some(caller));
+    let html = db::run(&state.pool, move |conn| {
+        crate::app::contract_document::render(&ctx, conn, &id)
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'unsafe-inline'",
+        ))
+        .body(html))
 }
 
 /// Sign (the owner collective as 甲方, freezing the village's legal identity; the transferee

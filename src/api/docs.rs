@@ -35,6 +35,7 @@ use super::Routes;
         super::auction::place_bid, super::auction::list_bids, super::auction::events,
         super::auction::get_deal, super::auction::confirm_deal, super::auction::decline_deal,
         super::contracts::list_contracts, super::contracts::get_contract,
+        super::contracts::contract_document,
         super::contracts::sign_contract, super::contracts::certify_contract,
         super::contracts::cancel_contract, super::contracts::terminate_contract,
         super::contracts::list_contract_installments, super::contracts::list_installments,

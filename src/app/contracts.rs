@@ -40,15 +40,18 @@ pub struct ContractView {
 }
 
 /// May `caller` read this contract? Its village's collective, the transferee, the township's
-/// staff, admins; an insurer once it insures the contract (policies come with insurance).
-pub fn may_read(caller: &Caller, c: &Contract) -> bool {
-    match caller.role {
+/// staff, admins; an insurer when its company has a policy (any state) on it.
+pub fn may_read(conn: &mut DbConn, caller: &Caller, c: &Contract) -> Result<bool, ApiError> {
+    Ok(match caller.role {
         Role::Admin => true,
         Role::Collective => caller.is_collective_of(&c.village_id),
         Role::Investor => caller.id == c.investor_id,
         Role::Staff => caller.is_staff_of(&c.township_id),
-        Role::Insurer => false,
-    }
+        Role::Insurer => match &caller.insurer_id {
+            Some(i) => crate::db::insurance::insurer_covers_contract(conn, i, &c.id)?,
+            None => false,
+        },
+    })
 }
 
 /// The scope of the caller's lists.
@@ -70,7 +73,8 @@ pub fn scope_of(caller: &Caller) -> Scope {
             ..Default::default()
         },
         Role::Insurer => Scope {
-            nothing: true,
+            insurer_id: caller.insurer_id.clone(),
+            nothing: caller.insurer_id.is_none(),
             ..Default::default()
         },
     }
@@ -80,7 +84,7 @@ pub fn scope_of(caller: &Caller) -> Scope {
 pub fn readable(ctx: &Ctx, conn: &mut DbConn, id: &str) -> Result<Contract, ApiError> {
     let caller = ctx.caller()?;
     let c = cq::find_contract(conn, id)?.ok_or(ApiError::NotFound)?;
-    if !may_read(caller, &c) {
+    if !may_read(conn, caller, &c)? {
         return Err(ApiError::NotFound);
     }
     rent::settle_for_read(ctx, conn, c)

@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod contract_document;
 pub mod contracts;
 pub mod deposits;
 pub mod listings;

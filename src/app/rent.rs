@@ -405,7 +405,17 @@ pub fn installments_of_contract(
     contract_id: &str,
 ) -> Result<Vec<Installment>, ApiError> {
     let c = super::contracts::readable(ctx, conn, contract_id)?;
-    Ok(cq::installments_of(conn, &c.id)?)
+    let mut rows = cq::installments_of(conn, &c.id)?;
+    if let Some(ins) = ctx.caller()?.insurer_id.clone() {
+        // An insurer sees the years its company's policies cover.
+        let covered: Vec<String> = crate::db::insurance::policies_of_contract(conn, &c.id)?
+            .into_iter()
+            .filter(|p| p.insurer_id == ins)
+            .map(|p| p.installment_id)
+            .collect();
+        rows.retain(|i| covered.contains(&i.id));
+    }
+    Ok(rows)
 }
 
 /// An installment and its contract, if the caller may read the contract (settled first).
@@ -417,7 +427,15 @@ fn readable_installment(
     let caller = ctx.caller()?;
     let i = cq::find_installment(conn, id)?.ok_or(ApiError::NotFound)?;
     let c = cq::find_contract(conn, &i.contract_id)?.ok_or(ApiError::NotFound)?;
-    if !may_read(caller, &c) {
+    let visible = match (&caller.role, &caller.insurer_id) {
+        // An insurer sees only the installments its company's policies cover.
+        (Role::Insurer, Some(ins)) => {
+            crate::db::insurance::insurer_covers_installment(conn, ins, &i.id)?
+        }
+        (Role::Insurer, None) => false,
+        _ => may_read(conn, caller, &c)?,
+    };
+    if !visible {
         return Err(ApiError::NotFound);
     }
     let c = settle_for_read(ctx, conn, c)?;

@@ -4,7 +4,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::models::{Contract, ContractParcel, Installment, Payment};
-use super::schema::{contract_parcels, contracts, installments, payments};
+use super::schema::{contract_parcels, contracts, installments, payments, policies};
 use super::{DbConn, QResult};
 use crate::domain::contract::ContractStatus;
 use crate::domain::installment::InstallmentStatus;
@@ -16,6 +16,8 @@ pub struct Scope {
     pub village_id: Option<String>,
     pub township_id: Option<String>,
     pub investor_id: Option<String>,
+    /// An insurer: only what its company's policies (any state) cover.
+    pub insurer_id: Option<String>,
     pub nothing: bool,
 }
 
@@ -109,6 +111,15 @@ pub fn list_contracts(
     }
     if let Some(i) = &scope.investor_id {
         q = q.filter(contracts::investor_id.eq(i.clone()));
+    }
+    if let Some(i) = &scope.insurer_id {
+        q = q.filter(
+            contracts::id.eq_any(
+                policies::table
+                    .filter(policies::insurer_id.eq(i.clone()))
+                    .select(policies::contract_id),
+            ),
+        );
     }
     if !statuses.is_empty() {
         let words: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
@@ -228,6 +239,15 @@ pub fn list_installments(
     }
     if let Some(i) = &scope.investor_id {
         q = q.filter(installments::investor_id.eq(i.clone()));
+    }
+    if let Some(i) = &scope.insurer_id {
+        q = q.filter(
+            installments::id.eq_any(
+                policies::table
+                    .filter(policies::insurer_id.eq(i.clone()))
+                    .select(policies::installment_id),
+            ),
+        );
     }
     if let Some(t) = township_id {
         q = q.filter(installments::township_id.eq(t.to_string()));

@@ -140,8 +140,12 @@ pub fn contracts_with_dated_policies(
     let (issued, active) = (PolicyStatus::Issued.as_str(), PolicyStatus::Active.as_str());
     policies::table
         .filter(
-            (policies::status.eq(issued).and(policies::period_start.le(today)))
-                .or(policies::status.eq(active).and(policies::period_end.lt(today))),
+            (policies::status
+                .eq(issued)
+                .and(policies::period_start.le(today)))
+            .or(policies::status
+                .eq(active)
+                .and(policies::period_end.lt(today))),
         )
         .select(policies::contract_id)
         .distinct()

@@ -4,13 +4,13 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::*;
-use crate::domain::contract::ContractStatus;
 use crate::domain::claim::ClaimStatus;
+use crate::domain::contract::ContractStatus;
 use crate::domain::deal::DealStatus;
-use crate::domain::policy::PolicyStatus;
 use crate::domain::installment::{InstallmentStatus, PaymentKind};
 use crate::domain::listing::{IntendedUse, ListingStatus};
 use crate::domain::parcel::LandType;
+use crate::domain::policy::PolicyStatus;
 use crate::domain::registration::{DepositStatus, IdType, RegistrationStatus};
 use crate::domain::roles::Role;
 

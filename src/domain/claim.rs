@@ -24,7 +24,9 @@ pub enum ClaimEvent {
     Reject,
     Pay,
     /// A recovery arrived; `complete`: the recoveries now equal the payout.
-    Recover { complete: bool },
+    Recover {
+        complete: bool,
+    },
     WriteOff,
 }
 
@@ -91,9 +93,18 @@ mod tests {
         assert_eq!(S::UnderReview.next(E::Approve), Some(S::Approved));
         assert_eq!(S::Approved.next(E::Reject), None);
         assert_eq!(S::Approved.next(E::Pay), Some(S::Paid));
-        assert_eq!(S::Paid.next(E::Recover { complete: false }), Some(S::RecoveryOpen));
-        assert_eq!(S::RecoveryOpen.next(E::Recover { complete: true }), Some(S::Recovered));
-        assert_eq!(S::Paid.next(E::Recover { complete: true }), Some(S::Recovered));
+        assert_eq!(
+            S::Paid.next(E::Recover { complete: false }),
+            Some(S::RecoveryOpen)
+        );
+        assert_eq!(
+            S::RecoveryOpen.next(E::Recover { complete: true }),
+            Some(S::Recovered)
+        );
+        assert_eq!(
+            S::Paid.next(E::Recover { complete: true }),
+            Some(S::Recovered)
+        );
         assert_eq!(S::Recovered.next(E::WriteOff), None);
         assert_eq!(S::RecoveryOpen.next(E::WriteOff), Some(S::WrittenOff));
         assert!(S::Approved.is_open() && !S::Paid.is_open());

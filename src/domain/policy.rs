@@ -77,7 +77,10 @@ impl PolicyStatus {
     pub fn insures(self) -> bool {
         matches!(
             self,
-            PolicyStatus::Issued | PolicyStatus::Active | PolicyStatus::Expired | PolicyStatus::Claimed
+            PolicyStatus::Issued
+                | PolicyStatus::Active
+                | PolicyStatus::Expired
+                | PolicyStatus::Claimed
         )
     }
 
@@ -118,13 +121,31 @@ mod tests {
     fn dates_move_issued_policies_only() {
         let d = |m, dd| NaiveDate::from_ymd_opt(2027, m, dd).unwrap();
         let (s, e) = (d(3, 1), d(12, 31));
-        assert_eq!(PolicyStatus::Issued.by_date(d(2, 28), s, e), PolicyStatus::Issued);
-        assert_eq!(PolicyStatus::Issued.by_date(d(3, 1), s, e), PolicyStatus::Active);
-        assert_eq!(PolicyStatus::Active.by_date(d(12, 31), s, e), PolicyStatus::Active);
+        assert_eq!(
+            PolicyStatus::Issued.by_date(d(2, 28), s, e),
+            PolicyStatus::Issued
+        );
+        assert_eq!(
+            PolicyStatus::Issued.by_date(d(3, 1), s, e),
+            PolicyStatus::Active
+        );
+        assert_eq!(
+            PolicyStatus::Active.by_date(d(12, 31), s, e),
+            PolicyStatus::Active
+        );
         let next_year = NaiveDate::from_ymd_opt(2028, 1, 1).unwrap();
-        assert_eq!(PolicyStatus::Active.by_date(next_year, s, e), PolicyStatus::Expired);
-        assert_eq!(PolicyStatus::Quoted.by_date(next_year, s, e), PolicyStatus::Quoted);
-        assert_eq!(PolicyStatus::Claimed.by_date(next_year, s, e), PolicyStatus::Claimed);
+        assert_eq!(
+            PolicyStatus::Active.by_date(next_year, s, e),
+            PolicyStatus::Expired
+        );
+        assert_eq!(
+            PolicyStatus::Quoted.by_date(next_year, s, e),
+            PolicyStatus::Quoted
+        );
+        assert_eq!(
+            PolicyStatus::Claimed.by_date(next_year, s, e),
+            PolicyStatus::Claimed
+        );
     }
 
     #[test]
