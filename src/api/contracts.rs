@@ -7,7 +7,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{created, parse_body, parse_empty, parse_id, query_id, Page, PageQuery, Routes};
+use super::{
+    created, parse_body, parse_empty, parse_id, query_id, word_list, Page, PageQuery, Routes,
+};
 use crate::app::contracts::{self, Cancellation, ContractView, Termination};
 use crate::app::rent::{self, NewPayment};
 use crate::auth::Caller;
@@ -267,29 +269,6 @@ pub struct RecordedPaymentOut {
     #[serde(flatten)]
     pub payment: PaymentOut,
     pub installment: InstallmentOut,
-}
-
-/// Parses a comma-separated list of enum words (`overdue,defaulted`); unknown → 400.
-fn word_list<T>(
-    raw: Option<&str>,
-    name: &str,
-    parse: fn(&str) -> Option<T>,
-) -> Result<Vec<T>, ApiError> {
-    let Some(raw) = raw.filter(|r| !r.is_empty()) else {
-        return Ok(Vec::new());
-    };
-    if raw.len() > 500 {
-        return Err(ApiError::BadRequest(format!(
-            "query parameter `{name}` is too long"
-        )));
-    }
-    raw.split(',')
-        .map(|w| {
-            parse(w.trim()).ok_or_else(|| {
-                ApiError::BadRequest(format!("query parameter `{name}`: unknown value {w:?}"))
-            })
-        })
-        .collect()
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

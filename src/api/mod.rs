@@ -5,6 +5,7 @@ pub mod auth;
 pub mod contracts;
 pub mod docs;
 pub mod extract;
+pub mod insurance;
 pub mod listings;
 pub mod orgs;
 pub mod parcels;
@@ -165,6 +166,30 @@ pub fn query_id(raw: Option<String>, name: &str) -> Result<Option<String>, ApiEr
     .transpose()
 }
 
+/// A comma-separated query list of enum words (`overdue,defaulted`); an unknown word is 400
+/// (a bad query string).
+pub fn word_list<T>(
+    raw: Option<&str>,
+    name: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<Vec<T>, ApiError> {
+    let Some(raw) = raw.filter(|r| !r.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    if raw.len() > 500 {
+        return Err(ApiError::BadRequest(format!(
+            "query parameter `{name}` is too long"
+        )));
+    }
+    raw.split(',')
+        .map(|w| {
+            parse(w.trim()).ok_or_else(|| {
+                ApiError::BadRequest(format!("query parameter `{name}`: unknown value {w:?}"))
+            })
+        })
+        .collect()
+}
+
 /// Actions without parameters accept an empty body or `{}`; anything else is 422.
 pub fn parse_empty(body: &[u8]) -> Result<(), ApiError> {
     #[derive(Deserialize)]
@@ -301,6 +326,7 @@ pub fn routes() -> Routes {
     registrations::routes(&mut r);
     auction::routes(&mut r);
     contracts::routes(&mut r);
+    insurance::routes(&mut r);
     r
 }
 

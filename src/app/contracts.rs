@@ -679,6 +679,7 @@ pub fn terminate(
             None,
             now,
         )?;
+        super::policies::cancel_on_termination(conn, &c, actor, now)?;
         for mut i in schedule {
             if i.period_start > today
                 && !matches!(

@@ -5,12 +5,14 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod claims;
 pub mod contract_document;
 pub mod contracts;
 pub mod deposits;
 pub mod listings;
 pub mod orgs;
 pub mod parcels;
+pub mod policies;
 pub mod registrations;
 pub mod rent;
 pub mod trading;

@@ -10,6 +10,7 @@ use super::Ctx;
 use crate::audit::Actor;
 use crate::config::Rules;
 use crate::db::contracts as cq;
+use crate::db::insurance as iq;
 use crate::db::models::{Contract, Installment, Payment};
 use crate::db::queries::{self, PageReq};
 use crate::db::{write_tx, DbConn};
@@ -232,6 +233,7 @@ pub(crate) fn settle_locked(
     };
     let certified_on = shanghai_date(certified_at.and_utc());
     let grace = grace_days(rules);
+    super::policies::settle_dates(conn, c, now)?;
     let mut schedule = cq::installments_of(conn, &c.id)?;
     for i in schedule.iter_mut() {
         let mut changed = false;
@@ -271,7 +273,7 @@ pub(crate) fn settle_locked(
             cq::save_installment(conn, i)?;
         }
     }
-    if completes(c, &schedule, today) {
+    if completes(c, &schedule, today) && !iq::contract_has_open_claim(conn, &c.id)? {
         let from = c.status;
         c.status = from
             .next(ContractEvent::Complete)
@@ -348,7 +350,10 @@ pub(crate) fn settle_for_read(
     }
     let today = shanghai_date(ctx.now);
     let schedule = cq::installments_of(conn, &c.id)?;
-    if !anything_due(&c, &schedule, today, ctx.rules()) {
+    let policies = iq::policies_of_contract(conn, &c.id)?;
+    if !anything_due(&c, &schedule, today, ctx.rules())
+        && !super::policies::dates_due(&policies, today)
+    {
         return Ok(c);
     }
     let (now, rules) = (ctx.now, ctx.rules());
@@ -540,6 +545,11 @@ pub fn record_payment(
                 "the installment is {}",
                 i.status
             )));
+        }
+        if iq::open_claim_on(conn, &i.id)?.is_some() {
+            return Err(ApiError::InvalidState(
+                "a claim on this installment is open".into(),
+            ));
         }
         if body.amount_fen > i.outstanding_fen() {
             return Err(ApiError::field(

@@ -241,3 +241,47 @@ pub fn insert_recovery(conn: &mut DbConn, r: &Recovery) -> QResult<()> {
         .execute(conn)?;
     Ok(())
 }
+
+/// Installments (with their contract) of insurance-requiring, in-force contracts whose year
+/// starts by `horizon` and hasn't ended on `today`, with no issued policy and no reminder
+/// sent yet.
+pub fn uninsured_years(
+    conn: &mut DbConn,
+    today: NaiveDate,
+    horizon: NaiveDate,
+    limit: i64,
+) -> QResult<Vec<(String, String)>> {
+    use super::schema::{contracts, installments};
+    let in_force: Vec<&str> = [
+        crate::domain::contract::ContractStatus::Certified,
+        crate::domain::contract::ContractStatus::Active,
+    ]
+    .iter()
+    .map(|s| s.as_str())
+    .collect();
+    let insuring: Vec<&str> = PolicyStatus::ALL
+        .iter()
+        .copied()
+        .filter(|s| s.insures())
+        .map(|s| s.as_str())
+        .collect();
+    installments::table
+        .inner_join(contracts::table)
+        .filter(contracts::insurance_required.eq(true))
+        .filter(contracts::status.eq_any(in_force))
+        .filter(
+            installments::status
+                .ne(crate::domain::installment::InstallmentStatus::Cancelled.as_str()),
+        )
+        .filter(installments::policy_reminded_at.is_null())
+        .filter(installments::period_start.le(horizon))
+        .filter(installments::period_end.ge(today))
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            policies::table
+                .filter(policies::installment_id.eq(installments::id))
+                .filter(policies::status.eq_any(insuring)),
+        )))
+        .select((installments::id, installments::contract_id))
+        .limit(limit)
+        .load(conn)
+}

@@ -86,7 +86,8 @@ async fn settle_trading(state: &AppState, ctx: &Ctx) -> Result<(), ApiError> {
 async fn settle_contracts(state: &AppState, ctx: &Ctx) -> Result<(), ApiError> {
     let (now, rules) = (ctx.now, ctx.rules().clone());
     let (pass, reminded) = db::run(&state.pool, move |conn| {
-        let pass = crate::app::rent::settle_due(conn, now, &rules)?;
+        let mut pass = crate::app::rent::settle_due(conn, now, &rules)?;
+        pass.failed += crate::app::policies::settle_due(conn, now, &rules)?;
         let reminded = crate::app::contracts::remind_stalled(conn, now, &rules)?;
         Ok((pass, reminded))
     })

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod contracts;
+pub mod insurance;
 pub mod listings;
 pub mod registrations;
 pub mod trading;
