@@ -33,6 +33,7 @@ use super::Routes;
         super::registrations::confirm_deposit, super::registrations::refund,
         super::auction::place_bid, super::auction::list_bids, super::auction::events,
         super::auction::get_deal, super::auction::confirm_deal, super::auction::decline_deal,
+        super::clock::get_clock, super::clock::advance_clock,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&CommonResponses),

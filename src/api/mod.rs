@@ -2,6 +2,7 @@
 
 pub mod auction;
 pub mod auth;
+pub mod clock;
 pub mod docs;
 pub mod extract;
 pub mod listings;
@@ -299,6 +300,7 @@ pub fn routes() -> Routes {
     listings::routes(&mut r);
     registrations::routes(&mut r);
     auction::routes(&mut r);
+    clock::routes(&mut r);
     r
 }
 

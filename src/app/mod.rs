@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod clock;
 pub mod deposits;
 pub mod listings;
 pub mod orgs;
