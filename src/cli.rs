@@ -483,7 +483,18 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
             println!("created admin@landx.local with password {password} (shown once; change it)");
         }
     }
+    if settings.is_production() && settings.clock.travel {
+        return Err("clock.travel is a test clock and is refused when LANDX_ENV=production".into());
+    }
     let state = AppState::new(settings.clone(), pool, Arc::new(SystemClock), &secret);
+    if let Some(clock) = state.clock.travel() {
+        let mut conn = state.pool.get().map_err(|e| format!("database: {e}"))?;
+        let offset = crate::app::clock::refresh(&mut conn, clock).map_err(|e| format!("{e:?}"))?;
+        tracing::warn!(
+            offset_secs = offset,
+            "test clock on (clock.travel): never in production"
+        );
+    }
     if settings.jobs.enabled {
         crate::jobs::spawn(state.clone())?;
     }

@@ -1,6 +1,8 @@
 //! The one place the wall clock is read. Domain code takes `now` as an argument; handlers ask
-//! the injected [`Clock`] once at the edge. Tests use [`ManualClock`].
+//! the injected [`Clock`] once at the edge. Tests use [`ManualClock`]; `clock.travel` wraps
+//! either in a [`TravelClock`].
 
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, DurationRound, NaiveDateTime, Utc};
@@ -8,6 +10,11 @@ use chrono::{DateTime, Duration, DurationRound, NaiveDateTime, Utc};
 pub trait Clock: Send + Sync + 'static {
     /// Now, in UTC, truncated to microseconds (what both databases store).
     fn now(&self) -> DateTime<Utc>;
+
+    /// The test clock, when this is one (`clock.travel`).
+    fn travel(&self) -> Option<&TravelClock> {
+        None
+    }
 }
 
 pub fn truncate_micros(t: DateTime<Utc>) -> DateTime<Utc> {
@@ -46,6 +53,45 @@ impl Clock for ManualClock {
     }
 }
 
+/// The test clock (`clock.travel`, never in production): a base clock moved forward by an
+/// offset that is stored in the database. The offset only grows: a stale refresh never takes
+/// back an advance seen before.
+pub struct TravelClock {
+    base: Arc<dyn Clock>,
+    offset_secs: AtomicI64,
+}
+
+impl TravelClock {
+    pub fn new(base: Arc<dyn Clock>) -> Self {
+        TravelClock {
+            base,
+            offset_secs: AtomicI64::new(0),
+        }
+    }
+
+    /// Seconds added to the base clock.
+    pub fn offset_secs(&self) -> i64 {
+        self.offset_secs.load(Ordering::SeqCst)
+    }
+
+    /// Takes the stored offset (ignored when older than the one already seen).
+    pub fn observe_offset(&self, offset_secs: i64) {
+        self.offset_secs.fetch_max(offset_secs, Ordering::SeqCst);
+    }
+}
+
+impl Clock for TravelClock {
+    fn now(&self) -> DateTime<Utc> {
+        let base = self.base.now();
+        base.checked_add_signed(Duration::seconds(self.offset_secs()))
+            .unwrap_or(base)
+    }
+
+    fn travel(&self) -> Option<&TravelClock> {
+        Some(self)
+    }
+}
+
 /// Database representation of an instant (UTC, no zone).
 pub fn to_db(t: DateTime<Utc>) -> NaiveDateTime {
     t.naive_utc()
@@ -77,5 +123,24 @@ mod tests {
         assert_eq!(a, c.now());
         c.advance(Duration::seconds(5));
         assert_eq!(c.now() - a, Duration::seconds(5));
+    }
+
+    #[test]
+    fn travel_clock_adds_an_offset_that_only_grows() {
+        let base = ManualClock::new(Utc::now());
+        let t = TravelClock::new(Arc::new(base.clone()));
+        assert!(base.travel().is_none());
+        assert_eq!(t.now(), base.now());
+        t.observe_offset(3600);
+        assert_eq!(t.now() - base.now(), Duration::hours(1));
+        t.observe_offset(60);
+        assert_eq!(
+            t.offset_secs(),
+            3600,
+            "a stale offset never moves time back"
+        );
+        base.advance(Duration::seconds(5));
+        assert_eq!(t.now() - base.now(), Duration::hours(1));
+        assert_eq!(t.travel().map(TravelClock::offset_secs), Some(3600));
     }
 }

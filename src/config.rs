@@ -22,6 +22,17 @@ pub struct Settings {
     pub rules: Rules,
     pub crypto: Crypto,
     pub audit: Audit,
+    pub clock: ClockSettings,
+}
+
+/// The test clock (`[clock]`): admin routes that move the server's time forward. Never in
+/// production.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default)]
+pub struct ClockSettings {
+    /// Serve `GET /api/v1/admin/clock` and `POST /api/v1/admin/clock/advance`; the offset is
+    /// stored in the database. Refused when `LANDX_ENV=production`.
+    pub travel: bool,
 }
 
 /// Personal data at rest (ID numbers, phones): XChaCha20-Poly1305 under keys derived from
@@ -281,6 +292,7 @@ impl Default for Settings {
             rules: Rules::default(),
             crypto: Crypto::default(),
             audit: Audit::default(),
+            clock: ClockSettings::default(),
         }
     }
 }
@@ -462,6 +474,12 @@ impl Settings {
         if self.is_production() && self.auth.jwt_secret.expose_secret().len() < 32 {
             return Err(ConfigError::Invalid(
                 "auth.jwt_secret (LANDX_AUTH__JWT_SECRET) must be at least 32 bytes in production"
+                    .into(),
+            ));
+        }
+        if self.is_production() && self.clock.travel {
+            return Err(ConfigError::Invalid(
+                "clock.travel (LANDX_CLOCK__TRAVEL) is a test clock and is refused when LANDX_ENV=production"
                     .into(),
             ));
         }
@@ -648,6 +666,23 @@ mod tests {
         assert!(s.validate().is_ok());
         s.crypto.key_id = "k:1".into();
         assert!(s.validate().is_err(), "a key id can't hold the separator");
+    }
+
+    #[test]
+    fn production_refuses_the_test_clock() {
+        let mut s = Settings {
+            env: "production".into(),
+            ..Settings::default()
+        };
+        s.auth.jwt_secret = SecretString::from("x".repeat(32));
+        s.crypto.key = SecretString::from("c".repeat(32));
+        s.audit.key = SecretString::from("a".repeat(32));
+        assert!(s.validate().is_ok());
+        s.clock.travel = true;
+        let err = s.validate().unwrap_err().to_string();
+        assert!(err.contains("clock.travel"), "{err}");
+        s.env = "test".into();
+        assert!(s.validate().is_ok(), "allowed outside production");
     }
 
     #[test]

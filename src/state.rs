@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::auth::password::Argon2Gate;
 use crate::auth::ratelimit::{IpLimiter, LoginThrottle};
 use crate::auth::tokens::JwtKeys;
-use crate::clock::Clock;
+use crate::clock::{Clock, TravelClock};
 use crate::config::Settings;
 use crate::crypto::DataKey;
 use crate::db::Pool;
@@ -16,6 +16,8 @@ use secrecy::ExposeSecret;
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub pool: Pool,
+    /// The one clock of the application: `clock.travel` wraps the given one in a
+    /// [`TravelClock`] (its offset loaded by `crate::app::clock::refresh`).
     pub clock: Arc<dyn Clock>,
     pub jwt: Arc<JwtKeys>,
     pub metrics: Arc<Metrics>,
@@ -42,6 +44,11 @@ impl AppState {
             settings.auth.argon2_concurrency,
             settings.auth.argon2_queue,
         ));
+        let clock: Arc<dyn Clock> = if settings.clock.travel {
+            Arc::new(TravelClock::new(clock))
+        } else {
+            clock
+        };
         AppState {
             ip_limiter: Arc::new(IpLimiter::new(settings.auth.ip_attempts_per_minute)),
             settings: Arc::new(settings),

@@ -45,6 +45,7 @@ use super::Routes;
         super::insurance::file_claim, super::insurance::list_claims, super::insurance::get_claim,
         super::insurance::review_claim, super::insurance::approve_claim, super::insurance::reject_claim,
         super::insurance::pay_claim, super::insurance::write_off_claim, super::insurance::record_recovery,
+        super::clock::get_clock, super::clock::advance_clock,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&CommonResponses),

@@ -2,6 +2,7 @@
 
 pub mod auction;
 pub mod auth;
+pub mod clock;
 pub mod contracts;
 pub mod docs;
 pub mod extract;
@@ -327,6 +328,7 @@ pub fn routes() -> Routes {
     auction::routes(&mut r);
     contracts::routes(&mut r);
     insurance::routes(&mut r);
+    clock::routes(&mut r);
     r
 }
 

@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod claims;
+pub mod clock;
 pub mod contract_document;
 pub mod contracts;
 pub mod deposits;

@@ -72,7 +72,7 @@ impl JwtKeys {
     }
 
     /// Decodes and checks signature (HS256 only), `iss`, `aud` and `exp` against `now` (the
-    /// injected clock, not the library's own).
+    /// injected clock, not the library's own: with the test clock `now` is the moved time).
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Option<Claims> {
         let mut v = Validation::new(Algorithm::HS256);
         v.set_issuer(&[&self.issuer]);
@@ -122,6 +122,25 @@ mod tests {
         let t = k.issue(&mut claims(now.timestamp() + 60));
         assert_eq!(k.verify(&t, now).unwrap().sub, "u1");
         assert!(k.verify(&t, now + chrono::Duration::seconds(61)).is_none());
+    }
+
+    #[test]
+    fn expiry_follows_the_app_clock_not_the_system_time() {
+        // The test clock (`clock.travel`) may be years ahead of, or behind, the system time:
+        // only the `now` given decides, never the library's own reading of the system clock.
+        let k = JwtKeys::new(b"0123456789abcdef0123456789abcdef", "landx", "landx-api");
+        let past = Utc::now() - chrono::Duration::days(400);
+        let t = k.issue(&mut claims(past.timestamp() + 60));
+        assert!(
+            k.verify(&t, past).is_some(),
+            "expired by the system time only"
+        );
+        let future = Utc::now() + chrono::Duration::days(400);
+        let t = k.issue(&mut claims(Utc::now().timestamp() + 60));
+        assert!(
+            k.verify(&t, future).is_none(),
+            "valid by the system time only"
+        );
     }
 
     #[test]

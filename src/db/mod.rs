@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod auction;
 pub mod audit;
+pub mod clock;
 pub mod contracts;
 pub mod idempotency;
 pub mod insurance;

@@ -67,6 +67,8 @@ pub enum TestDb {
         admin_url: String,
         name: String,
     },
+    /// Another app's database (a second instance on it): nothing to drop.
+    Shared,
 }
 
 impl TestDb {
@@ -336,19 +338,59 @@ impl TestApp {
         })
     }
 
+    /// With the test clock on (`clock.travel`): `/api/v1/admin/clock` serves, and the app's
+    /// time is the manual clock plus the stored offset.
+    pub fn start_travel() -> TestApp {
+        Self::start_with(|s| s.clock.travel = true)
+    }
+
     /// Starts the app on a fresh database, after `tweak` adjusts the settings.
     pub fn start_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         let (db, url) = TestDb::create();
         let workdir = tempfile::tempdir().unwrap();
         let mut settings = test_settings(&url, workdir.path());
         tweak(&mut settings);
+        Self::serve(db, settings, workdir, ManualClock::new(t0()))
+    }
+
+    /// Stops this app and starts it again on the same database and settings (a restart: new
+    /// state, nothing kept in memory), its manual clock going on from where it was.
+    pub fn restart(mut self) -> TestApp {
+        if let Some(sys) = self.system.take() {
+            sys.stop();
+        }
+        let db = std::mem::replace(&mut self.db, TestDb::Shared);
+        let workdir = std::mem::replace(&mut self.workdir, tempfile::tempdir().unwrap());
+        let clock = ManualClock::new(self.clock.now());
+        Self::serve(db, self.settings.clone(), workdir, clock)
+    }
+
+    /// Another instance on this app's database and settings (its own state, pool and server;
+    /// its `run_jobs` is its worker's tick), its manual clock at this one's. The database stays
+    /// this app's.
+    pub fn second_instance(&self) -> TestApp {
+        let workdir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new(self.clock.now());
+        Self::serve(TestDb::Shared, self.settings.clone(), workdir, clock)
+    }
+
+    fn serve(
+        db: TestDb,
+        settings: Settings,
+        workdir: tempfile::TempDir,
+        clock: ManualClock,
+    ) -> TestApp {
         let pool = db::connect(&settings).expect("pool");
         {
             let mut conn = pool.get().unwrap();
             db::run_migrations(&mut conn).expect("migrations");
         }
-        let clock = ManualClock::new(t0());
         let state = AppState::new(settings.clone(), pool, Arc::new(clock.clone()), SECRET);
+        if let Some(travel) = state.clock.travel() {
+            // As `landx serve` does: the stored offset before the first request.
+            let mut conn = state.pool.get().unwrap();
+            landx::app::clock::refresh(&mut conn, travel).expect("load the clock offset");
+        }
         let (tx, rx) = mpsc::channel();
         let app_state = state.clone();
         std::thread::spawn(move || {
@@ -383,8 +425,14 @@ impl TestApp {
 
     // ---- the test clock ----
 
+    /// The app's now: the manual clock, plus the stored offset when `clock.travel` is on.
     pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
+        self.state.clock.now()
+    }
+
+    /// The offset this instance's clock applies now (0 without `clock.travel`).
+    pub fn clock_offset_secs(&self) -> i64 {
+        self.state.clock.travel().map_or(0, |t| t.offset_secs())
     }
 
     pub fn set_now(&self, t: DateTime<Utc>) {

@@ -26,6 +26,28 @@ pub fn landx_cli(app: &TestApp, args: &[&str]) -> Output {
         .expect("run landx")
 }
 
+/// Runs `landx <args>` in an empty directory with only these `LANDX_*` variables (the
+/// database a SQLite file there unless `env` names one); what it printed and its exit code.
+pub fn landx_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_landx"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("LANDX_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.args(args)
+        .env(
+            "LANDX_DATABASE__URL",
+            format!("sqlite://{}", dir.path().join("landx.db").display()),
+        )
+        .envs(env.iter().copied())
+        .env_remove("RUST_LOG")
+        .current_dir(dir.path())
+        .output()
+        .expect("run landx")
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
