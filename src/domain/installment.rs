@@ -205,6 +205,8 @@ impl Reminder {
 
     /// Whether this reminder is owed on `today` for an installment in `status` with its
     /// `due` date, certified on `certified_on` (reminders dated before it are never sent).
+    /// Dates decide, not the state alone: after a clock jump over several dates, every
+    /// reminder whose date has passed is owed (once) while money is still outstanding.
     pub fn owed(
         self,
         status: InstallmentStatus,
@@ -218,12 +220,10 @@ impl Reminder {
                 let Some(date) = due.checked_sub_days(Days::new(7)) else {
                     return false;
                 };
-                matches!(status, S::Scheduled | S::Due | S::Overdue)
-                    && date >= certified_on
-                    && today >= date
+                status.is_open() && date >= certified_on && today >= date
             }
-            Reminder::DueToday => matches!(status, S::Due | S::Overdue) && today >= due,
-            Reminder::Overdue => status == S::Overdue,
+            Reminder::DueToday => status.is_open() && status != S::Scheduled && today >= due,
+            Reminder::Overdue => matches!(status, S::Overdue | S::Defaulted),
             Reminder::Default => status == S::Defaulted,
         }
     }
@@ -314,6 +314,12 @@ mod tests {
         assert!(Reminder::WeekBefore.owed(S::Scheduled, d(2027, 3, 25), due, d(2027, 1, 1)));
         assert!(!Reminder::WeekBefore.owed(S::Scheduled, d(2027, 3, 24), due, d(2027, 1, 1)));
         assert!(!Reminder::WeekBefore.owed(S::Paid, d(2027, 3, 25), due, d(2027, 1, 1)));
+        // A jump straight to default owes every earlier reminder too.
+        let late = d(2027, 6, 1);
+        for r in Reminder::ALL {
+            assert!(r.owed(S::Defaulted, late, due, d(2027, 1, 1)), "{r:?}");
+        }
+        assert!(!Reminder::DueToday.owed(S::Paid, late, due, d(2027, 1, 1)));
     }
 
     fn date() -> impl Strategy<Value = NaiveDate> {
