@@ -14,6 +14,7 @@ mod deposits;
 mod foundation;
 mod hardening_audit;
 mod hardening_auth;
+mod hardening_idempotency;
 mod hardening_listings;
 mod hardening_personal_data;
 mod hardening_shared;
