@@ -17,6 +17,7 @@ mod hardening_auth;
 mod hardening_idempotency;
 mod hardening_listings;
 mod hardening_personal_data;
+mod hardening_phones;
 mod hardening_shared;
 mod hardening_trading;
 mod listings;
