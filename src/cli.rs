@@ -183,6 +183,7 @@ fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
 
 /// The context of a command: the platform itself acts (no caller).
 fn cli_ctx(settings: Settings, data_key: DataKey) -> Ctx {
+    crate::notify::install_key(data_key.clone());
     Ctx::new(None, Arc::new(SystemClock), Arc::new(settings), data_key)
 }
 
@@ -372,13 +373,22 @@ pub fn main_with(cli: Cli) -> i32 {
                 .and_then(|mut conn| {
                     let secret = jwt_secret(&settings)?;
                     let key = crate::state::data_key(&settings, &secret);
-                    crate::app::registrations::rehash(&mut conn, &key).map_err(|e| format!("{e:?}"))
+                    let done = crate::app::registrations::rehash(&mut conn, &key)
+                        .map_err(|e| format!("{e:?}"))?;
+                    let phones = accounts::reencrypt_phones(&mut conn, &key)
+                        .map_err(|e| format!("{e:?}"))?;
+                    let mails = crate::notify::reseal_mails(&mut conn, &key)
+                        .map_err(|e| format!("{e:?}"))?;
+                    Ok((done, phones, mails))
                 });
             match result {
-                Ok(done) => {
+                Ok((done, phones, mails)) => {
                     println!(
                         "re-hashed {} registration(s); {} unreadable with the configured keys",
                         done.updated, done.unreadable
+                    );
+                    println!(
+                        "re-encrypted {phones} account phone(s); sealed {mails} outbox mail(s)"
                     );
                     i32::from(done.unreadable > 0)
                 }

@@ -95,6 +95,11 @@ impl DataKey {
         Self::new(&root, "k1", &BTreeMap::new(), None)
     }
 
+    /// The same keyring (a clone of this key), not merely equal key material.
+    pub fn same_as(&self, other: &DataKey) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
     pub fn key_id(&self) -> &str {
         &self.0.current_id
     }

@@ -4,6 +4,15 @@
 //! running waits for it (up to 10 s), else 409 `conflict`. Responses below 500 are stored.
 //! Keys are per user, kept at least 24 hours, and live in the database so every instance
 //! sees them. Stored responses are encrypted with the data key: they may carry personal data.
+//!
+//! Exactly once: the handler runs under the key's claim as a fence
+//! ([`crate::db::idempotency::Fence`]): the write transaction that performs the action also
+//! marks the claim committed, as its last statement. The response itself is rendered by the
+//! handler after that transaction and stored right after; should the instance stop in
+//! between, a retry finds the claim committed without a response and answers 409 `conflict`
+//! instead of performing the action a second time. A claim whose request committed nothing
+//! and was abandoned (a stopped instance) is taken over by a retry after a minute; the
+//! abandoned request, should it still try to commit, then rolls back.
 
 use std::future::{ready, Ready};
 use std::rc::Rc;
@@ -13,11 +22,11 @@ use actix_web::body::{to_bytes, BoxBody, EitherBody, MessageBody};
 use actix_web::dev::{Payload, Service, ServiceRequest, ServiceResponse, Transform};
 use actix_web::http::{header, Method, StatusCode};
 use actix_web::{web, HttpResponse, ResponseError};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, SubsecRound, Utc};
 use futures_util::future::LocalBoxFuture;
 use sha2::{Digest, Sha256};
 
-use crate::db::idempotency::{self as rows, StoredKey};
+use crate::db::idempotency::{self as rows, Fence, StoredKey, COMMITTED};
 use crate::db::{self, DbConn};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -28,7 +37,8 @@ const ABANDONED_AFTER_SECS: i64 = 60;
 const KEEP_HOURS: i64 = 48;
 
 enum Claim {
-    Claimed,
+    /// This request holds the key; the claim is identified by its creation time.
+    Claimed(NaiveDateTime),
     Replay {
         status: u16,
         body: String,
@@ -37,6 +47,9 @@ enum Claim {
     },
     Mismatch,
     InProgress,
+    /// The first request's action committed, but its response was never stored (its instance
+    /// stopped in between): the action is not performed again.
+    AnswerLost,
 }
 
 /// Fingerprint of a request: method, path and the body as parsed JSON (key order and
@@ -65,8 +78,10 @@ fn claim(
     hash: &str,
     now: DateTime<Utc>,
 ) -> Result<Claim, ApiError> {
-    if rows::insert_claim(conn, user, key, path, hash, now.naive_utc())? {
-        return Ok(Claim::Claimed);
+    // Microseconds: what both backends store, so the claim reads back equal.
+    let now = now.naive_utc().trunc_subsecs(6);
+    if rows::insert_claim(conn, user, key, path, hash, now)? {
+        return Ok(Claim::Claimed(now));
     }
     let Some(StoredKey {
         path: p,
@@ -84,40 +99,29 @@ fn claim(
     if p != path || h != hash {
         return Ok(Claim::Mismatch);
     }
+    let abandoned = (now - created).num_seconds() > ABANDONED_AFTER_SECS;
     match status {
+        // Still answering (wait for it), or stopped after committing (never run it again).
+        Some(COMMITTED) if abandoned => Ok(Claim::AnswerLost),
+        Some(COMMITTED) => Ok(Claim::InProgress),
         Some(s) => Ok(Claim::Replay {
             status: s as u16,
             body: body.unwrap_or_default(),
             content_type: ct,
             location: loc,
         }),
-        None if (now.naive_utc() - created).num_seconds() > ABANDONED_AFTER_SECS => Ok(
-            if rows::take_over(conn, user, key, created, now.naive_utc())? {
-                Claim::Claimed
-            } else {
-                Claim::InProgress
-            },
-        ),
+        // Abandoned before anything committed: the retry performs it.
+        None if abandoned => Ok(if rows::take_over(conn, user, key, created, now)? {
+            Claim::Claimed(now)
+        } else {
+            Claim::InProgress
+        }),
         None => Ok(Claim::InProgress),
     }
 }
 
-fn store(
-    conn: &mut DbConn,
-    user: &str,
-    key: &str,
-    status: u16,
-    body: &str,
-    ct: Option<&str>,
-    loc: Option<&str>,
-) -> Result<(), ApiError> {
-    Ok(rows::store_response(
-        conn, user, key, status, body, ct, loc,
-    )?)
-}
-
-fn release(conn: &mut DbConn, user: &str, key: &str) -> Result<(), ApiError> {
-    Ok(rows::release(conn, user, key)?)
+fn release(conn: &mut DbConn, f: &Fence) -> Result<(), ApiError> {
+    Ok(rows::release(conn, &f.user, &f.key, f.claimed_at)?)
 }
 
 /// Deletes keys older than the retention period (called by the worker).
@@ -222,13 +226,28 @@ where
             let hash = fingerprint("POST", &path, &body);
             let user = caller.id.clone();
             let started = std::time::Instant::now();
-            loop {
+            let fence = loop {
                 let (u, k, p, h) = (user.clone(), key.clone(), path.clone(), hash.clone());
                 let now = state.clock.now();
                 let c = db::run(&state.pool, move |conn| claim(conn, &u, &k, &p, &h, now)).await;
                 match c {
                     Err(e) => return Ok(respond(req, e.error_response())),
-                    Ok(Claim::Claimed) => break,
+                    Ok(Claim::Claimed(claimed_at)) => {
+                        break Fence {
+                            user: user.clone(),
+                            key: key.clone(),
+                            claimed_at,
+                        }
+                    }
+                    Ok(Claim::AnswerLost) => {
+                        let e = ApiError::Conflict(
+                            "the request first sent with this Idempotency-Key was performed, \
+                             but its answer was lost (the server stopped before storing it); \
+                             it is not performed again: read the resource to see the outcome"
+                                .into(),
+                        );
+                        return Ok(respond(req, e.error_response()));
+                    }
                     Ok(Claim::Mismatch) => {
                         return Ok(respond(
                             req,
@@ -266,20 +285,22 @@ where
                         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
                     }
                 }
-            }
+            };
             req.set_payload(bytes_to_payload(body));
-            let res = match srv.call(req).await {
+            // The handler's write transactions mark the claim committed with the action.
+            let res = match rows::with_fence(fence.clone(), srv.call(req)).await {
                 Ok(r) => r,
                 Err(e) => {
-                    let (u, k) = (user.clone(), key.clone());
-                    let _ = db::run(&state.pool, move |conn| release(conn, &u, &k)).await;
+                    let f = fence.clone();
+                    let _ = db::run(&state.pool, move |conn| release(conn, &f)).await;
                     return Err(e);
                 }
             };
             let status = res.status();
             if status.is_server_error() {
-                let (u, k) = (user.clone(), key.clone());
-                let _ = db::run(&state.pool, move |conn| release(conn, &u, &k)).await;
+                // Not stored; released unless the action committed (then a retry is a 409).
+                let f = fence.clone();
+                let _ = db::run(&state.pool, move |conn| release(conn, &f)).await;
                 return Ok(res.map_into_left_body());
             }
             let (req, res) = res.into_parts();
@@ -287,8 +308,8 @@ where
             let bytes = match to_bytes(body).await {
                 Ok(b) => b,
                 Err(_) => {
-                    let (u, k) = (user.clone(), key.clone());
-                    let _ = db::run(&state.pool, move |conn| release(conn, &u, &k)).await;
+                    let f = fence.clone();
+                    let _ = db::run(&state.pool, move |conn| release(conn, &f)).await;
                     return Ok(ServiceResponse::new(
                         req,
                         ApiError::internal("response body unreadable").error_response(),
@@ -307,10 +328,19 @@ where
                 .get(header::LOCATION)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string);
-            let (u, k) = (user.clone(), key.clone());
             let code = status.as_u16();
             if let Err(e) = db::run(&state.pool, move |conn| {
-                store(conn, &u, &k, code, &text, ct.as_deref(), loc.as_deref())
+                let f = fence;
+                Ok(rows::store_response(
+                    conn,
+                    &f.user,
+                    &f.key,
+                    f.claimed_at,
+                    code,
+                    &text,
+                    ct.as_deref(),
+                    loc.as_deref(),
+                )?)
             })
             .await
             {

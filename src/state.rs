@@ -36,6 +36,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(settings: Settings, pool: Pool, clock: Arc<dyn Clock>, jwt_secret: &[u8]) -> Self {
         let data_key = data_key(&settings, jwt_secret);
+        crate::notify::install_key(data_key.clone());
         let audit_keys = crate::audit::AuditKeys::from_settings(&settings.audit);
         crate::audit::install_keys(audit_keys.clone());
         let jwt = JwtKeys::new(jwt_secret, &settings.auth.issuer, &settings.auth.audience);

@@ -105,14 +105,14 @@ pub struct TokenPair {
     pub user: UserOut,
 }
 
-impl From<Tokens> for TokenPair {
-    fn from(t: Tokens) -> Self {
+impl TokenPair {
+    fn new(t: Tokens, key: &crate::crypto::DataKey) -> Self {
         TokenPair {
             access_token: t.access_token,
             token_type: "Bearer".into(),
             expires_in: t.expires_in,
             refresh_token: t.refresh_token,
-            user: UserOut::from(t.user),
+            user: UserOut::new(t.user, key),
         }
     }
 }
@@ -163,7 +163,7 @@ pub async fn register(
     .await?;
     Ok(created(
         format!("/api/v1/users/{}", user.id),
-        &UserOut::from(user),
+        &UserOut::new(user, &state.data_key),
     ))
 }
 
@@ -180,7 +180,7 @@ pub async fn verify_email(
         accounts::verify_email(&ctx, conn, &b.token)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(UserOut::from(user)))
+    Ok(HttpResponse::Ok().json(UserOut::new(user, &state.data_key)))
 }
 
 /// Log in with e-mail and password.
@@ -209,7 +209,7 @@ pub async fn login(
         )
     })
     .await?;
-    Ok(HttpResponse::Ok().json(TokenPair::from(tokens)))
+    Ok(HttpResponse::Ok().json(TokenPair::new(tokens, &state.data_key)))
 }
 
 /// Exchange a refresh token for a new pair; the old one dies. Reusing a dead one revokes the
@@ -227,7 +227,7 @@ pub async fn refresh(
         accounts::refresh(&ctx, conn, &st.jwt, &b.refresh_token)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(TokenPair::from(tokens)))
+    Ok(HttpResponse::Ok().json(TokenPair::new(tokens, &state.data_key)))
 }
 
 /// Log out: revokes the refresh token's whole family.
@@ -306,5 +306,5 @@ pub async fn accept_invitation(
 pub async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let ctx = state.ctx(Some(caller));
     let user = db::run(&state.pool, move |conn| accounts::me(&ctx, conn)).await?;
-    Ok(HttpResponse::Ok().json(UserOut::from(user)))
+    Ok(HttpResponse::Ok().json(UserOut::new(user, &state.data_key)))
 }

@@ -224,14 +224,15 @@ pub struct UserOut {
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
-impl From<crate::db::models::User> for UserOut {
-    fn from(u: crate::db::models::User) -> Self {
+impl UserOut {
+    /// The account as shown, its phone decrypted with `key`.
+    pub fn new(u: crate::db::models::User, key: &crate::crypto::DataKey) -> Self {
         UserOut {
+            phone: u.phone_in_clear(key),
             role: u.role,
             id: u.id,
             email: u.email,
             display_name: u.display_name,
-            phone: u.phone,
             village_id: u.village_id,
             township_id: u.township_id,
             insurer_id: u.insurer_id,

@@ -76,7 +76,7 @@ pub async fn create_user(
     .await?;
     Ok(created(
         format!("/api/v1/users/{}", user.id),
-        &UserOut::from(user),
+        &UserOut::new(user, &state.data_key),
     ))
 }
 
@@ -130,7 +130,7 @@ pub async fn list_users(
         rows,
         limit,
         |u| u.id.clone(),
-        UserOut::from,
+        |u| UserOut::new(u, &state.data_key),
     )))
 }
 
@@ -146,7 +146,7 @@ pub async fn get_user(
     let id = parse_id(&id)?;
     let ctx = state.ctx(Some(caller));
     let user = db::run(&state.pool, move |conn| accounts::get_user(&ctx, conn, &id)).await?;
-    Ok(HttpResponse::Ok().json(UserOut::from(user)))
+    Ok(HttpResponse::Ok().json(UserOut::new(user, &state.data_key)))
 }
 
 /// Disable an account (admin): its tokens stop working at once.
@@ -169,5 +169,5 @@ pub async fn disable_user(
         accounts::disable_user(&ctx, conn, &id)
     })
     .await?;
-    Ok(HttpResponse::Ok().json(UserOut::from(user)))
+    Ok(HttpResponse::Ok().json(UserOut::new(user, &state.data_key)))
 }

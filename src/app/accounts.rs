@@ -11,6 +11,7 @@ use crate::audit::{self, Actor, Entry, SYSTEM_STREAM};
 use crate::auth::password::{check_password_rule, hash_password, Argon2Gate, Busy};
 use crate::auth::ratelimit::LoginThrottle;
 use crate::auth::tokens::{random_token, sha256_hex, Claims, JwtKeys};
+use crate::crypto::DataKey;
 use crate::db::models::{OneTimeToken, RefreshToken, User};
 use crate::db::queries::{self, NewUser, PageReq, UserFilter};
 use crate::db::{self, DbConn};
@@ -240,7 +241,8 @@ pub fn register(
                 email,
                 password_hash: Some(phc),
                 display_name: r.display_name.trim().to_string(),
-                phone: r.phone,
+                // Personal data: stored encrypted, like registrations' phones.
+                phone: r.phone.map(|p| ctx.data_key.encrypt(&p)),
                 role: Role::Investor,
                 village_id: None,
                 township_id: None,
@@ -554,6 +556,24 @@ fn set_password_with_token(
 }
 
 /// The caller's own account.
+/// `landx crypto rehash` for accounts: a phone stored in clear (before phones were
+/// encrypted) or under another key id is re-encrypted with `key`. One write transaction;
+/// the number of accounts rewritten.
+pub fn reencrypt_phones(conn: &mut DbConn, key: &DataKey) -> Result<usize, ApiError> {
+    db::write_tx(conn, |conn| {
+        let mut done = 0;
+        for (id, stored) in db::accounts::phones(conn)? {
+            if !key.is_stale(&stored) {
+                continue;
+            }
+            let clear = key.decrypt(&stored).unwrap_or(stored);
+            db::accounts::set_phone(conn, &id, &key.encrypt(&clear))?;
+            done += 1;
+        }
+        Ok(done)
+    })
+}
+
 pub fn me(ctx: &Ctx, conn: &mut DbConn) -> Result<User, ApiError> {
     let caller = ctx.caller()?;
     queries::find_user(conn, &caller.id)?.ok_or(ApiError::NotFound)
@@ -628,7 +648,8 @@ pub fn create_user(ctx: &Ctx, conn: &mut DbConn, a: NewAccount) -> Result<User, 
                 email,
                 password_hash: phc,
                 display_name: a.display_name.trim().to_string(),
-                phone: a.phone,
+                // Personal data: stored encrypted, like registrations' phones.
+                phone: a.phone.map(|p| ctx.data_key.encrypt(&p)),
                 role: a.role,
                 village_id: a.village_id,
                 township_id: a.township_id,

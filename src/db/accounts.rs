@@ -3,6 +3,7 @@
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
+use crate::crypto::DataKey;
 use crate::domain::account::TokenPurpose;
 use crate::domain::roles::Role;
 
@@ -50,6 +51,33 @@ impl User {
             updated_at: now.naive_utc(),
         }
     }
+}
+
+impl User {
+    /// The phone in clear: stored encrypted, or in clear by releases before phones were
+    /// (a phone never contains `:`, and a plaintext phone doesn't decrypt).
+    pub fn phone_in_clear(&self, key: &DataKey) -> Option<String> {
+        self.phone
+            .as_ref()
+            .map(|p| key.decrypt(p).unwrap_or_else(|| p.clone()))
+    }
+}
+
+/// (id, stored phone) of every account with a phone.
+pub fn phones(conn: &mut DbConn) -> QResult<Vec<(String, String)>> {
+    users::table
+        .filter(users::phone.is_not_null())
+        .select((users::id, users::phone.assume_not_null()))
+        .order(users::id)
+        .load(conn)
+}
+
+/// Rewrites an account's stored phone (its ciphertext); nothing else moves.
+pub fn set_phone(conn: &mut DbConn, id: &str, phone: &str) -> QResult<()> {
+    diesel::update(users::table.find(id))
+        .set(users::phone.eq(Some(phone.to_string())))
+        .execute(conn)?;
+    Ok(())
 }
 
 pub fn insert_user(conn: &mut DbConn, u: &User) -> QResult<()> {

@@ -204,13 +204,22 @@ pub fn revert_all_migrations(conn: &mut DbConn) -> Result<(), StartupError> {
 /// IMMEDIATE`) so two writers never deadlock on a lock upgrade; PostgreSQL uses an ordinary
 /// transaction (row locks are taken by the queries that need them). Nested calls (and
 /// diesel's own nested transactions) become savepoints.
+///
+/// Inside a request with an `Idempotency-Key`, the outermost transaction's last statement
+/// marks the key's claim committed ([`idempotency::Fence`]): a retry never performs an
+/// action that committed, even when its response was lost.
 pub fn write_tx<T>(
     conn: &mut DbConn,
     f: impl FnOnce(&mut DbConn) -> Result<T, ApiError>,
 ) -> Result<T, ApiError> {
-    if conn.is_sqlite() && in_transaction(conn) {
+    if in_transaction(conn) {
         return conn.transaction(f);
     }
+    let f = |conn: &mut DbConn| {
+        let v = f(conn)?;
+        idempotency::complete(conn)?;
+        Ok(v)
+    };
     match conn {
         DbConn::Pg(_) => conn.transaction(f),
         DbConn::Sqlite(_) => {
@@ -240,15 +249,29 @@ pub fn write_tx<T>(
     }
 }
 
+/// A write transaction that is not the action of the request being served (settling what
+/// fell due before acting on it): it commits without marking the request's
+/// `Idempotency-Key` claim, so a failure of the action itself still lets a retry run it.
+pub fn side_tx<T>(
+    conn: &mut DbConn,
+    f: impl FnOnce(&mut DbConn) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let _unfenced = idempotency::enter(None);
+    write_tx(conn, f)
+}
+
 fn in_transaction(conn: &mut DbConn) -> bool {
-    match conn {
+    let depth = match conn {
         DbConn::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c)
             .transaction_depth()
             .ok()
-            .flatten()
-            .is_some(),
-        DbConn::Pg(_) => false,
-    }
+            .flatten(),
+        DbConn::Pg(c) => AnsiTransactionManager::transaction_manager_status_mut(c)
+            .transaction_depth()
+            .ok()
+            .flatten(),
+    };
+    depth.is_some()
 }
 
 /// Requests waiting for a pooled connection right now (for `/metrics`).
@@ -262,6 +285,8 @@ where
     T: Send + 'static,
 {
     let pool = pool.clone();
+    // The request's `Idempotency-Key` claim follows its database work to the blocking thread.
+    let fence = idempotency::request_fence();
     actix_web::web::block(move || {
         POOL_WAITING.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let got = pool.get();
@@ -270,6 +295,7 @@ where
             tracing::warn!(error = %e, "no database connection");
             ApiError::Unavailable
         })?;
+        let _fence = idempotency::enter(fence);
         f(&mut conn)
     })
     .await

@@ -95,6 +95,17 @@ pub fn mark_mail_failed(
     Ok(())
 }
 
+/// Rewrites a mail's stored address and body (sealing them); nothing else moves.
+pub fn set_sealed(conn: &mut DbConn, id: &str, to_addr: &str, body: &str) -> QResult<()> {
+    diesel::update(outbox::table.find(id))
+        .set((
+            outbox::to_addr.eq(to_addr.to_string()),
+            outbox::body.eq(body.to_string()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 pub fn list_mail(conn: &mut DbConn) -> QResult<Vec<OutboxMail>> {
     outbox::table
         .order(outbox::id)

@@ -89,7 +89,8 @@ pub fn relay_once(
     )?;
     let mut sent = 0;
     for m in batch {
-        match sender.send(&settings.from, &m) {
+        // The outbox holds address and body sealed: opened only here, to send.
+        match super::opened(&m).and_then(|clear| sender.send(&settings.from, &clear)) {
             Ok(()) => {
                 outbox::mark_mail_sent(conn, &m.id, &claim, now.naive_utc())?;
                 sent += 1;

@@ -8,7 +8,7 @@ use crate::config::Rules;
 use crate::db::auction as aq;
 use crate::db::listings as q;
 use crate::db::models::{Deal, Listing};
-use crate::db::{write_tx, DbConn};
+use crate::db::{side_tx, DbConn};
 use crate::domain::listing::ListingStatus;
 use crate::error::ApiError;
 
@@ -46,7 +46,9 @@ pub fn settle(
     if !is_due(conn, &l, now)? {
         return Ok(Some(l));
     }
-    write_tx(conn, |conn| {
+    // What fell due is the platform's doing, not the action of a request that reads or acts
+    // on the listing: it never marks that request's Idempotency-Key as performed.
+    side_tx(conn, |conn| {
         let Some(mut l) = q::find_listing_for_update(conn, listing_id)? else {
             return Ok(None);
         };

@@ -339,3 +339,71 @@ pub fn schema_dump(pool: &Pool) -> Vec<String> {
 pub fn applied_migrations(pool: &Pool) -> i64 {
     count(pool, DIESEL_TABLE, "1 = 1")
 }
+
+// ---- stopping the server at a chosen point (Idempotency-Key) ---------------------------------
+
+/// From now on the database refuses to store an `Idempotency-Key` response (any HTTP status
+/// written to the key's row): what a server that stops right after the action's commit
+/// leaves behind. [`store_answers_again`] undoes it.
+pub fn lose_idempotent_answers(pool: &Pool) {
+    if is_postgres(pool) {
+        exec(
+            pool,
+            "CREATE FUNCTION test_lose_answer() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN RAISE EXCEPTION 'the server stopped before storing the answer'; END $$; \
+             CREATE TRIGGER test_lose_answer BEFORE UPDATE ON idempotency_keys FOR EACH ROW \
+             WHEN (NEW.status >= 100) EXECUTE FUNCTION test_lose_answer();",
+        );
+    } else {
+        exec(
+            pool,
+            "CREATE TRIGGER test_lose_answer BEFORE UPDATE ON idempotency_keys \
+             WHEN NEW.status >= 100 BEGIN \
+             SELECT RAISE(ABORT, 'the server stopped before storing the answer'); END;",
+        );
+    }
+}
+
+pub fn store_answers_again(pool: &Pool) {
+    if is_postgres(pool) {
+        exec(
+            pool,
+            "DROP TRIGGER test_lose_answer ON idempotency_keys; DROP FUNCTION test_lose_answer();",
+        );
+    } else {
+        exec(pool, "DROP TRIGGER test_lose_answer;");
+    }
+}
+
+/// From now on every new `Idempotency-Key` claim is moved one second back in time as soon
+/// as it is made: to its request, the claim looks taken over by a retry (a retry that takes
+/// over an abandoned claim stamps it anew).
+pub fn take_over_every_new_claim(pool: &Pool) {
+    if is_postgres(pool) {
+        exec(
+            pool,
+            "CREATE FUNCTION test_take_over() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN NEW.created_at := NEW.created_at - INTERVAL '1 second'; RETURN NEW; END $$; \
+             CREATE TRIGGER test_take_over BEFORE INSERT ON idempotency_keys FOR EACH ROW \
+             EXECUTE FUNCTION test_take_over();",
+        );
+    } else {
+        exec(
+            pool,
+            "CREATE TRIGGER test_take_over AFTER INSERT ON idempotency_keys BEGIN \
+             UPDATE idempotency_keys SET created_at = '2000-01-01 00:00:00' \
+             WHERE user_id = NEW.user_id AND key = NEW.key; END;",
+        );
+    }
+}
+
+/// The stored status of each `Idempotency-Key` row (NULL as -1).
+pub fn idempotency_statuses(pool: &Pool) -> Vec<i64> {
+    load::<Count>(
+        pool,
+        "SELECT COALESCE(status, -1) AS n FROM idempotency_keys ORDER BY created_at",
+    )
+    .into_iter()
+    .map(|c| c.n)
+    .collect()
+}

@@ -471,9 +471,17 @@ impl TestApp {
             .expect("jobs pass");
     }
 
-    /// Every mail in the outbox (sent or not), oldest first.
+    /// Every mail in the outbox (sent or not), oldest first, address and body opened as the
+    /// relay opens them (the outbox stores them sealed: see [`rows::outbox`] for the raw rows).
     pub fn outbox(&self) -> Vec<Mail> {
         rows::outbox(self.pool())
+            .into_iter()
+            .map(|m| Mail {
+                to_addr: landx::notify::open(&m.to_addr).expect("outbox address opens"),
+                body: landx::notify::open(&m.body).expect("outbox body opens"),
+                ..m
+            })
+            .collect()
     }
 
     /// The token carried by the newest mail to `to` whose subject ends with `subject_end`.

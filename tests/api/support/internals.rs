@@ -143,3 +143,10 @@ pub fn route_list() -> Vec<(String, String)> {
 pub fn password_verifications() -> u64 {
     landx::auth::password::VERIFICATIONS.load(Ordering::SeqCst)
 }
+
+// ---- Idempotency-Key ----------------------------------------------------------------------------
+
+/// The fingerprint the `Idempotency-Key` middleware stores for `POST path` with `body`.
+pub fn idempotency_fingerprint(path: &str, body: &str) -> String {
+    landx::idempotency::fingerprint("POST", path, body.as_bytes())
+}
