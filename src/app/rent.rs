@@ -13,7 +13,7 @@ use crate::db::contracts as cq;
 use crate::db::insurance as iq;
 use crate::db::models::{Contract, Installment, Payment};
 use crate::db::queries::{self, PageReq};
-use crate::db::{write_tx, DbConn};
+use crate::db::{self, write_tx, DbConn};
 use crate::domain::calendar::shanghai_date;
 use crate::domain::contract::ContractEvent;
 use crate::domain::installment::{self, InstallmentStatus, PaymentKind, Reminder};
@@ -358,7 +358,8 @@ pub(crate) fn settle_for_read(
     }
     let (now, rules) = (ctx.now, ctx.rules());
     let id = c.id.clone();
-    match write_tx(conn, |conn| {
+    // Not the request's action: a side transaction, so an Idempotency-Key claim isn't marked.
+    match db::side_tx(conn, |conn| {
         let mut c = cq::find_contract_for_update(conn, &id)?.ok_or(ApiError::NotFound)?;
         settle_locked(conn, &mut c, now, rules)?;
         Ok(c)
