@@ -337,6 +337,7 @@ pub fn main_with(cli: Cli) -> i32 {
                 .and_then(|mut conn| {
                     let secret = jwt_secret(&settings)?;
                     let key = crate::state::data_key(&settings, &secret);
+                    crate::notify::install_key(key.clone());
                     crate::demo::seed(&mut conn, &settings, &key, SystemClock.now()).map_err(|e| {
                         match e {
                             crate::error::ApiError::InvalidState(m) => m,

@@ -8,6 +8,7 @@ mod support;
 mod accounts;
 mod auction;
 mod audit;
+mod cli_seed;
 mod clock;
 mod deals;
 mod demo;
