@@ -218,12 +218,14 @@ impl Reminder {
                 let Some(date) = due.checked_sub_days(Days::new(7)) else {
                     return false;
                 };
-                matches!(status, S::Scheduled | S::Due | S::Overdue)
-                    && date >= certified_on
-                    && today >= date
+                status.is_open() && date >= certified_on && today >= date
             }
-            Reminder::DueToday => matches!(status, S::Due | S::Overdue) && today >= due,
-            Reminder::Overdue => status == S::Overdue,
+            // A later state implies the earlier dates have passed: after a clock jump (or a
+            // late worker) straight into default, each reminder still goes out once.
+            Reminder::DueToday => {
+                matches!(status, S::Due | S::Overdue | S::Defaulted) && today >= due
+            }
+            Reminder::Overdue => matches!(status, S::Overdue | S::Defaulted),
             Reminder::Default => status == S::Defaulted,
         }
     }
@@ -314,6 +316,20 @@ mod tests {
         assert!(Reminder::WeekBefore.owed(S::Scheduled, d(2027, 3, 25), due, d(2027, 1, 1)));
         assert!(!Reminder::WeekBefore.owed(S::Scheduled, d(2027, 3, 24), due, d(2027, 1, 1)));
         assert!(!Reminder::WeekBefore.owed(S::Paid, d(2027, 3, 25), due, d(2027, 1, 1)));
+    }
+
+    #[test]
+    fn an_installment_found_in_default_still_owes_every_earlier_reminder_once() {
+        use InstallmentStatus as S;
+        let due = d(2027, 4, 1);
+        let later = d(2027, 6, 1);
+        for r in Reminder::ALL {
+            assert!(r.owed(S::Defaulted, later, due, d(2027, 1, 1)), "{r:?}");
+            assert!(!r.owed(S::Paid, later, due, d(2027, 1, 1)), "{r:?}");
+            assert!(!r.owed(S::Cancelled, later, due, d(2027, 1, 1)), "{r:?}");
+        }
+        assert!(Reminder::Overdue.owed(S::Overdue, later, due, d(2027, 1, 1)));
+        assert!(!Reminder::Default.owed(S::Overdue, later, due, d(2027, 1, 1)));
     }
 
     fn date() -> impl Strategy<Value = NaiveDate> {
