@@ -1106,3 +1106,37 @@ fn staff_are_reminded_once_of_a_contract_left_draft_and_once_more_left_signed() 
     app.run_jobs();
     assert_eq!(stalled("Contract awaiting"), 2);
 }
+
+/// Both parties sign at the same moment: both signatures count and the contract is `signed`.
+#[test]
+fn both_parties_signing_at_once_makes_the_contract_signed() {
+    let app = start();
+    let w = World::new(&app);
+    let d = confirmed_deal(&app, &w, TERM);
+    set_identity(&app, &w.ht.token, &w.hutang, 1);
+    let barrier = Arc::new(Barrier::new(2));
+    let answers: Vec<(u16, Value)> = std::thread::scope(|scope| {
+        let hs: Vec<_> = [w.ht.token.clone(), d.winner().token.clone()]
+            .into_iter()
+            .map(|token| {
+                let (client, barrier, path) = ((*app).clone(), barrier.clone(), d.path("/sign"));
+                scope.spawn(move || {
+                    barrier.wait();
+                    let r = client.post(&path, Some(&token), json!({}));
+                    (r.status, r.body)
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(answers.iter().all(|(st, _)| *st == 200), "{answers:?}");
+    let c = contract(&app, &w, &d.contract);
+    assert_eq!(c["status"], "signed");
+    assert!(c["transferor_signed_at"].is_string() && c["transferee_signed_at"].is_string());
+    let signed: Vec<_> = contract_stream(&app, &d.contract)
+        .into_iter()
+        .filter(|r| r.action.starts_with("contract.signed"))
+        .map(|r| r.to_state)
+        .collect();
+    assert_eq!(signed, [Some("draft".into()), Some("signed".into())]);
+}

@@ -639,3 +639,110 @@ fn two_instances_sharing_one_database_send_each_reminder_exactly_once() {
     }
     verify_audit(&app);
 }
+
+/// Lists filtered by status answer by the calendar, not by what the worker last stored: the
+/// staff's overdue overview right after the due date passed, with no worker pass in between.
+#[test]
+fn lists_filtered_by_status_are_right_before_the_worker_runs() {
+    let app = start();
+    let w = World::new(&app);
+    ok(app.patch(
+        &format!("/api/v1/townships/{}", w.cj),
+        w.admin(),
+        json!({"insurance_required": false}),
+    ));
+    let deals = confirmed_deals(&app, &w, w.cj(), 2, ("2027-02-01", "2029-01-31"));
+    for d in &deals {
+        certified(&app, &w, d);
+    }
+    // Year 1 of both was due at certification (2027-01-23); year 2 is due 2028-01-02.
+    let firsts: Vec<String> = deals
+        .iter()
+        .map(|d| s(&installments(&app, &w, &d.contract)[0]["id"]))
+        .collect();
+    // Pay the first contract up entirely (both years).
+    let d0 = installments(&app, &w, &deals[0].contract);
+    for i in &d0 {
+        let owed = i["outstanding_fen"].as_i64().unwrap();
+        ok_created(pay(&app, w.ht.t(), &s(&i["id"]), owed, "2027-01-23"));
+    }
+    // No worker from here on: only reads.
+    app.set_now(sh(2027, 1, 24));
+    let list = |qs: &str| -> Vec<Value> {
+        ok(app.get(&format!("/api/v1/installments?{qs}"), w.cj_staff.t()))["items"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let overdue = list("status=overdue,defaulted");
+    assert_eq!(ids(&json!(overdue)), [firsts[1].clone()], "{overdue:?}");
+    assert!(overdue.iter().all(|i| i["status"] == "overdue"));
+    for st in ["scheduled", "due", "paid"] {
+        for i in list(&format!("status={st}")) {
+            assert_eq!(i["status"], st, "a `status={st}` list holds only {st}: {i}");
+        }
+    }
+    // The term has passed: the paid-up contract is completed, as a filtered list shows.
+    app.set_now(sh(2029, 2, 1));
+    let contracts = |qs: &str| -> Vec<String> {
+        ids(&ok(app.get(&format!("/api/v1/contracts?{qs}"), w.cj_staff.t()))["items"])
+    };
+    assert_eq!(contracts("status=completed"), [deals[0].contract.clone()]);
+    assert_eq!(contracts("status=active"), [deals[1].contract.clone()]);
+    assert_eq!(
+        ids(&json!(list("status=overdue,defaulted"))),
+        {
+            let mut v: Vec<String> = installments(&app, &w, &deals[1].contract)
+                .iter()
+                .map(|i| s(&i["id"]))
+                .collect();
+            v.sort();
+            v
+        },
+        "both years of the unpaid contract"
+    );
+}
+
+/// Two payments of everything outstanding recorded at the same moment (the collective and
+/// staff both got the bank slip): exactly one is accepted; the other finds it paid (409).
+#[test]
+fn concurrent_payments_never_pay_an_installment_twice() {
+    let app = start();
+    let w = World::new(&app);
+    let d = confirmed_deal(&app, &w, TERM);
+    certified(&app, &w, &d);
+    let first = s(&installments(&app, &w, &d.contract)[0]["id"]);
+    let owed = ANNUAL - DEPOSIT;
+    let barrier = Arc::new(Barrier::new(2));
+    let answers: Vec<Resp> = std::thread::scope(|scope| {
+        let hs: Vec<_> = [w.ht.token.clone(), w.cj_staff.token.clone()]
+            .into_iter()
+            .map(|token| {
+                let (client, barrier, first) = ((*app).clone(), barrier.clone(), first.clone());
+                scope.spawn(move || {
+                    barrier.wait();
+                    client.post(
+                        &format!("/api/v1/installments/{first}/payments"),
+                        Some(&token),
+                        json!({"amount_fen": owed, "received_on": "2027-01-23",
+                               "receipt_ref": "农商行回单-全额"}),
+                    )
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut codes: Vec<u16> = answers.iter().map(|r| r.status).collect();
+    codes.sort();
+    assert_eq!(codes, [201, 409], "{answers:?}");
+    let refused = answers.iter().find(|r| r.status == 409).unwrap();
+    refused.assert_problem(409, "invalid_state");
+    let i = &installments(&app, &w, &d.contract)[0];
+    assert_eq!(i["paid_fen"], ANNUAL);
+    assert_eq!(i["status"], "paid");
+    assert_eq!(
+        payments(&app, &w, &first).len(),
+        2,
+        "the deposit and one payment"
+    );
+}
