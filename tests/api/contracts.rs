@@ -799,6 +799,22 @@ fn certification_numbers_stay_gap_free_when_several_contracts_are_certified_at_o
         assert_eq!(installments(&app, &w, &d.contract).len(), 10);
         assert_eq!(listing_status(&app, &w, &d.a), "contracted");
     }
+    // Lists page through every contract and installment once.
+    let all = crate::support::http::walk(&app, w.cj_staff.t(), "/api/v1/contracts", 2);
+    assert_eq!(all.len(), 5);
+    let certified_ones = crate::support::http::walk(
+        &app,
+        w.cj_staff.t(),
+        "/api/v1/contracts?status=certified",
+        3,
+    );
+    assert_eq!(certified_ones.len(), n);
+    let inst = crate::support::http::walk(&app, w.admin(), "/api/v1/installments", 7);
+    assert_eq!(inst.len(), 10 * n);
+    let mut dedup = inst.clone();
+    dedup.sort();
+    dedup.dedup();
+    assert_eq!(dedup.len(), inst.len());
     // A new Shanghai year starts a new sequence (2028-01-01 00:00 in Shanghai).
     app.set_now(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2027, 12, 31, 16, 0, 0).unwrap());
     assert_eq!(
@@ -1139,4 +1155,67 @@ fn both_parties_signing_at_once_makes_the_contract_signed() {
         .map(|r| r.to_state)
         .collect();
     assert_eq!(signed, [Some("draft".into()), Some("signed".into())]);
+}
+
+/// The winner declines; the runner-up takes the deal (the collective confirming first this
+/// time): the contract is the runner-up's, at its own price, with its deposit; an admin
+/// certifies it.
+#[test]
+fn the_runner_up_who_takes_over_the_deal_gets_the_contract() {
+    use crate::support::trading as tr;
+    let app = start();
+    let w = World::new(&app);
+    let a = tr::listing(&app, &w, "50.00", RESERVE);
+    let winner = tr::enrol(&app, &w, &a, tr::Plan::person("张伟"));
+    let runner = tr::enrol(&app, &w, &a, tr::Plan::company("上海金农农业专业合作社"));
+    app.set_now(a.starts + Duration::minutes(1));
+    tr::bid_ok(&app, &runner, &a, RESERVE);
+    tr::bid_ok(&app, &winner, &a, RESERVE + 3_000);
+    app.set_now(a.ends + Duration::minutes(1));
+    let first = s(&tr::public_deal(&app, &a)["id"]);
+    ok(deal_action(&app, winner.token(), &first, "decline"));
+    let d = tr::public_deal(&app, &a);
+    let second = s(&d["id"]);
+    assert_ne!(first, second);
+    assert!(d["contract_id"].is_null());
+    let r = ok(deal_action(&app, &w.ht.token, &second, "confirm"));
+    assert!(
+        r["contract_id"].is_null(),
+        "the holder hasn't confirmed: {r}"
+    );
+    let r = ok(deal_action(&app, runner.token(), &second, "confirm"));
+    let id = s(&r["contract_id"]);
+    let c = ok(get_contract(&app, runner.inv.t(), &id));
+    assert_eq!(c["deal_id"], second.as_str());
+    assert_eq!(c["transferee"]["investor_id"], runner.inv.id.as_str());
+    assert_eq!(c["transferee"]["legal_name"], "上海金农农业专业合作社");
+    assert_eq!(c["transferee"]["id_type"], "unified_social_credit_code");
+    assert_eq!(c["price_fen"], RESERVE);
+    assert_eq!(c["annual_rent_fen"], 50 * RESERVE);
+    // The declining winner is not a party.
+    get_contract(&app, winner.inv.t(), &id).assert_problem(404, "not_found");
+    act(&app, winner.inv.t(), &id, "sign", json!({})).assert_problem(404, "not_found");
+    set_identity(&app, &w.ht.token, &w.hutang, 3);
+    ok(act(&app, runner.inv.t(), &id, "sign", json!({})));
+    ok(act(&app, w.ht.t(), &id, "sign", json!({})));
+    let c = ok(act(&app, w.admin(), &id, "certify", json!({})));
+    assert_eq!(c["status"], "certified");
+    assert_eq!(c["certification_no"], "JD-CJ-2027-0001");
+    let inst = installments(&app, &w, &id);
+    assert_eq!(inst[0]["paid_fen"], DEPOSIT, "the runner-up's deposit");
+    assert_eq!(
+        s(
+            &ok(app.get(&format!("/api/v1/registrations/{}", runner.reg), w.admin()))
+                ["deposit_status"]
+        ),
+        "applied_to_rent"
+    );
+    assert_eq!(
+        s(
+            &ok(app.get(&format!("/api/v1/registrations/{}", winner.reg), w.admin()))
+                ["deposit_status"]
+        ),
+        "forfeited"
+    );
+    verify_audit(&app);
 }
