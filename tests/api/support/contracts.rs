@@ -352,12 +352,11 @@ pub fn contract_stream(app: &TestApp, contract: &str) -> Vec<Rec> {
     recs
 }
 
-/// (action, from, to, amount) of the records of `entity` on a contract's stream.
-pub fn moves_of(
-    app: &TestApp,
-    contract: &str,
-    entity: &str,
-) -> Vec<(String, Option<String>, Option<String>, Option<i64>)> {
+/// (action, from, to, amount) of an audit record.
+pub type Move = (String, Option<String>, Option<String>, Option<i64>);
+
+/// The [`Move`]s of the records of `entity` on a contract's stream.
+pub fn moves_of(app: &TestApp, contract: &str, entity: &str) -> Vec<Move> {
     contract_stream(app, contract)
         .into_iter()
         .filter(|r| r.entity_id == entity)
