@@ -250,9 +250,20 @@ pub fn list(
     page: &PageReq,
 ) -> Result<Vec<ContractView>, ApiError> {
     let caller = ctx.caller()?;
+    let scope = scope_of(caller);
+    // `status=completed` first settles the caller's contracts whose term has passed, so the
+    // list answers by the calendar even before the worker's next pass.
+    if statuses.contains(&ContractStatus::Completed) {
+        let today = shanghai_date(ctx.now);
+        for id in cq::contracts_past_term(conn, &scope, today, page.limit + 1)? {
+            if let Some(c) = cq::find_contract(conn, &id)? {
+                rent::settle_for_read(ctx, conn, c)?;
+            }
+        }
+    }
     let rows = cq::list_contracts(
         conn,
-        &scope_of(caller),
+        &scope,
         statuses,
         listing_id,
         page.after.as_deref(),
@@ -261,7 +272,10 @@ pub fn list(
     let mut out = Vec::with_capacity(rows.len());
     for c in rows {
         let c = rent::settle_for_read(ctx, conn, c)?;
-        out.push(view(conn, c)?);
+        // A contract a settlement just moved out of the statuses asked for is not shown.
+        if statuses.is_empty() || statuses.contains(&c.status) {
+            out.push(view(conn, c)?);
+        }
     }
     Ok(out)
 }

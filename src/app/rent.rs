@@ -384,7 +384,12 @@ pub struct Pass {
 pub fn settle_due(conn: &mut DbConn, now: DateTime<Utc>, rules: &Rules) -> Result<Pass, ApiError> {
     let today = shanghai_date(now);
     let mut ids = cq::contracts_with_due_installments(conn, today, grace_days(rules), 500)?;
-    ids.extend(cq::contracts_past_term(conn, today, 500)?);
+    ids.extend(cq::contracts_past_term(
+        conn,
+        &cq::Scope::default(),
+        today,
+        500,
+    )?);
     ids.sort();
     ids.dedup();
     let mut pass = Pass::default();
@@ -459,9 +464,34 @@ pub fn list_installments(
     page: &PageReq,
 ) -> Result<Vec<Installment>, ApiError> {
     let caller = ctx.caller()?;
+    let scope = scope_of(caller);
+    // A filter on a state the calendar moves installments into (the overdue overview) first
+    // settles the contracts whose installments it has moved on since they were stored, so
+    // the list answers by the calendar even before the worker's next pass.
+    if statuses.iter().any(|s| {
+        matches!(
+            s,
+            InstallmentStatus::Due | InstallmentStatus::Overdue | InstallmentStatus::Defaulted
+        )
+    }) {
+        let stale = cq::contracts_with_stale_installments(
+            conn,
+            &scope,
+            township_id,
+            village_id,
+            shanghai_date(ctx.now),
+            grace_days(ctx.rules()),
+            page.limit + 1,
+        )?;
+        for id in stale {
+            if let Some(c) = cq::find_contract(conn, &id)? {
+                settle_for_read(ctx, conn, c)?;
+            }
+        }
+    }
     let rows = cq::list_installments(
         conn,
-        &scope_of(caller),
+        &scope,
         statuses,
         township_id,
         village_id,
@@ -479,6 +509,8 @@ pub fn list_installments(
         }
         out.push(cq::find_installment(conn, &i.id)?.unwrap_or(i));
     }
+    // A row the calendar just moved out of the statuses asked for is not shown.
+    out.retain(|i| statuses.is_empty() || statuses.contains(&i.status));
     Ok(out)
 }
 

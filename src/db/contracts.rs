@@ -160,23 +160,38 @@ pub fn contracts_to_remind(
     }
 }
 
-/// In-force contracts whose term ended before `today`: candidates for completion.
+/// In-force contracts of the scope whose term ended before `today`: candidates for
+/// completion.
 pub fn contracts_past_term(
     conn: &mut DbConn,
+    scope: &Scope,
     today: NaiveDate,
     limit: i64,
 ) -> QResult<Vec<String>> {
+    if scope.nothing {
+        return Ok(Vec::new());
+    }
     let words: Vec<&str> = [ContractStatus::Certified, ContractStatus::Active]
         .iter()
         .map(|s| s.as_str())
         .collect();
-    contracts::table
+    let mut q = contracts::table
         .filter(contracts::status.eq_any(words))
         .filter(contracts::term_end.lt(today))
         .select(contracts::id)
         .order(contracts::id)
         .limit(limit)
-        .load(conn)
+        .into_boxed();
+    if let Some(v) = &scope.village_id {
+        q = q.filter(contracts::village_id.eq(v.clone()));
+    }
+    if let Some(t) = &scope.township_id {
+        q = q.filter(contracts::township_id.eq(t.clone()));
+    }
+    if let Some(i) = &scope.investor_id {
+        q = q.filter(contracts::investor_id.eq(i.clone()));
+    }
+    q.load(conn)
 }
 
 // ---- installments ---------------------------------------------------------------------------
@@ -261,6 +276,57 @@ pub fn list_installments(
     }
     if let Some(a) = after {
         q = q.filter(installments::id.gt(a.to_string()));
+    }
+    q.load(conn)
+}
+
+/// Contracts of the scope (and the filters) with an installment the calendar has moved on
+/// since it was stored (due, overdue or defaulted by `today`), at most `limit`: a list
+/// filtered by status settles them first, so it answers by the calendar.
+pub fn contracts_with_stale_installments(
+    conn: &mut DbConn,
+    scope: &Scope,
+    township_id: Option<&str>,
+    village_id: Option<&str>,
+    today: NaiveDate,
+    grace_days: u32,
+    limit: i64,
+) -> QResult<Vec<String>> {
+    use installments::dsl as i;
+    if scope.nothing {
+        return Ok(Vec::new());
+    }
+    let default_cutoff = today - chrono::Days::new(u64::from(grace_days));
+    let mut q = installments::table
+        .filter(
+            (i::status
+                .eq(InstallmentStatus::Scheduled.as_str())
+                .and(i::due_date.le(today)))
+            .or(i::status
+                .eq(InstallmentStatus::Due.as_str())
+                .and(i::due_date.lt(today)))
+            .or(i::status
+                .eq(InstallmentStatus::Overdue.as_str())
+                .and(i::due_date.lt(default_cutoff))),
+        )
+        .select(i::contract_id)
+        .distinct()
+        .limit(limit)
+        .into_boxed();
+    if let Some(v) = &scope.village_id {
+        q = q.filter(i::village_id.eq(v.clone()));
+    }
+    if let Some(t) = &scope.township_id {
+        q = q.filter(i::township_id.eq(t.clone()));
+    }
+    if let Some(inv) = &scope.investor_id {
+        q = q.filter(i::investor_id.eq(inv.clone()));
+    }
+    if let Some(t) = township_id {
+        q = q.filter(i::township_id.eq(t.to_string()));
+    }
+    if let Some(v) = village_id {
+        q = q.filter(i::village_id.eq(v.to_string()));
     }
     q.load(conn)
 }

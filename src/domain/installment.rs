@@ -222,7 +222,11 @@ impl Reminder {
                 };
                 status.is_open() && date >= certified_on && today >= date
             }
-            Reminder::DueToday => status.is_open() && status != S::Scheduled && today >= due,
+            // A later state implies the earlier dates have passed: after a clock jump (or a
+            // late worker) straight into default, each reminder still goes out once.
+            Reminder::DueToday => {
+                matches!(status, S::Due | S::Overdue | S::Defaulted) && today >= due
+            }
             Reminder::Overdue => matches!(status, S::Overdue | S::Defaulted),
             Reminder::Default => status == S::Defaulted,
         }
@@ -320,6 +324,20 @@ mod tests {
             assert!(r.owed(S::Defaulted, late, due, d(2027, 1, 1)), "{r:?}");
         }
         assert!(!Reminder::DueToday.owed(S::Paid, late, due, d(2027, 1, 1)));
+    }
+
+    #[test]
+    fn an_installment_found_in_default_still_owes_every_earlier_reminder_once() {
+        use InstallmentStatus as S;
+        let due = d(2027, 4, 1);
+        let later = d(2027, 6, 1);
+        for r in Reminder::ALL {
+            assert!(r.owed(S::Defaulted, later, due, d(2027, 1, 1)), "{r:?}");
+            assert!(!r.owed(S::Paid, later, due, d(2027, 1, 1)), "{r:?}");
+            assert!(!r.owed(S::Cancelled, later, due, d(2027, 1, 1)), "{r:?}");
+        }
+        assert!(Reminder::Overdue.owed(S::Overdue, later, due, d(2027, 1, 1)));
+        assert!(!Reminder::Default.owed(S::Overdue, later, due, d(2027, 1, 1)));
     }
 
     fn date() -> impl Strategy<Value = NaiveDate> {

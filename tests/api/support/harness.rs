@@ -463,12 +463,20 @@ impl TestApp {
     /// One pass of the background workers (settling, mail relay, ...), as the scheduler
     /// would run it.
     pub fn run_jobs(&self) {
-        let sender =
-            Arc::new(landx::notify::relay::Sender::from_settings(&self.settings.mail).unwrap());
-        let state = self.state.clone();
-        actix_web::rt::System::new()
-            .block_on(async move { landx::jobs::run_once(&state, sender).await })
-            .expect("jobs pass");
+        run_jobs_of(&self.state);
+    }
+
+    /// Another instance of the application on the same database: its own connection pool,
+    /// the same clock and settings. Run its worker with [`run_jobs_of`].
+    #[allow(dead_code)]
+    pub fn twin(&self) -> AppState {
+        let pool = db::connect(&self.settings).expect("pool");
+        AppState::new(
+            self.settings.clone(),
+            pool,
+            Arc::new(self.clock.clone()),
+            SECRET,
+        )
     }
 
     /// Every mail in the outbox (sent or not), oldest first, address and body opened as the
@@ -511,6 +519,16 @@ impl TestApp {
         let mut conn = self.pool().get().unwrap();
         conn.batch_execute(sql).unwrap();
     }
+}
+
+/// One pass of the background workers of the instance `state`.
+pub fn run_jobs_of(state: &AppState) {
+    let sender =
+        Arc::new(landx::notify::relay::Sender::from_settings(&state.settings.mail).unwrap());
+    let state = state.clone();
+    actix_web::rt::System::new()
+        .block_on(async move { landx::jobs::run_once(&state, sender).await })
+        .expect("jobs pass");
 }
 
 impl Drop for TestApp {
