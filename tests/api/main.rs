@@ -10,6 +10,7 @@ mod auction;
 mod audit;
 mod cli_seed;
 mod clock;
+mod contract_document;
 mod contracts;
 mod deals;
 mod demo;
