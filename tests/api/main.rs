@@ -19,6 +19,7 @@ mod hardening_listings;
 mod hardening_personal_data;
 mod hardening_shared;
 mod hardening_trading;
+mod insurance;
 mod listings;
 mod mail;
 mod migrations;
