@@ -955,6 +955,13 @@ fn an_insurer_sees_only_its_companys_policies_claims_and_what_they_cover() {
     want.sort();
     assert_eq!(hp, want);
     get_policy(&app, &uw.token, &b1).assert_problem(404, "not_found");
+    // Nor do another contract's investor, another village's collective, another township's staff.
+    for t in [&a.investor.token, &w.jg.token, &w.sy_staff.token] {
+        get_policy(&app, t, &b1).assert_problem(404, "not_found");
+    }
+    for t in [&b.investor.token, &b.owner.token, &b.staff.token, &w.admin] {
+        ok(get_policy(&app, t, &b1));
+    }
     issue(&app, &uw.token, &b2, "AXNY-S-2").assert_problem(404, "not_found");
     withdraw(&app, &uw.token, &b2).assert_problem(404, "not_found");
 
@@ -1072,4 +1079,51 @@ fn claims_and_recoveries_go_on_after_a_rent_default_termination() {
     file_claim(&app, &c.owner.token, &s(&all[1]["id"])).assert_problem(409, "invalid_state");
     pay_rent(&app, &c.owner.token, &s(&all[1]["id"]), 1, "2027-03-02")
         .assert_problem(409, "invalid_state");
+}
+
+#[test]
+fn a_contract_past_its_term_completes_only_once_its_open_claim_is_paid() {
+    let app = start();
+    let w = World::new(&app);
+    let axny = company_of(&app, &w.insurer);
+    let c = certified_contract(&app, &w, w.cj(), Terms::standard());
+    let uw = &w.insurer;
+    let all = installments(&app, &c.owner.token, &c.id);
+    for (i, amount) in [(&all[0], 5_900_000), (&all[1], 6_000_000)] {
+        let r = pay_rent(&app, &c.owner.token, &s(&i["id"]), amount, "2027-01-22");
+        assert_eq!(r.status, 201, "{}", r.text);
+        assert_eq!(r.body["installment"]["status"], "paid");
+    }
+    let p3 = s(&quote_ok(&app, &c.investor.token, &c.id, 3, &axny)["id"]);
+    ok(issue(&app, &uw.token, &p3, "AXNY-C-3"));
+    day(&app, "2029-03-02");
+    let i3 = s(&all[2]["id"]);
+    assert_eq!(
+        installment(&app, &c.owner.token, &c.id, 3)["status"],
+        "defaulted"
+    );
+    let claim = file_claim(&app, &c.owner.token, &i3).id();
+
+    // The term has ended; the claim is still open: not completed.
+    day(&app, "2030-03-01");
+    let k = ok(app.get(&c.path(""), c.owner.t()));
+    assert_eq!(k["status"], "certified", "year 1 was never insured: {k}");
+    assert!(k["completed_at"].is_null());
+    ok(decide(&app, &uw.token, &claim, "approve", json!({})));
+    day(&app, "2030-03-02");
+    assert_eq!(ok(app.get(&c.path(""), c.owner.t()))["status"], "certified");
+
+    // Paid: nothing outstanding, nothing open → completed at once.
+    let r = ok(decide(
+        &app,
+        &uw.token,
+        &claim,
+        "pay",
+        json!({"payment_ref": "AXNY-C-PAY"}),
+    ));
+    assert_eq!(r["paid_fen"], 6_000_000);
+    let k = ok(app.get(&c.path(""), c.owner.t()));
+    assert_eq!(k["status"], "completed", "{k}");
+    assert!(k["completed_at"].is_string());
+    assert_eq!(policy_status(&app, &uw.token, &p3), "claimed");
 }
