@@ -76,8 +76,9 @@ pub struct NewClaim {
 
 /// The owner collective or the township's staff file a claim on a defaulted installment
 /// whose year's policy was issued before the default. Checks: 403 (investor, insurer) → 422
-/// body (an installment the caller may not read) → 409 not defaulted / no such policy → 409
-/// `conflict` an open claim already.
+/// body (an installment the caller may not read) → 409 not defaulted → 409 `conflict` an
+/// open claim already (checked before the policy, which that claim has made `claimed`) → 409
+/// no such policy.
 pub fn file(
     ctx: &Ctx,
     conn: &mut DbConn,
@@ -115,6 +116,12 @@ pub fn file(
                 i.status
             )));
         }
+        // Before the policy check: the open claim has moved the policy to `claimed`.
+        if iq::open_claim_on(conn, &i.id)?.is_some() {
+            return Err(ApiError::Conflict(
+                "this installment has an open claim already".into(),
+            ));
+        }
         let policy = iq::live_policy(conn, &c.id, i.year)?
             .filter(|p| {
                 p.status.next(PolicyEvent::Claim).is_some()
@@ -130,11 +137,6 @@ pub fn file(
                     i.year
                 ))
             })?;
-        if iq::open_claim_on(conn, &i.id)?.is_some() {
-            return Err(ApiError::Conflict(
-                "this installment has an open claim already".into(),
-            ));
-        }
         let insurer = queries::find_insurer(conn, &policy.insurer_id)?
             .ok_or_else(|| ApiError::internal("insurer vanished"))?;
         let year = shanghai_year(now);

@@ -24,6 +24,7 @@ mod hardening_personal_data;
 mod hardening_phones;
 mod hardening_shared;
 mod hardening_trading;
+mod insurance;
 mod listings;
 mod mail;
 mod migrations;

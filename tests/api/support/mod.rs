@@ -8,6 +8,7 @@ pub mod db;
 pub mod feed;
 pub mod harness;
 pub mod http;
+pub mod insurance;
 pub mod internals;
 pub mod listings;
 pub mod mail;
