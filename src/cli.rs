@@ -347,7 +347,11 @@ pub fn main_with(cli: Cli) -> i32 {
                 });
             match result {
                 Ok(accounts) => {
-                    println!("demo data seeded (漕泾镇, 6 villages, 8 parcels, 7 listings). Demo accounts, password `{}`:", crate::demo::DEMO_PASSWORD);
+                    println!(
+                        "demo data seeded ({}). Demo accounts, password `{}`:",
+                        crate::demo::summary(),
+                        crate::demo::DEMO_PASSWORD
+                    );
                     for (email, role) in accounts {
                         println!("  {role:<10} {email}");
                     }

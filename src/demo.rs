@@ -1,32 +1,40 @@
 //! `landx demo seed`: the Caojing (漕泾) pilot as a new user would want to explore it — the
-//! township and its villages, parcels, listings in each state, and one demo account per role.
-//! Demo passwords are printed and documented; never run it in production.
+//! township and its villages with their legal identities, parcels, listings in each state,
+//! contracts at each step of their life (signed, certified and waiting for its insurance,
+//! active with a rent default and a claim), and one demo account per role. Demo passwords are
+//! printed and documented; never run it in production.
 //!
 //! The seed writes nothing itself: it replays the pilot's history through the same use cases
 //! as the API (`crate::app`), each acted by the demo account whose job it is, so every row
-//! carries its normal audit record, listing number and mails. States that need the past (a
-//! listing announced two weeks ago, a failed one) are reached on a [`ManualClock`] started in
-//! the past and moved forward, the worker's pass (`settle_due`) running at each step as the
-//! live platform would have, the last one at the real `now`.
+//! carries its normal audit record, number and mails. The history is a [`Timeline`] of steps,
+//! each at its time, played oldest first on a [`ManualClock`] started in the past; before each
+//! step the worker's passes (trading, rent dates, insurance dates, reminders) run at that time
+//! as the live platform would have, the last at the real `now`. The clock never goes back.
 
+use std::cell::OnceCell;
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 
 use crate::app::accounts::{self, NewAccount};
+use crate::app::claims::{self, NewClaim};
+use crate::app::contracts;
 use crate::app::listings::{self, ListingDraft};
-use crate::app::orgs::{self, NewInsurer, NewTownship, NewVillage};
+use crate::app::orgs::{self, NewInsurer, NewTownship, NewVillage, VillagePatch};
 use crate::app::parcels::{self, NewParcelFields, ParcelFields};
-use crate::app::registrations::{self, DepositInput, QualifyInput, RegisterInput};
-use crate::app::trading::settle_due;
+use crate::app::policies::{self, NewQuote};
+use crate::app::registrations::{self, DepositInput, QualifyInput, RefundInput, RegisterInput};
+use crate::app::rent::{self, NewPayment};
+use crate::app::trading;
 use crate::app::Ctx;
 use crate::clock::{Clock, ManualClock};
 use crate::config::Settings;
 use crate::crypto::DataKey;
-use crate::db::models::{Parcel, User};
+use crate::db::models::{Insurer, Parcel, User};
 use crate::db::queries::{self, PageReq, UserFilter};
 use crate::db::{write_tx, DbConn};
 use crate::domain::access::Caller;
+use crate::domain::calendar::{shanghai_date, shanghai_year};
 use crate::domain::listing::{Consent, IntendedUse};
 use crate::domain::money::format_mu;
 use crate::domain::parcel::LandType;
@@ -54,19 +62,28 @@ pub const ACCOUNTS: [(&str, &str, &str); 6] = [
     ("axny@demo.landx.cn", "insurer", "安信农业保险漕泾营业部"),
 ];
 
-/// Villages of 漕泾镇: (code, name). The first, 护塘村, holds the parcels and listings.
-const VILLAGES: [(&str, &str); 6] = [
-    ("HT", "护塘村"),
-    ("JG", "金光村"),
-    ("RX", "阮巷村"),
-    ("HY", "海渔村"),
-    ("HG", "花果村"),
-    ("SK", "水库村"),
+/// Villages of 漕泾镇: code, name, the unified social credit code of its collective economic
+/// organisation (GB 32100: `N2` registered by the agriculture authority at village level,
+/// `310116` 金山区, the organisation code `MF…` with its GB 11714 check character, then the
+/// GB 32100 check character), and its legal representative. The first, 护塘村, holds the
+/// parcels, listings and contracts.
+const VILLAGES: [(&str, &str, &str, &str); 6] = [
+    ("HT", "护塘村", "N2310116MF0341272T", "王建华"),
+    ("JG", "金光村", "N2310116MF0341280M", "陈国强"),
+    ("RX", "阮巷村", "N2310116MF0341299J", "沈卫东"),
+    ("HY", "海渔村", "N2310116MF03413016", "张永明"),
+    ("HG", "花果村", "N2310116MF034131XX", "顾志刚"),
+    ("SK", "水库村", "N2310116MF0341328X", "朱海林"),
 ];
+
+/// A village collective's legal name (the contracts' 甲方).
+fn legal_name(village: &str) -> String {
+    format!("上海市金山区漕泾镇{village}股份经济合作社")
+}
 
 /// Parcels of 护塘村 (JS-CJ-<village>-<plot>): code, area in centimu, land type, permanent
 /// basic farmland, contracting households.
-const PLOTS: [(&str, i64, LandType, bool, i64); 8] = [
+const PLOTS: [(&str, i64, LandType, bool, i64); 11] = [
     ("JS-CJ-HT-001", 15_831, LandType::Arable, true, 12),
     ("JS-CJ-HT-002", 8_650, LandType::Arable, true, 7),
     ("JS-CJ-HT-003", 12_020, LandType::Garden, false, 9),
@@ -75,7 +92,19 @@ const PLOTS: [(&str, i64, LandType, bool, i64); 8] = [
     ("JS-CJ-HT-006", 4_310, LandType::Facility, false, 3),
     ("JS-CJ-HT-007", 9_990, LandType::Arable, false, 8),
     ("JS-CJ-HT-008", 7_725, LandType::Garden, false, 6),
+    ("JS-CJ-HT-009", 13_260, LandType::Arable, true, 10),
+    ("JS-CJ-HT-010", 8_845, LandType::Arable, false, 7),
+    ("JS-CJ-HT-011", 10_520, LandType::Arable, true, 9),
 ];
+
+/// What `landx demo seed` prints it created.
+pub fn summary() -> String {
+    format!(
+        "漕泾镇, {} villages, {} parcels, 10 listings, 3 contracts: signed, certified, active in default with a claim",
+        VILLAGES.len(),
+        PLOTS.len()
+    )
+}
 
 const DESCRIPTION: &str =
     "经村民代表会议表决通过，委托镇农村产权交易服务中心公开挂牌流转土地经营权。";
@@ -84,6 +113,42 @@ const PHONE: &str = "13800138000";
 const DEPOSIT_FEN: i64 = 200_000;
 const RETURN_REASON: &str = "请补充村民代表会议决议扫描件。";
 const CANCEL_REASON: &str = "村集体申请撤回。";
+/// The rent the collective received on the certified contract's first year, besides the
+/// deposit applied to it: a partial payment.
+const PARTIAL_PAYMENT_FEN: i64 = 5_000_000;
+const CLAIM_NOTE: &str = "乙方未按合同约定支付第1年度土地流转费，经村集体书面催告后仍未支付，已超过宽限期，现申请履约保证保险理赔。";
+
+/// An investor as it registers for a listing. The ID numbers carry valid check characters
+/// (GB 11643 for the resident ID, GB 32100 for the cooperative's credit code).
+struct Applicant {
+    legal_name: &'static str,
+    id_type: IdType,
+    id_number: &'static str,
+    experience: &'static str,
+    business_plan: &'static str,
+    /// Claims to be a member of 护塘村's collective (the staff verify it).
+    member: bool,
+}
+
+/// The family farm's owner, a member of 护塘村.
+const LI_JIANGUO: Applicant = Applicant {
+    legal_name: "李建国",
+    id_type: IdType::ResidentId,
+    id_number: "310116197803152413",
+    experience: "十年以上水稻种植经验",
+    business_plan: "种植优质稻米，发展绿色生态农业",
+    member: true,
+};
+
+/// The farmers' cooperative.
+const FENGSHOU: Applicant = Applicant {
+    legal_name: "上海漕泾丰收农业专业合作社",
+    id_type: IdType::UnifiedSocialCreditCode,
+    id_number: "93310116MA1J8Q2K7Q",
+    experience: "合作社成立八年，经营粮田一千二百亩，配有育秧、植保和烘干设施",
+    business_plan: "稻麦轮作，统一供种、统防统治，订单销售",
+    member: false,
+};
 
 /// True when the database holds anything beyond admin accounts.
 pub fn has_data(conn: &mut DbConn) -> Result<bool, ApiError> {
@@ -115,11 +180,25 @@ struct Seeder {
 }
 
 impl Seeder {
-    /// Moves the clock to `t` and lets the transitions due by then happen, as the worker
-    /// would have.
+    /// Moves the clock forward to `t` and performs what is due by then, as the worker would
+    /// have: the trading pass, the rent and insurance passes, the stalled-contract reminders.
     fn at(&self, conn: &mut DbConn, t: DateTime<Utc>) -> Result<(), ApiError> {
+        if t < self.clock.now() {
+            return Err(ApiError::internal(
+                "demo seed: a step would move the clock back",
+            ));
+        }
         self.clock.set(t);
-        settle_due(conn, self.clock.now(), &self.settings.rules)?;
+        let (now, rules) = (self.clock.now(), &self.settings.rules);
+        let mut failed = trading::settle_due(conn, now, rules)?.failed;
+        failed += rent::settle_due(conn, now, rules)?.failed;
+        failed += policies::settle_due(conn, now, rules)?;
+        contracts::remind_stalled(conn, now, rules)?;
+        if failed > 0 {
+            return Err(ApiError::internal(format!(
+                "demo seed: {failed} worker step(s) failed at {now}"
+            )));
+        }
         Ok(())
     }
 
@@ -135,6 +214,10 @@ impl Seeder {
 
     fn acting(&self, user: &User) -> Ctx {
         self.ctx(Some(user))
+    }
+
+    fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 }
 
@@ -155,31 +238,120 @@ fn dec31(year: i32) -> Result<NaiveDate, ApiError> {
     NaiveDate::from_ymd_opt(year, 12, 31).ok_or_else(|| ApiError::internal("demo date"))
 }
 
+/// The first day of the month after the one holding `d`.
+fn first_of_next_month(d: NaiveDate) -> Result<NaiveDate, ApiError> {
+    let (y, m) = if d.month() == 12 {
+        (d.year() + 1, 1)
+    } else {
+        (d.year(), d.month() + 1)
+    };
+    NaiveDate::from_ymd_opt(y, m, 1).ok_or_else(|| ApiError::internal("demo date"))
+}
+
+// ---- the timeline ------------------------------------------------------------------------------
+
+/// One step of the history: a use case (or a few) performed at the step's time.
+type Step<'a> = Box<dyn FnOnce(&Seeder, &mut DbConn) -> Result<(), ApiError> + 'a>;
+
+/// The pilot's history as dated steps. Each listing's story adds its steps; [`Timeline::play`]
+/// performs them oldest first (steps at the same time in the order they were added), so the
+/// stories interleave correctly whatever the configured periods.
+#[derive(Default)]
+struct Timeline<'a> {
+    steps: Vec<(DateTime<Utc>, Step<'a>)>,
+}
+
+impl<'a> Timeline<'a> {
+    fn on(
+        &mut self,
+        t: DateTime<Utc>,
+        step: impl FnOnce(&Seeder, &mut DbConn) -> Result<(), ApiError> + 'a,
+    ) {
+        self.steps.push((t, Box::new(step)));
+    }
+
+    fn play(mut self, s: &Seeder, conn: &mut DbConn) -> Result<(), ApiError> {
+        // A stable sort: same-time steps keep the order they were added in.
+        self.steps.sort_by_key(|(t, _)| *t);
+        for (t, step) in self.steps {
+            s.at(conn, t)?;
+            step(s, conn)?;
+        }
+        Ok(())
+    }
+}
+
+/// What one listing's story has created, for its later steps.
+#[derive(Default)]
+struct Trail {
+    listing: OnceCell<String>,
+    registrations: OnceCell<Vec<String>>,
+    contract: OnceCell<String>,
+    policy: OnceCell<String>,
+}
+
+fn got<'t, T>(cell: &'t OnceCell<T>, what: &str) -> Result<&'t T, ApiError> {
+    cell.get()
+        .ok_or_else(|| ApiError::internal(format!("demo seed: no {what} yet")))
+}
+
+fn keep<T>(cell: &OnceCell<T>, value: T, what: &str) -> Result<(), ApiError> {
+    cell.set(value)
+        .map_err(|_| ApiError::internal(format!("demo seed: {what} set twice")))
+}
+
+impl Trail {
+    fn listing(&self) -> Result<&str, ApiError> {
+        got(&self.listing, "listing").map(String::as_str)
+    }
+    fn contract(&self) -> Result<&str, ApiError> {
+        got(&self.contract, "contract").map(String::as_str)
+    }
+}
+
+/// Who acts in the demo and what they act on, created when the pilot starts.
+struct Cast {
+    staff: User,
+    collective: User,
+    farm: User,
+    coop: User,
+    underwriter: User,
+    insurer: Insurer,
+    parcels: Vec<Parcel>,
+    resolution: Resolution,
+}
+
+// ---- listings ----------------------------------------------------------------------------------
+
 /// A demo listing as the collective describes it.
-struct Plan<'a> {
-    title: &'a str,
+struct Plan {
+    title: &'static str,
     intended_use: IntendedUse,
-    parcels: &'a [&'a Parcel],
+    /// Indexes into [`PLOTS`].
+    plots: &'static [usize],
     reserve_price_fen: i64,
     registration_closes_at: DateTime<Utc>,
     auction_secs: i64,
+    /// Default: a month after the auction.
+    term_start: Option<NaiveDate>,
 }
 
 /// A one-hour auction right after registration closes.
-fn plan<'a>(
-    title: &'a str,
+fn plan(
+    title: &'static str,
     intended_use: IntendedUse,
-    parcels: &'a [&'a Parcel],
+    plots: &'static [usize],
     reserve_price_fen: i64,
     registration_closes_at: DateTime<Utc>,
-) -> Plan<'a> {
+) -> Plan {
     Plan {
         title,
         intended_use,
-        parcels,
+        plots,
         reserve_price_fen,
         registration_closes_at,
         auction_secs: 3600,
+        term_start: None,
     }
 }
 
@@ -192,19 +364,20 @@ struct Resolution {
     term_end: NaiveDate,
 }
 
-/// Creates the draft of `plan` (collective); returns its id. The term starts a month after
-/// the auction.
+/// Creates the draft of `plan` (collective); returns its id.
 fn create_listing(
-    ctx: &Ctx,
+    s: &Seeder,
     conn: &mut DbConn,
-    plan: Plan<'_>,
-    resolution: Resolution,
+    cast: &Cast,
+    plan: &Plan,
 ) -> Result<String, ApiError> {
     let closes = plan.registration_closes_at;
     let ends = closes + Duration::seconds(plan.auction_secs);
-    let term_start = (ends + Duration::days(30)).date_naive();
-    let parcel_ids = plan
-        .parcels
+    let term_start = plan
+        .term_start
+        .unwrap_or_else(|| (ends + Duration::days(30)).date_naive());
+    let parcels: Vec<&Parcel> = plan.plots.iter().map(|i| &cast.parcels[*i]).collect();
+    let parcel_ids = parcels
         .iter()
         .map(|p| uuid::Uuid::parse_str(&p.id))
         .collect::<Result<Vec<_>, _>>()
@@ -215,7 +388,7 @@ fn create_listing(
         parcel_ids,
         intended_use: plan.intended_use,
         term_start,
-        term_end: resolution.term_end,
+        term_end: cast.resolution.term_end,
         reserve_price_fen: plan.reserve_price_fen,
         min_increment_fen: 2_000,
         deposit_fen: DEPOSIT_FEN,
@@ -224,22 +397,151 @@ fn create_listing(
         auction_ends_at: ends,
         extension_secs: None,
         consent: Consent {
-            resolution_date: resolution.consent_on,
+            resolution_date: cast.resolution.consent_on,
             members_agreeing: 27,
             members_total: 35,
-            commissions_received: plan.parcels.iter().map(|p| p.households).sum(),
+            commissions_received: parcels.iter().map(|p| p.households).sum(),
         },
     };
-    Ok(listings::create(ctx, conn, || Ok(draft))?.listing.id)
+    let ctx = s.acting(&cast.collective);
+    Ok(listings::create(&ctx, conn, || Ok(draft))?.listing.id)
 }
 
-fn submit(ctx: &Ctx, conn: &mut DbConn, id: &str) -> Result<(), ApiError> {
-    listings::submit(ctx, conn, id, || Ok(())).map(drop)
+fn submit(s: &Seeder, conn: &mut DbConn, cast: &Cast, id: &str) -> Result<(), ApiError> {
+    listings::submit(&s.acting(&cast.collective), conn, id, || Ok(())).map(drop)
 }
 
-fn approve(ctx: &Ctx, conn: &mut DbConn, id: &str) -> Result<(), ApiError> {
-    listings::approve(ctx, conn, id, || Ok(())).map(drop)
+/// The collective drafts and submits `plan` the day before the staff announce it at
+/// `approved_at`.
+fn announce<'a>(
+    tl: &mut Timeline<'a>,
+    cast: &'a Cast,
+    trail: &'a Trail,
+    plan: Plan,
+    approved_at: DateTime<Utc>,
+) {
+    tl.on(approved_at - Duration::days(1), move |s, conn| {
+        let id = create_listing(s, conn, cast, &plan)?;
+        submit(s, conn, cast, &id)?;
+        keep(&trail.listing, id, "listing")
+    });
+    tl.on(approved_at, move |s, conn| {
+        let ctx = s.acting(&cast.staff);
+        listings::approve(&ctx, conn, trail.listing()?, || Ok(())).map(drop)
+    });
 }
+
+/// Investors register at `register_at`; at `qualify_at` the staff qualify them (verifying
+/// the membership claimed) and record their deposits.
+fn bidders<'a>(
+    tl: &mut Timeline<'a>,
+    cast: &'a Cast,
+    trail: &'a Trail,
+    who: Vec<(&'a User, &'static Applicant)>,
+    register_at: DateTime<Utc>,
+    qualify_at: DateTime<Utc>,
+) {
+    let claims: Vec<bool> = who.iter().map(|(_, a)| a.member).collect();
+    tl.on(register_at, move |s, conn| {
+        let listing = trail.listing()?;
+        let mut ids = Vec::new();
+        for (investor, a) in who {
+            let input = RegisterInput {
+                legal_name: a.legal_name.into(),
+                id_type: a.id_type,
+                id_number: a.id_number.into(),
+                phone: PHONE.into(),
+                experience: a.experience.into(),
+                business_plan: a.business_plan.into(),
+                claims_membership: a.member,
+            };
+            let ctx = s.acting(investor);
+            ids.push(registrations::register(&ctx, conn, listing, || Ok(input))?.id);
+        }
+        keep(&trail.registrations, ids, "registrations")
+    });
+    tl.on(qualify_at, move |s, conn| {
+        let by_staff = s.acting(&cast.staff);
+        let ids = got(&trail.registrations, "registrations")?;
+        for (id, member) in ids.iter().zip(claims) {
+            let qualify = QualifyInput {
+                member_verified: Some(member),
+            };
+            registrations::qualify(&by_staff, conn, id, || Ok(qualify))?;
+            let deposit = DepositInput {
+                amount_fen: DEPOSIT_FEN,
+                receipt_ref: receipt("ICBC-JS", id),
+            };
+            registrations::confirm_deposit(&by_staff, conn, id, || Ok(deposit))?;
+        }
+        Ok(())
+    });
+}
+
+/// A bank reference ending in the last characters of `id`.
+fn receipt(prefix: &str, id: &str) -> String {
+    format!("{prefix}-{}", &id[id.len().saturating_sub(8)..])
+}
+
+// ---- contracts ---------------------------------------------------------------------------------
+
+/// The winner, then the collective, confirm the listing's deal: its contract is drafted.
+fn confirm_deal(
+    s: &Seeder,
+    conn: &mut DbConn,
+    cast: &Cast,
+    trail: &Trail,
+    winner: &User,
+) -> Result<(), ApiError> {
+    let by_winner = s.acting(winner);
+    let deal = trading::get_deal(&by_winner, conn, trail.listing()?)?
+        .deal
+        .id;
+    trading::confirm_deal(&by_winner, conn, &deal, Ok(()))?;
+    let confirmed = trading::confirm_deal(&s.acting(&cast.collective), conn, &deal, Ok(()))?;
+    let contract = confirmed
+        .contract_id
+        .ok_or_else(|| ApiError::internal("demo seed: a confirmed deal without a contract"))?;
+    keep(&trail.contract, contract, "contract")
+}
+
+fn sign(s: &Seeder, conn: &mut DbConn, trail: &Trail, party: &User) -> Result<(), ApiError> {
+    contracts::sign(&s.acting(party), conn, trail.contract()?, Ok(())).map(drop)
+}
+
+/// The transferee asks the demo insurer for year 1's quote.
+fn quote(
+    s: &Seeder,
+    conn: &mut DbConn,
+    cast: &Cast,
+    trail: &Trail,
+    holder: &User,
+) -> Result<(), ApiError> {
+    let q = NewQuote {
+        contract_id: trail.contract()?.to_string(),
+        year: 1,
+        insurer_id: cast.insurer.id.clone(),
+    };
+    let policy = policies::quote(&s.acting(holder), conn, Ok(q))?;
+    keep(&trail.policy, policy.id, "policy")
+}
+
+/// The id of the contract's installment for year 1.
+fn first_installment(
+    s: &Seeder,
+    conn: &mut DbConn,
+    cast: &Cast,
+    trail: &Trail,
+) -> Result<String, ApiError> {
+    let ctx = s.acting(&cast.collective);
+    rent::installments_of_contract(&ctx, conn, trail.contract()?)?
+        .into_iter()
+        .find(|i| i.year == 1)
+        .map(|i| i.id)
+        .ok_or_else(|| ApiError::internal("demo seed: no first installment"))
+}
+
+// ---- the history -------------------------------------------------------------------------------
 
 /// Seeds the demo data set in one transaction (the use cases' own transactions nest in it as
 /// savepoints): a failure midway leaves the database as it was. Refused, changing nothing,
@@ -260,38 +562,14 @@ pub fn seed(
     })
 }
 
-/// The pilot's history, oldest step first.
-fn seed_history(
+/// The platform creates the admin, who sets up the township, its villages (with their legal
+/// identities), the insurer and the demo accounts; 护塘村 registers its parcels.
+fn set_up(
+    s: &Seeder,
     conn: &mut DbConn,
-    settings: &Settings,
-    data_key: &DataKey,
-    now: DateTime<Utc>,
-) -> Result<Vec<(String, String)>, ApiError> {
-    // The schedule, back from `now`: the failed listing's registration closed two days ago,
-    // the auction listing's a minute ago; both were announced for at least twelve days and
-    // at least the minimum announcement period.
-    let min_days = settings.rules.min_announcement_days;
-    let announced_for = Duration::days(min_days.max(12));
-    let failed_closes = now - Duration::days(2);
-    let failed_approved = failed_closes - announced_for;
-    let auction_closes = now - Duration::minutes(1);
-    let auction_approved = auction_closes - announced_for;
-    let start = failed_approved - Duration::days(2);
-    let resolution = Resolution {
-        consent_on: (start - Duration::days(14)).date_naive(),
-        term_end: dec31(now.year() + 10)?,
-    };
-    // Registration of the current listings closes in a fortnight (or the minimum period).
-    let future = now + Duration::days(min_days.max(14) + 1);
-
-    let s = Seeder {
-        clock: ManualClock::new(start),
-        settings: Arc::new(settings.clone()),
-        data_key: data_key.clone(),
-    };
-
-    // -- The pilot starts: the platform creates the admin, who sets up the rest.
-    s.at(conn, start)?;
+    resolution: Resolution,
+    contract_end: NaiveDate,
+) -> Result<(Vec<User>, Cast), ApiError> {
     let role_of = |r: &str| Role::parse(r).ok_or_else(|| ApiError::internal("demo role"));
     let new_account = |(email, role, name): (&str, &str, &str),
                        org: (Option<String>, Option<String>, Option<String>)|
@@ -333,13 +611,20 @@ fn seed_history(
         },
     )?;
     let mut villages = Vec::new();
-    for (code, name) in VILLAGES {
+    for (code, name, credit_code, representative) in VILLAGES {
         let v = NewVillage {
             township_id: caojing.id.clone(),
             code: code.into(),
             name: name.into(),
         };
-        villages.push(orgs::create_village(&by_admin, conn, v)?);
+        let v = orgs::create_village(&by_admin, conn, v)?;
+        // The collective's legal identity, which its contracts' 甲方 is frozen from.
+        let identity = VillagePatch {
+            legal_name: Some(legal_name(name)),
+            unified_social_credit_code: Some(credit_code.into()),
+            legal_representative: Some(representative.into()),
+        };
+        villages.push(orgs::patch_village(&by_admin, conn, &v.id, Ok(identity))?);
     }
     let insurer = orgs::create_insurer(
         &by_admin,
@@ -363,11 +648,9 @@ fn seed_history(
             new_account(*account, org)?,
         )?);
     }
-    let (staff, collective, farm, coop) = (&users[1], &users[2], &users[3], &users[4]);
 
     // -- 护塘村 registers its parcels.
-    let by_collective = s.acting(collective);
-    let contract_end = dec31(now.year() + 30)?;
+    let by_collective = s.acting(&users[2]);
     let mut parcels = Vec::new();
     for (i, (code, area, land_type, basic, households)) in PLOTS.into_iter().enumerate() {
         let fields = NewParcelFields {
@@ -385,181 +668,319 @@ fn seed_history(
         };
         parcels.push(parcels::create(&by_collective, conn, || Ok(fields))?.parcel);
     }
+    let cast = Cast {
+        staff: users[1].clone(),
+        collective: users[2].clone(),
+        farm: users[3].clone(),
+        coop: users[4].clone(),
+        underwriter: users[5].clone(),
+        insurer,
+        parcels,
+        resolution,
+    };
+    Ok((users, cast))
+}
+
+/// The pilot's history, played oldest step first.
+fn seed_history(
+    conn: &mut DbConn,
+    settings: &Settings,
+    data_key: &DataKey,
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let rules = &settings.rules;
+    let days = Duration::days;
+    // Every listing is announced for at least twelve days and the minimum period.
+    let announced_for = days(rules.min_announcement_days.max(12));
+    let grace = days(rules.grace_days.max(0));
+    // When each listing's registration closes, back from `now`: the failed listing two days
+    // ago, the auction a minute ago; the contracts' listings long enough ago for what
+    // happened since — the defaulted one so that year 1's rent, due at certification, passed
+    // its grace days thirteen days ago.
+    let failed_closes = now - days(2);
+    let auction_closes = now - Duration::minutes(1);
+    let defaulted_closes = now - grace - days(22);
+    let certified_closes = now - days(20);
+    let signed_closes = now - days(8);
+    let start = defaulted_closes - announced_for - days(2);
+    let resolution = Resolution {
+        consent_on: (start - days(14)).date_naive(),
+        term_end: dec31(now.year() + 10)?,
+    };
+    // Registration of the current listings closes in a fortnight (or the minimum period).
+    let future = now + days(rules.min_announcement_days.max(14) + 1);
+    // The certified contract's term starts on the first of a month at least forty days on,
+    // so year 1's rent falls due after `now`.
+    let certified_term_start = first_of_next_month(shanghai_date(now + days(40)))?;
+
+    let s = Seeder {
+        clock: ManualClock::new(start),
+        settings: Arc::new(settings.clone()),
+        data_key: data_key.clone(),
+    };
+    s.at(conn, start)?;
+    let (users, cast) = set_up(&s, conn, resolution, dec31(now.year() + 30)?)?;
+    let cast = &cast;
+    let (failed, auction, open) = (Trail::default(), Trail::default(), Trail::default());
+    let (defaulted, certified, signed) = (Trail::default(), Trail::default(), Trail::default());
+    let mut tl = Timeline::default();
 
     // -- The aquaculture water: announced, nobody registers, it fails (relist it to explore).
-    s.at(conn, failed_approved - Duration::days(1))?;
-    let by_collective = s.acting(collective);
-    let failed = create_listing(
-        &by_collective,
-        conn,
-        Plan {
-            title: "护塘村养殖水面经营权流转（流拍）",
-            intended_use: IntendedUse::Aquaculture,
-            parcels: &[&parcels[3]],
-            reserve_price_fen: 90_000,
-            registration_closes_at: failed_closes,
-            auction_secs: 3600,
-        },
-        resolution,
-    )?;
-    submit(&by_collective, conn, &failed)?;
-    s.at(conn, failed_approved)?;
-    approve(&s.acting(staff), conn, &failed)?;
+    let water = Plan {
+        title: "护塘村养殖水面经营权流转（流拍）",
+        intended_use: IntendedUse::Aquaculture,
+        plots: &[3],
+        reserve_price_fen: 90_000,
+        registration_closes_at: failed_closes,
+        auction_secs: 3600,
+        term_start: None,
+    };
+    announce(&mut tl, cast, &failed, water, failed_closes - announced_for);
 
-    // -- The second batch: announced, two investors register, are qualified and pay their
-    // deposits; its registration closes a minute before `now` and the auction opens.
-    s.at(conn, auction_approved - Duration::days(1))?;
-    let by_collective = s.acting(collective);
-    let auction = create_listing(
-        &by_collective,
-        conn,
-        Plan {
-            title: "护塘村2027年第二批土地经营权流转（网络竞价中）",
-            intended_use: IntendedUse::Grain,
-            parcels: &[&parcels[4]],
-            reserve_price_fen: 130_000,
-            registration_closes_at: auction_closes,
-            auction_secs: 2 * 3600,
-        },
-        resolution,
-    )?;
-    submit(&by_collective, conn, &auction)?;
-    s.at(conn, auction_approved)?;
-    approve(&s.acting(staff), conn, &auction)?;
-
-    s.at(conn, now - Duration::days(5))?;
-    let bidders = [
-        (
-            farm,
-            "李建国",
-            IdType::ResidentId,
-            "11010519491231002X",
-            true,
-        ),
-        (
-            coop,
-            "上海漕泾丰收农业专业合作社",
-            IdType::UnifiedSocialCreditCode,
-            "91350100M000100Y43",
-            false,
-        ),
-    ];
-    let mut registered = Vec::new();
-    for (investor, legal_name, id_type, id_number, member) in bidders {
-        let input = RegisterInput {
-            legal_name: legal_name.into(),
-            id_type,
-            id_number: id_number.into(),
-            phone: PHONE.into(),
-            experience: "十年以上水稻种植经验".into(),
-            business_plan: "种植优质稻米，发展绿色生态农业".into(),
-            claims_membership: member,
-        };
-        let r = registrations::register(&s.acting(investor), conn, &auction, || Ok(input))?;
-        registered.push((r, member));
-    }
-
-    // Two days ago: the failed listing's registration closes (the pass above settles it);
-    // the staff qualify both investors and record their deposits.
-    s.at(conn, now - Duration::days(2))?;
-    let by_staff = s.acting(staff);
-    for (r, member) in &registered {
-        let qualify = QualifyInput {
-            member_verified: Some(*member),
-        };
-        registrations::qualify(&by_staff, conn, &r.id, || Ok(qualify))?;
-        let deposit = DepositInput {
-            amount_fen: DEPOSIT_FEN,
-            receipt_ref: format!("ICBC-JS-{}", &r.id[r.id.len() - 8..]),
-        };
-        registrations::confirm_deposit(&by_staff, conn, &r.id, || Ok(deposit))?;
-    }
+    // -- The second batch: announced, both investors register, are qualified and pay their
+    // deposits; its registration closed a minute before `now` and the auction is open.
+    let batch2 = Plan {
+        auction_secs: 2 * 3600,
+        ..plan(
+            "护塘村2027年第二批土地经营权流转（网络竞价中）",
+            IntendedUse::Grain,
+            &[4],
+            130_000,
+            auction_closes,
+        )
+    };
+    announce(
+        &mut tl,
+        cast,
+        &auction,
+        batch2,
+        auction_closes - announced_for,
+    );
+    let both = || vec![(&cast.farm, &LI_JIANGUO), (&cast.coop, &FENGSHOU)];
+    bidders(
+        &mut tl,
+        cast,
+        &auction,
+        both(),
+        now - days(5),
+        now - days(2),
+    );
 
     // -- The first batch: submitted two days ago, announced yesterday, open for registration.
-    let by_collective = s.acting(collective);
-    let open = create_listing(
-        &by_collective,
-        conn,
-        Plan {
-            title: "护塘村2027年第一批土地经营权流转（水稻种植）",
-            intended_use: IntendedUse::Grain,
-            parcels: &[&parcels[0], &parcels[1]],
-            reserve_price_fen: 120_000,
-            registration_closes_at: future,
-            auction_secs: 2 * 3600,
-        },
-        resolution,
-    )?;
-    submit(&by_collective, conn, &open)?;
-    s.at(conn, now - Duration::days(1))?;
-    approve(&s.acting(staff), conn, &open)?;
+    let batch1 = Plan {
+        auction_secs: 2 * 3600,
+        ..plan(
+            "护塘村2027年第一批土地经营权流转（水稻种植）",
+            IntendedUse::Grain,
+            &[0, 1],
+            120_000,
+            future,
+        )
+    };
+    announce(&mut tl, cast, &open, batch1, now - days(1));
 
-    // -- Now: the second batch's registration has closed (the pass turns it into an
-    // auction); today's work of the collective and the staff.
-    s.at(conn, now)?;
-    let by_collective = s.acting(collective);
-    let by_staff = s.acting(staff);
-    create_listing(
-        &by_collective,
-        conn,
-        plan(
-            "护塘村2027年第三批土地经营权流转（草稿）",
+    // -- The south fields: one eligible bidder, the cooperative, takes them by negotiated
+    // deal (协议转让); the contract is signed after the publicity, certified, year 1
+    // insured, then the cooperative never pays: the rent falls due at certification, is
+    // overdue the next day and in default after the grace days; the collective files a claim
+    // that waits for the insurer's decision.
+    let c = defaulted_closes;
+    let south = plan(
+        "护塘村南片粮田土地经营权流转（稻麦轮作）",
+        IntendedUse::Grain,
+        &[8],
+        110_000,
+        c,
+    );
+    announce(&mut tl, cast, &defaulted, south, c - announced_for);
+    let coop = vec![(&cast.coop, &FENGSHOU)];
+    bidders(&mut tl, cast, &defaulted, coop, c - days(7), c - days(5));
+    let d = &defaulted;
+    tl.on(c + days(1), move |s, conn| {
+        confirm_deal(s, conn, cast, d, &cast.coop)
+    });
+    tl.on(c + days(6), move |s, conn| {
+        sign(s, conn, d, &cast.collective)
+    });
+    tl.on(c + days(6) + Duration::hours(3), move |s, conn| {
+        sign(s, conn, d, &cast.coop)
+    });
+    tl.on(c + days(8), move |s, conn| {
+        contracts::certify(&s.acting(&cast.staff), conn, d.contract()?, Ok(()))?;
+        quote(s, conn, cast, d, &cast.coop)
+    });
+    tl.on(c + days(9), move |s, conn| {
+        let policy_no = format!("AXNY-LYBX-{}-00318", shanghai_year(s.now()));
+        let policy = got(&d.policy, "policy")?;
+        policies::issue(&s.acting(&cast.underwriter), conn, policy, Ok(policy_no)).map(drop)
+    });
+    tl.on(now - days(10), move |s, conn| {
+        let claim = NewClaim {
+            installment_id: first_installment(s, conn, cast, d)?,
+            note: CLAIM_NOTE.into(),
+        };
+        claims::file(&s.acting(&cast.collective), conn, Ok(claim)).map(drop)
+    });
+
+    // -- The east fields: the family farm alone, negotiated; signed and certified, year 1
+    // quoted (the insurer's to issue: that makes the contract active), the deposit applied to
+    // year 1 and part of the rent received.
+    let b = certified_closes;
+    let east = Plan {
+        term_start: Some(certified_term_start),
+        ..plan(
+            "护塘村东片菜田土地经营权流转（蔬菜种植）",
             IntendedUse::Vegetables,
-            &[&parcels[6]],
-            110_000,
-            future,
-        ),
-        resolution,
-    )?;
-    let submitted = create_listing(
-        &by_collective,
-        conn,
-        plan(
-            "护塘村设施农用地经营权流转",
-            IntendedUse::Vegetables,
-            &[&parcels[5]],
-            150_000,
-            future,
-        ),
-        resolution,
-    )?;
-    submit(&by_collective, conn, &submitted)?;
-    let returned = create_listing(
-        &by_collective,
-        conn,
-        plan(
-            "护塘村果园经营权流转",
-            IntendedUse::Fruit,
-            &[&parcels[7]],
-            100_000,
-            future,
-        ),
-        resolution,
-    )?;
-    submit(&by_collective, conn, &returned)?;
+            &[9],
+            125_000,
+            b,
+        )
+    };
+    announce(&mut tl, cast, &certified, east, b - announced_for);
+    let farm = vec![(&cast.farm, &LI_JIANGUO)];
+    bidders(&mut tl, cast, &certified, farm, b - days(7), b - days(5));
+    let e = &certified;
+    tl.on(b + days(1), move |s, conn| {
+        confirm_deal(s, conn, cast, e, &cast.farm)
+    });
+    tl.on(b + days(6), move |s, conn| {
+        sign(s, conn, e, &cast.collective)
+    });
+    tl.on(b + days(6) + Duration::hours(2), move |s, conn| {
+        sign(s, conn, e, &cast.farm)
+    });
+    tl.on(now - days(10), move |s, conn| {
+        contracts::certify(&s.acting(&cast.staff), conn, e.contract()?, Ok(())).map(drop)
+    });
+    tl.on(now - days(9), move |s, conn| {
+        quote(s, conn, cast, e, &cast.farm)
+    });
+    tl.on(now - days(3), move |s, conn| {
+        let installment = first_installment(s, conn, cast, e)?;
+        let payment = NewPayment {
+            amount_fen: PARTIAL_PAYMENT_FEN,
+            received_on: shanghai_date(s.now()),
+            receipt_ref: receipt("SRCB-JS", &installment),
+        };
+        let ctx = s.acting(&cast.collective);
+        rent::record_payment(&ctx, conn, &installment, Ok(payment)).map(drop)
+    });
+
+    // -- The north fields: auctioned between the two investors (the family farm wins after
+    // an anti-sniping extension), the cooperative's deposit refunded, the contract signed by
+    // both parties and waiting for the township's certification.
+    let n = signed_closes;
+    let north = plan(
+        "护塘村北片粮田土地经营权流转（水稻种植）",
+        IntendedUse::Grain,
+        &[10],
+        115_000,
+        n,
+    );
+    announce(&mut tl, cast, &signed, north, n - announced_for);
+    bidders(&mut tl, cast, &signed, both(), n - days(7), n - days(5));
+    let g = &signed;
+    let bids = [
+        (6, &cast.coop, 115_000),
+        (18, &cast.farm, 117_000),
+        (35, &cast.coop, 121_000),
+        (57, &cast.farm, 123_000),
+    ];
+    for (minute, bidder, amount_fen) in bids {
+        tl.on(n + Duration::minutes(minute), move |s, conn| {
+            trading::place_bid(&s.acting(bidder), conn, g.listing()?, amount_fen).map(drop)
+        });
+    }
+    // The auction ends (extended by the last bid); the worker awards it.
+    tl.on(n + Duration::hours(2), |_, _| Ok(()));
+    tl.on(n + days(1), move |s, conn| {
+        confirm_deal(s, conn, cast, g, &cast.farm)
+    });
+    tl.on(n + days(2), move |s, conn| {
+        let ids = got(&g.registrations, "registrations")?;
+        let runner_up = ids
+            .get(1)
+            .ok_or_else(|| ApiError::internal("demo seed: no runner-up"))?;
+        let refund = RefundInput {
+            receipt_ref: receipt("ICBC-JS-TK", runner_up),
+        };
+        registrations::refund(&s.acting(&cast.staff), conn, runner_up, || Ok(refund)).map(drop)
+    });
+    tl.on(now - days(2), move |s, conn| {
+        sign(s, conn, g, &cast.collective)
+    });
+    tl.on(now - days(2) + Duration::hours(3), move |s, conn| {
+        sign(s, conn, g, &cast.farm)
+    });
+
+    // -- Now: today's work of the collective and the staff.
+    tl.on(now, move |s, conn| today(s, conn, cast, future));
+
+    // The worker's pass runs at least daily, so what the calendar moves (registration closes,
+    // rent due, overdue and in default, policy periods, reminders) happens on its day.
+    let mut tick = start + days(1);
+    while tick < now {
+        tl.on(tick, |_, _| Ok(()));
+        tick += days(1);
+    }
+
+    tl.play(&s, conn)?;
+    Ok(users
+        .iter()
+        .map(|u| (u.email.clone(), u.role.as_str().to_string()))
+        .collect())
+}
+
+/// Today: a draft, a submitted listing, one returned for changes and one withdrawn.
+fn today(
+    s: &Seeder,
+    conn: &mut DbConn,
+    cast: &Cast,
+    future: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    let by_staff = s.acting(&cast.staff);
+    let by_collective = s.acting(&cast.collective);
+    let draft = plan(
+        "护塘村2027年第三批土地经营权流转（草稿）",
+        IntendedUse::Vegetables,
+        &[6],
+        110_000,
+        future,
+    );
+    create_listing(s, conn, cast, &draft)?;
+    let facility = plan(
+        "护塘村设施农用地经营权流转",
+        IntendedUse::Vegetables,
+        &[5],
+        150_000,
+        future,
+    );
+    let submitted = create_listing(s, conn, cast, &facility)?;
+    submit(s, conn, cast, &submitted)?;
+    let orchard = plan(
+        "护塘村果园经营权流转",
+        IntendedUse::Fruit,
+        &[7],
+        100_000,
+        future,
+    );
+    let returned = create_listing(s, conn, cast, &orchard)?;
+    submit(s, conn, cast, &returned)?;
     listings::return_for_changes(&by_staff, conn, &returned, || Ok(RETURN_REASON.into()))?;
-    let cancelled = create_listing(
-        &by_collective,
-        conn,
-        plan(
-            "护塘村花卉苗木用地流转（已撤销）",
-            IntendedUse::Fruit,
-            &[&parcels[2]],
-            95_000,
-            future,
-        ),
-        resolution,
-    )?;
-    submit(&by_collective, conn, &cancelled)?;
+    let flowers = plan(
+        "护塘村花卉苗木用地流转（已撤销）",
+        IntendedUse::Fruit,
+        &[2],
+        95_000,
+        future,
+    );
+    let cancelled = create_listing(s, conn, cast, &flowers)?;
+    submit(s, conn, cast, &cancelled)?;
     listings::cancel(
         &by_collective,
         conn,
         &cancelled,
         || Ok(CANCEL_REASON.into()),
     )?;
-
-    Ok(users
-        .iter()
-        .map(|u| (u.email.clone(), u.role.as_str().to_string()))
-        .collect())
+    Ok(())
 }
