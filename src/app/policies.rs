@@ -10,7 +10,7 @@ use super::Ctx;
 use crate::audit::Actor;
 use crate::config::Rules;
 use crate::db::contracts as cq;
-use crate::db::insurance::{self as iq, Scope};
+use crate::db::insurance as iq;
 use crate::db::models::{Contract, Policy};
 use crate::db::queries::{self, PageReq};
 use crate::db::{self, write_tx, DbConn};
@@ -24,31 +24,8 @@ use crate::domain::validate;
 use crate::error::{ApiError, FieldError};
 use crate::notify::{self, templates::insurance as mail};
 
-/// The scope of the caller's policy and claim lists.
-pub fn scope_of(caller: &Caller) -> Scope {
-    match caller.role {
-        Role::Admin => Scope::default(),
-        Role::Collective => Scope {
-            village_id: caller.village_id.clone(),
-            nothing: caller.village_id.is_none(),
-            ..Default::default()
-        },
-        Role::Staff => Scope {
-            township_id: caller.township_id.clone(),
-            nothing: caller.township_id.is_none(),
-            ..Default::default()
-        },
-        Role::Investor => Scope {
-            investor_id: Some(caller.id.clone()),
-            ..Default::default()
-        },
-        Role::Insurer => Scope {
-            insurer_id: caller.insurer_id.clone(),
-            nothing: caller.insurer_id.is_none(),
-            ..Default::default()
-        },
-    }
-}
+/// The scope of the caller's policy and claim lists: the one of its contracts.
+pub use super::contracts::scope_of;
 
 /// May the caller read this policy: an insurer its company's (any state); everyone else
 /// when they may read its contract.

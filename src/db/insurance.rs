@@ -9,15 +9,8 @@ use super::{DbConn, QResult};
 use crate::domain::claim::ClaimStatus;
 use crate::domain::policy::PolicyStatus;
 
-/// Whose policies or claims a list shows; `None` fields don't filter.
-#[derive(Debug, Clone, Default)]
-pub struct Scope {
-    pub village_id: Option<String>,
-    pub township_id: Option<String>,
-    pub investor_id: Option<String>,
-    pub insurer_id: Option<String>,
-    pub nothing: bool,
-}
+/// Whose policies or claims a list shows: the same scope as contracts'.
+pub use super::contracts::Scope;
 
 pub fn insert_policy(conn: &mut DbConn, p: &Policy) -> QResult<()> {
     diesel::insert_into(policies::table)
