@@ -46,7 +46,11 @@ pub struct RegisterBody {
     /// 10–128 characters, not equal to the e-mail.
     #[schema(min_length = 10, max_length = 128)]
     pub password: String,
-    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]*$"
+    )]
     pub display_name: String,
     #[schema(pattern = r"^\+?[0-9][0-9-]{3,18}[0-9]$")]
     pub phone: Option<String>,

@@ -108,7 +108,11 @@ pub struct CreateTownshipBody {
     /// 1–32 of `[A-Za-z0-9-_]`, unique (e.g. `CJ`).
     #[schema(pattern = r"^[A-Za-z0-9_-]{1,32}$")]
     pub code: String,
-    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]*$"
+    )]
     pub name: String,
     /// Default true.
     pub insurance_required: Option<bool>,
@@ -122,7 +126,11 @@ pub struct CreateVillageBody {
     /// Unique within the township.
     #[schema(pattern = r"^[A-Za-z0-9_-]{1,32}$")]
     pub code: String,
-    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]*$"
+    )]
     pub name: String,
 }
 
@@ -131,7 +139,11 @@ pub struct CreateVillageBody {
 pub struct CreateInsurerBody {
     #[schema(pattern = r"^[A-Za-z0-9_-]{1,32}$")]
     pub code: String,
-    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]*$"
+    )]
     pub name: String,
 }
 
@@ -307,12 +319,20 @@ pub async fn create_insurer(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchVillageBody {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]*$"
+    )]
     pub legal_name: Option<String>,
     /// GB 32100, 18 characters with its check character.
     #[schema(pattern = r"^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$")]
     pub unified_social_credit_code: Option<String>,
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]*$"
+    )]
     pub legal_representative: Option<String>,
 }
 
@@ -329,7 +349,7 @@ pub async fn patch_village(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
     let ctx = state.ctx(Some(caller));
-    let body = parse_body::<PatchVillageBody>(&body).map(|b| VillagePatch {
+    let body = patch_body::<PatchVillageBody>(&body).map(|b| VillagePatch {
         legal_name: b.legal_name,
         unified_social_credit_code: b.unified_social_credit_code,
         legal_representative: b.legal_representative,
@@ -344,7 +364,11 @@ pub async fn patch_village(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchTownshipBody {
-    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]*$"
+    )]
     pub name: Option<String>,
     /// Whether contracts certified here need an issued policy before becoming active.
     pub insurance_required: Option<bool>,
@@ -362,7 +386,7 @@ pub async fn patch_township(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
     let ctx = state.ctx(Some(caller));
-    let body = parse_body::<PatchTownshipBody>(&body).map(|b| TownshipPatch {
+    let body = patch_body::<PatchTownshipBody>(&body).map(|b| TownshipPatch {
         name: b.name,
         insurance_required: b.insurance_required,
     });
@@ -371,4 +395,14 @@ pub async fn patch_township(
     })
     .await?;
     Ok(HttpResponse::Ok().json(TownshipOut::from(t)))
+}
+
+/// A PATCH needs a JSON object (`{}` changes nothing); a missing body is 422 naming `body`.
+fn patch_body<T: serde::de::DeserializeOwned + utoipa::PartialSchema>(
+    body: &[u8],
+) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::field("body", "a JSON object is required"));
+    }
+    parse_body(body)
 }

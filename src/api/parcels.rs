@@ -86,7 +86,11 @@ pub struct CreateParcelBody {
     pub households: i64,
     /// End of the households' contract term (承包期), e.g. `2027-12-31`.
     pub household_contract_end: NaiveDate,
-    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]*$"
+    )]
     pub location: String,
     /// GeoJSON Polygon of `[lng, lat]` positions.
     pub boundary_geojson: Option<serde_json::Value>,
@@ -109,7 +113,11 @@ pub struct PatchParcelBody {
     #[schema(minimum = 0, maximum = 100000)]
     pub households: Option<i64>,
     pub household_contract_end: Option<NaiveDate>,
-    #[schema(min_length = 1, max_length = 500, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]*$"
+    )]
     pub location: Option<String>,
     /// `null` clears it.
     #[serde(default, deserialize_with = "present")]

@@ -30,7 +30,11 @@ pub struct CreateUserBody {
     /// Without a password an invitation e-mail with a set-password link is sent.
     #[schema(min_length = 10, max_length = 128)]
     pub password: Option<String>,
-    #[schema(min_length = 1, max_length = 100, pattern = r"\S")]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]*[^\s\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069][^\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]*$"
+    )]
     pub display_name: String,
     pub role: Role,
     #[schema(pattern = r"^\+?[0-9][0-9-]{3,18}[0-9]$")]
