@@ -212,3 +212,39 @@ fn organisation_rules() {
     seqs.sort();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]));
 }
+
+#[test]
+fn patching_an_organisation_needs_a_body_and_plain_text() {
+    let app = TestApp::start();
+    let admin = app.admin_token();
+    let o = orgs(&app, &admin);
+    for path in [
+        format!("/api/v1/townships/{}", o.township),
+        format!("/api/v1/villages/{}", o.villages[0]),
+    ] {
+        // No body at all: nothing to change, and a client that meant to send one learns it.
+        let r = app.call_raw("PATCH", &path, Some(&admin), None, &[]);
+        r.assert_problem(422, "validation_failed");
+        assert_eq!(r.body["errors"][0]["field"], "body", "{path}");
+        // `{}` is a valid PATCH that changes nothing.
+        assert_eq!(
+            app.patch(&path, Some(&admin), json!({})).status,
+            200,
+            "{path}"
+        );
+    }
+    let r = app.patch(
+        &format!("/api/v1/townships/{}", o.township),
+        Some(&admin),
+        json!({"name": "漕泾\u{1a}镇"}),
+    );
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "name");
+    let r = app.patch(
+        &format!("/api/v1/villages/{}", o.villages[0]),
+        Some(&admin),
+        json!({"legal_name": "护塘村\u{202e}股份经济合作社"}),
+    );
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "legal_name");
+}
