@@ -25,24 +25,36 @@ use crate::error::{ApiError, FieldError};
 /// Parses a JSON body. Only unparsable JSON is 400; unknown, missing or wrongly typed fields
 /// are 422 naming the field. An empty body reads as `{}` (actions without parameters).
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    from_json_value(json_syntax(body)?)
+    let json = json_syntax(body)?;
+    if !json.is_object() {
+        return Err(ApiError::field("body", "must be a JSON object"));
+    }
+    from_json_value(json)
 }
 
 /// Like [`parse_json`], and names *every* unknown and missing top-level field at once (from
 /// the body's OpenAPI schema), not only the first one serde meets.
 pub fn parse_body<T: DeserializeOwned + utoipa::PartialSchema>(body: &[u8]) -> Result<T, ApiError> {
     let json = json_syntax(body)?;
-    if let (
-        serde_json::Value::Object(map),
-        utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(obj)),
-    ) = (&json, T::schema())
-    {
+    if let utoipa::openapi::RefOr::T(utoipa::openapi::schema::Schema::Object(obj)) = T::schema() {
+        // serde would read a struct from an array too (`[null, null]` as positional fields):
+        // a body, and every object-typed field of it, must be a JSON object.
+        let map = match &json {
+            serde_json::Value::Object(map) => map,
+            _ => return Err(ApiError::field("body", "must be a JSON object")),
+        };
         let mut errors: Vec<FieldError> = map
-            .keys()
-            .filter(|k| !obj.properties.contains_key(*k))
+            .iter()
+            .filter(|(k, v)| v.is_array() && obj.properties.get(*k).is_some_and(expects_object))
             .take(crate::error::MAX_FIELD_ERRORS)
-            .map(|k| FieldError::new(k.chars().take(101).collect::<String>(), "unknown field"))
+            .map(|(k, _)| FieldError::new(k.clone(), "must be a JSON object"))
             .collect();
+        errors.extend(
+            map.keys()
+                .filter(|k| !obj.properties.contains_key(*k))
+                .take(crate::error::MAX_FIELD_ERRORS)
+                .map(|k| FieldError::new(k.chars().take(101).collect::<String>(), "unknown field")),
+        );
         errors.extend(
             obj.required
                 .iter()
@@ -54,6 +66,20 @@ pub fn parse_body<T: DeserializeOwned + utoipa::PartialSchema>(body: &[u8]) -> R
         }
     }
     from_json_value(json)
+}
+
+/// Whether a property's schema is a struct (a `$ref`, possibly nullable, or an inline object).
+fn expects_object(schema: &utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>) -> bool {
+    use utoipa::openapi::schema::{Schema, SchemaType, Type};
+    use utoipa::openapi::RefOr;
+    match schema {
+        RefOr::Ref(r) => !r.ref_location.is_empty(),
+        RefOr::T(Schema::Object(o)) => matches!(o.schema_type, SchemaType::Type(Type::Object)),
+        RefOr::T(Schema::OneOf(one)) => one.items.iter().any(expects_object),
+        RefOr::T(Schema::AllOf(all)) => all.items.iter().any(expects_object),
+        RefOr::T(Schema::AnyOf(any)) => any.items.iter().any(expects_object),
+        _ => false,
+    }
 }
 
 /// Syntax first (400), so a body that isn't JSON at all never reads as a missing field.
@@ -386,6 +412,42 @@ mod tests {
             "inner.n"
         );
         assert_eq!(field_of(parse_json::<Body>(b"[]").unwrap_err()), "body");
+        // serde alone would read a struct from an array of its fields in order
+        assert_eq!(
+            field_of(parse_json::<Body>(br#"["a", null]"#).unwrap_err()),
+            "body"
+        );
+        assert!(parse_empty(b"[]").is_err());
+        assert!(parse_empty(b"").is_ok() && parse_empty(b" {} ").is_ok());
+    }
+
+    #[derive(Debug, Deserialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        name: Option<String>,
+        inner: Option<InnerSchema>,
+    }
+    #[derive(Debug, Deserialize, ToSchema)]
+    #[allow(dead_code)]
+    struct InnerSchema {
+        n: Option<i64>,
+    }
+
+    #[test]
+    fn bodies_and_their_object_fields_must_be_objects() {
+        assert_eq!(
+            field_of(parse_body::<Outer>(b"[null, null]").unwrap_err()),
+            "body"
+        );
+        assert_eq!(field_of(parse_body::<Outer>(b"7").unwrap_err()), "body");
+        assert_eq!(
+            field_of(parse_body::<Outer>(br#"{"inner": [5]}"#).unwrap_err()),
+            "inner"
+        );
+        assert!(parse_body::<Outer>(br#"{"inner": {"n": 5}, "name": "x"}"#).is_ok());
+        assert!(parse_body::<Outer>(br#"{"inner": null}"#).is_ok());
+        assert!(parse_body::<Outer>(b"").is_ok());
     }
 
     #[test]

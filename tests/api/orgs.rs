@@ -226,6 +226,12 @@ fn patching_an_organisation_needs_a_body_and_plain_text() {
         let r = app.call_raw("PATCH", &path, Some(&admin), None, &[]);
         r.assert_problem(422, "validation_failed");
         assert_eq!(r.body["errors"][0]["field"], "body", "{path}");
+        // serde alone reads a struct from an array of its fields: `[null, null]` was a 200.
+        for body in ["[null, null]", "[]", "\"x\"", "7"] {
+            let r = app.call_raw("PATCH", &path, Some(&admin), Some(body.to_string()), &[]);
+            r.assert_problem(422, "validation_failed");
+            assert_eq!(r.body["errors"][0]["field"], "body", "{path}");
+        }
         // `{}` is a valid PATCH that changes nothing.
         assert_eq!(
             app.patch(&path, Some(&admin), json!({})).status,
