@@ -219,6 +219,9 @@ pub fn expected_link(r: &AuditRecord, keys: Option<&AuditKeys>) -> Result<String
 /// stream's head row is locked (PostgreSQL `FOR UPDATE`; SQLite holds the write lock already)
 /// so concurrent appends to one stream serialise while other streams proceed.
 pub fn append(conn: &mut DbConn, e: &Entry<'_>, now: DateTime<Utc>) -> Result<(), ApiError> {
+    if matches!(e.entity_type, "listing" | "deal" | "contract") {
+        crate::db::commit_hook::mark(e.stream, now);
+    }
     let (last_seq, last_hash) = rows::lock_stream_head(conn, e.stream, GENESIS_HASH)?;
     let mut rec = AuditRecord {
         id: uuid::Uuid::now_v7().to_string(),

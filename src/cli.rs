@@ -510,6 +510,19 @@ pub async fn serve(settings: Settings) -> Result<(), String> {
             "test clock on (clock.travel): never in production"
         );
     }
+    {
+        // Open data of listings that reached an outcome before it was published (an older
+        // database): written once, then kept up to date by every change.
+        let ctx = state.ctx(None);
+        let mut conn = state.pool.get().map_err(|e| format!("database: {e}"))?;
+        match crate::app::open_data::backfill(&mut conn, ctx.now) {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "open data published for earlier outcomes"),
+            Err(e) => {
+                tracing::warn!(error = ?e, "open data backfill failed; retried at next start")
+            }
+        }
+    }
     if settings.jobs.enabled {
         crate::jobs::spawn(state.clone())?;
     }

@@ -46,6 +46,8 @@ use super::Routes;
         super::insurance::review_claim, super::insurance::approve_claim, super::insurance::reject_claim,
         super::insurance::pay_claim, super::insurance::write_off_claim, super::insurance::record_recovery,
         super::clock::get_clock, super::clock::advance_clock,
+        super::open_data::list_deals, super::open_data::get_deal, super::open_data::changes,
+        super::stats::get_stats,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&CommonResponses),

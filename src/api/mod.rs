@@ -8,10 +8,12 @@ pub mod docs;
 pub mod extract;
 pub mod insurance;
 pub mod listings;
+pub mod open_data;
 pub mod orgs;
 pub mod parcels;
 pub mod registrations;
 pub mod service;
+pub mod stats;
 pub mod users;
 
 use actix_web::http::Method;
@@ -356,6 +358,8 @@ pub fn routes() -> Routes {
     contracts::routes(&mut r);
     insurance::routes(&mut r);
     clock::routes(&mut r);
+    open_data::routes(&mut r);
+    stats::routes(&mut r);
     r
 }
 

@@ -11,11 +11,13 @@ pub mod contract_document;
 pub mod contracts;
 pub mod deposits;
 pub mod listings;
+pub mod open_data;
 pub mod orgs;
 pub mod parcels;
 pub mod policies;
 pub mod registrations;
 pub mod rent;
+pub mod stats;
 pub mod trading;
 
 use std::sync::Arc;
@@ -49,6 +51,7 @@ impl Ctx {
         settings: Arc<Settings>,
         data_key: DataKey,
     ) -> Self {
+        crate::db::commit_hook::install(open_data::on_change);
         Ctx {
             caller,
             now: clock.now(),

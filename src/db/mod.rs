@@ -11,11 +11,13 @@ pub mod idempotency;
 pub mod insurance;
 pub mod listings;
 pub mod models;
+pub mod open_data;
 pub mod orgs;
 pub mod outbox;
 pub mod queries;
 pub mod registrations;
 pub mod schema;
+pub mod stats;
 
 use std::time::Duration;
 
@@ -215,8 +217,10 @@ pub fn write_tx<T>(
     if in_transaction(conn) {
         return conn.transaction(f);
     }
+    commit_hook::clear();
     let f = |conn: &mut DbConn| {
         let v = f(conn)?;
+        commit_hook::run(conn)?;
         idempotency::complete(conn)?;
         Ok(v)
     };
@@ -246,6 +250,59 @@ pub fn write_tx<T>(
                 }
             }
         }
+    }
+}
+
+/// Work that follows from what a transaction changed, done as its last statements (after
+/// every row it wrote is in place, so the order of writes inside a use case doesn't matter):
+/// the audit trail marks the streams whose listing, deal or contract changed, and the hook
+/// installed by the use-case layer (open data) brings their derived rows up to date.
+pub mod commit_hook {
+    use std::cell::RefCell;
+    use std::sync::OnceLock;
+
+    use chrono::{DateTime, Utc};
+
+    use super::DbConn;
+    use crate::error::ApiError;
+
+    /// What runs for each changed stream, with the time of its last change.
+    pub type Hook = fn(&mut DbConn, &str, DateTime<Utc>) -> Result<(), ApiError>;
+
+    static HOOK: OnceLock<Hook> = OnceLock::new();
+
+    thread_local! {
+        static CHANGED: RefCell<Vec<(String, DateTime<Utc>)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Installs the hook (once per process; later calls keep the first).
+    pub fn install(hook: Hook) {
+        let _ = HOOK.set(hook);
+    }
+
+    /// Marks a stream changed in the transaction running on this thread.
+    pub fn mark(stream: &str, at: DateTime<Utc>) {
+        CHANGED.with(|c| {
+            let mut c = c.borrow_mut();
+            match c.iter_mut().find(|(s, _)| s == stream) {
+                Some(entry) => entry.1 = entry.1.max(at),
+                None => c.push((stream.to_string(), at)),
+            }
+        });
+    }
+
+    pub(super) fn clear() {
+        CHANGED.with(|c| c.borrow_mut().clear());
+    }
+
+    pub(super) fn run(conn: &mut DbConn) -> Result<(), ApiError> {
+        let changed = CHANGED.with(|c| std::mem::take(&mut *c.borrow_mut()));
+        if let Some(hook) = HOOK.get() {
+            for (stream, at) in changed {
+                hook(conn, &stream, at)?;
+            }
+        }
+        Ok(())
     }
 }
 

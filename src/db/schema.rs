@@ -467,6 +467,20 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    open_deals (listing_id) {
+        listing_id -> Text,
+        feed_seq -> BigInt,
+        township_id -> Text,
+        village_id -> Text,
+        outcome -> Text,
+        year -> BigInt,
+        body -> Text,
+        published_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(bids -> registrations (registration_id));
 diesel::joinable!(deals -> registrations (registration_id));
 diesel::joinable!(registrations -> listings (listing_id));
@@ -479,6 +493,7 @@ diesel::joinable!(installments -> contracts (contract_id));
 diesel::joinable!(payments -> installments (installment_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    open_deals,
     policies,
     claims,
     recoveries,

@@ -15,6 +15,7 @@ pub mod installment;
 pub mod listing;
 pub mod money;
 pub mod numbering;
+pub mod open_data;
 pub mod parcel;
 pub mod policy;
 pub mod registration;

@@ -28,6 +28,7 @@ mod insurance;
 mod listings;
 mod mail;
 mod migrations;
+mod open_data;
 mod openapi;
 mod orgs;
 mod parcels;

@@ -1,0 +1,344 @@
+//! Open data (公开数据, no token): every listing that reached an outcome (awarded, contracted
+//! or failed), as JSON or CSV, and a change feed a mirror can follow.
+
+use actix_web::http::{header, Method};
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{decode_cursor, encode_cursor, parse_id, query_id, word_list, Routes};
+use crate::app::open_data::{self, Published};
+use crate::db::{self, open_data::OpenFilter};
+use crate::domain::listing::ListingStatus;
+use crate::domain::open_data::{is_published, OpenDeal};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub fn routes(r: &mut Routes) {
+    r.add(Method::GET, "/api/v1/open-data/deals", list_deals)
+        .add(
+            Method::GET,
+            "/api/v1/open-data/deals/{listing_id}",
+            get_deal,
+        )
+        .add(Method::GET, "/api/v1/open-data/changes", changes);
+}
+
+/// A published record with its place on the change feed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OpenDealOut {
+    #[serde(flatten)]
+    pub record: OpenDeal,
+    /// Position on the change feed of the record's latest version.
+    pub seq: i64,
+    pub published_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Published> for OpenDealOut {
+    fn from(p: Published) -> Self {
+        OpenDealOut {
+            record: p.record,
+            seq: p.seq,
+            published_at: p.published_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OpenDealPage {
+    pub items: Vec<OpenDealOut>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChangesOut {
+    /// The records changed after `since`, oldest change first; each appears once, in its
+    /// latest version (a record changed twice moves to its later position).
+    pub items: Vec<OpenDealOut>,
+    /// Pass as `since` next time: the position of the last change read.
+    pub next_since: i64,
+    /// More changes follow right away (ask again with `next_since`).
+    pub more: bool,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OpenDealsQuery {
+    /// JSON: 1–200, default 50. CSV: 1–10 000, default 10 000.
+    #[param(minimum = 1, maximum = 10000)]
+    pub limit: Option<i64>,
+    /// Cursor from the previous page (`next_cursor`, or for CSV the `X-Next-Cursor` header).
+    #[param(format = Uuid)]
+    pub cursor: Option<String>,
+    #[param(format = Uuid)]
+    pub township_id: Option<String>,
+    #[param(format = Uuid)]
+    pub village_id: Option<String>,
+    /// Shanghai calendar year the listing closed in.
+    #[param(minimum = 1900, maximum = 9998)]
+    pub year: Option<i64>,
+    /// Comma-separated: `awarded,contracted,failed`.
+    #[param(pattern = r"^[a-z_]{1,20}(,[a-z_]{1,20}){0,9}$")]
+    pub outcome: Option<String>,
+    /// `json` (default) or `csv` (`text/csv; charset=utf-8`, UTF-8 with BOM so spreadsheet
+    /// programs read Chinese correctly). `Accept: text/csv` also selects CSV.
+    #[param(pattern = r"^(json|csv)$")]
+    pub format: Option<String>,
+}
+
+/// Completed and failed trades (public): one record per listing that reached an outcome,
+/// in publication (listing) order, as JSON or CSV. Winners that are companies are named;
+/// natural persons are masked (`张*`); no ID number or phone ever appears.
+#[utoipa::path(get, path = "/api/v1/open-data/deals", tag = "open data",
+    params(OpenDealsQuery),
+    responses(
+        (status = 200, body = OpenDealPage, description = "JSON page; or CSV with `X-Next-Cursor`"),
+        (status = 400, description = "bad query string"),
+        (status = 422, description = "limit out of range"),
+    ))]
+pub async fn list_deals(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    q: web::Query<OpenDealsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let q = q.into_inner();
+    let csv = match q.format.as_deref() {
+        Some("csv") => true,
+        Some("json") => false,
+        Some(_) => return Err(ApiError::BadRequest("`format` is `json` or `csv`".into())),
+        None => wants_csv(&req),
+    };
+    let (default, max) = if csv { (10_000, 10_000) } else { (50, 200) };
+    let limit = q.limit.unwrap_or(default);
+    if !(1..=max).contains(&limit) {
+        return Err(ApiError::field(
+            "limit",
+            format!("must be between 1 and {max}"),
+        ));
+    }
+    if let Some(y) = q.year {
+        if !(1900..=9998).contains(&y) {
+            return Err(ApiError::BadRequest(
+                "query parameter `year` must be between 1900 and 9998".into(),
+            ));
+        }
+    }
+    let outcomes = word_list(q.outcome.as_deref(), "outcome", |w| {
+        ListingStatus::parse(w).filter(|s| is_published(*s))
+    })?;
+    let filter = OpenFilter {
+        township_id: query_id(q.township_id, "township_id")?,
+        village_id: query_id(q.village_id, "village_id")?,
+        year: q.year,
+        outcomes: outcomes.iter().map(|s| s.as_str().to_string()).collect(),
+    };
+    let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let mut rows = db::run(&state.pool, move |conn| {
+        open_data::list(conn, &filter, after.as_deref(), limit)
+    })
+    .await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    let next_cursor = more
+        .then(|| rows.last().map(|(id, _)| encode_cursor(id)))
+        .flatten();
+    let items: Vec<OpenDealOut> = rows.into_iter().map(|(_, p)| p.into()).collect();
+    if csv {
+        let body = to_csv(&items)?;
+        let mut resp = HttpResponse::Ok();
+        resp.insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
+            .insert_header((
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"landx-open-deals.csv\"",
+            ));
+        if let Some(c) = &next_cursor {
+            resp.insert_header(("X-Next-Cursor", c.as_str()));
+        }
+        return Ok(resp.body(body));
+    }
+    Ok(HttpResponse::Ok().json(OpenDealPage { items, next_cursor }))
+}
+
+/// One published record (public); 404 while the listing has no outcome.
+#[utoipa::path(get, path = "/api/v1/open-data/deals/{listing_id}", tag = "open data",
+    params(("listing_id" = uuid::Uuid, Path, description = "listing id")),
+    responses((status = 200, body = OpenDealOut), (status = 404, description = "not published")))]
+pub async fn get_deal(
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = parse_id(&id)?;
+    let p = db::run(&state.pool, move |conn| open_data::get(conn, &id)).await?;
+    Ok(HttpResponse::Ok().json(OpenDealOut::from(p)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ChangesQuery {
+    /// The last position already read (`next_since` of the previous answer); 0 or absent
+    /// reads from the beginning.
+    #[param(minimum = 0)]
+    pub since: Option<i64>,
+    /// 1–200, default 100.
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+}
+
+/// The change feed of open data (public): records created or changed after position `since`,
+/// in commit order, so a mirror that stores `next_since` and asks again misses nothing.
+/// Positions only grow; a record's latest version replaces its earlier ones.
+#[utoipa::path(get, path = "/api/v1/open-data/changes", tag = "open data",
+    params(ChangesQuery),
+    responses((status = 200, body = ChangesOut), (status = 422, description = "limit or since out of range")))]
+pub async fn changes(
+    state: web::Data<AppState>,
+    q: web::Query<ChangesQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let since = q.since.unwrap_or(0);
+    if since < 0 {
+        return Err(ApiError::field("since", "must be 0 or more"));
+    }
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::field("limit", "must be between 1 and 200"));
+    }
+    let page = db::run(&state.pool, move |conn| {
+        open_data::changes(conn, since, limit)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(ChangesOut {
+        items: page.items.into_iter().map(Into::into).collect(),
+        next_since: page.next_since,
+        more: page.more,
+    }))
+}
+
+fn wants_csv(req: &HttpRequest) -> bool {
+    req.headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| {
+            a.split(',')
+                .any(|m| m.trim().to_ascii_lowercase().starts_with("text/csv"))
+        })
+}
+
+/// The CSV columns, in order.
+pub const CSV_COLUMNS: &[&str] = &[
+    "listing_no",
+    "outcome",
+    "method",
+    "failure",
+    "attempt",
+    "previous_listing_no",
+    "township_code",
+    "township",
+    "village_code",
+    "village",
+    "parcel_codes",
+    "land_types",
+    "total_area_mu",
+    "intended_use",
+    "term_start",
+    "term_end",
+    "reserve_price_fen",
+    "final_price_fen",
+    "annual_rent_fen",
+    "eligible_bidders",
+    "bid_count",
+    "year",
+    "confirmation_no",
+    "deal_status",
+    "awarded_on",
+    "confirmed_on",
+    "certification_no",
+    "certified_on",
+    "contract_status",
+    "winner_kind",
+    "winner",
+    "listing_id",
+    "seq",
+    "updated_at",
+];
+
+/// A text cell a spreadsheet must not read as a formula (CSV injection): a leading `=`, `+`,
+/// `-`, `@`, tab or carriage return gets a `'` before it.
+pub fn text_cell(s: String) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s
+    }
+}
+
+fn to_csv(items: &[OpenDealOut]) -> Result<Vec<u8>, ApiError> {
+    let fail = |e: csv::Error| ApiError::internal(format!("csv: {e}"));
+    // The BOM makes spreadsheet programs read the file as UTF-8.
+    let mut w = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
+    w.write_record(CSV_COLUMNS).map_err(fail)?;
+    let opt = |v: Option<String>| v.unwrap_or_default();
+    for it in items {
+        let r = &it.record;
+        let mut land_types: Vec<&str> = r.parcels.iter().map(|p| p.land_type.as_str()).collect();
+        land_types.sort_unstable();
+        land_types.dedup();
+        let row: Vec<String> = vec![
+            text_cell(opt(r.listing_no.clone())),
+            r.outcome.as_str().into(),
+            opt(r.method.map(|m| m.as_str().into())),
+            opt(r.failure.map(|f| f.as_str().into())),
+            r.attempt.to_string(),
+            text_cell(opt(r.previous_listing_no.clone())),
+            text_cell(r.township.code.clone()),
+            text_cell(r.township.name.clone()),
+            text_cell(r.village.code.clone()),
+            text_cell(r.village.name.clone()),
+            text_cell(
+                r.parcels
+                    .iter()
+                    .map(|p| p.code.as_str())
+                    .collect::<Vec<_>>()
+                    .join(";"),
+            ),
+            land_types.join(";"),
+            r.total_area_mu.clone(),
+            r.intended_use.as_str().into(),
+            r.term_start.to_string(),
+            r.term_end.to_string(),
+            r.reserve_price_fen.to_string(),
+            opt(r.final_price_fen.map(|v| v.to_string())),
+            opt(r.annual_rent_fen.map(|v| v.to_string())),
+            r.eligible_bidders.to_string(),
+            r.bid_count.to_string(),
+            r.year.to_string(),
+            opt(r.deal.as_ref().map(|d| d.confirmation_no.clone())),
+            opt(r.deal.as_ref().map(|d| d.status.as_str().into())),
+            opt(r.deal.as_ref().map(|d| d.awarded_on.to_string())),
+            opt(r
+                .deal
+                .as_ref()
+                .and_then(|d| d.confirmed_on)
+                .map(|d| d.to_string())),
+            opt(r.contract.as_ref().and_then(|c| c.certification_no.clone())),
+            opt(r
+                .contract
+                .as_ref()
+                .and_then(|c| c.certified_on)
+                .map(|d| d.to_string())),
+            opt(r.contract.as_ref().map(|c| c.status.as_str().into())),
+            opt(r.winner.as_ref().map(|w| w.kind.as_str().into())),
+            text_cell(opt(r.winner.as_ref().map(|w| w.name.clone()))),
+            r.listing_id.clone(),
+            it.seq.to_string(),
+            it.updated_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        ];
+        w.write_record(&row).map_err(fail)?;
+    }
+    w.into_inner()
+        .map_err(|e| ApiError::internal(format!("csv: {e}")))
+}
