@@ -46,6 +46,7 @@ use super::Routes;
         super::insurance::review_claim, super::insurance::approve_claim, super::insurance::reject_claim,
         super::insurance::pay_claim, super::insurance::write_off_claim, super::insurance::record_recovery,
         super::clock::get_clock, super::clock::advance_clock,
+        super::audit_trail::get_audit_stream,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&CommonResponses),

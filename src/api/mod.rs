@@ -1,6 +1,7 @@
 //! HTTP layer: one module per resource. Handlers translate HTTP to domain calls and back.
 
 pub mod auction;
+pub mod audit_trail;
 pub mod auth;
 pub mod clock;
 pub mod contracts;
@@ -330,6 +331,7 @@ pub fn routes() -> Routes {
     contracts::routes(&mut r);
     insurance::routes(&mut r);
     clock::routes(&mut r);
+    audit_trail::routes(&mut r);
     r
 }
 
