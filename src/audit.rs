@@ -16,6 +16,7 @@ use secrecy::ExposeSecret;
 use sha2::{Digest, Sha256};
 
 use crate::db::audit as rows;
+use crate::db::audit_trail as trail_rows;
 use crate::db::models::AuditRecord;
 use crate::db::DbConn;
 use crate::error::ApiError;
@@ -283,54 +284,9 @@ fn verify_snapshot(
     let mut count = 0u64;
     let names: Vec<String> = streams.iter().map(|(s, _, _)| s.clone()).collect();
     for (stream, last_seq, last_hash) in streams {
-        let mut prev = GENESIS_HASH.to_string();
-        let mut expected_seq = 1i64;
-        let mut after = 0i64;
-        let mut keyed = false;
-        loop {
-            let batch = rows::records_after(conn, &stream, after, 1000)?;
-            if batch.is_empty() {
-                break;
-            }
-            for r in batch {
-                let broken = |problem: &str| Broken {
-                    stream: r.stream.clone(),
-                    seq: r.seq,
-                    id: r.id.clone(),
-                    problem: problem.into(),
-                };
-                if r.seq != expected_seq {
-                    return Ok(Err(broken("sequence gap")));
-                }
-                if r.prev_hash != prev {
-                    return Ok(Err(broken("previous-hash link does not match")));
-                }
-                if keyed && r.key_id.is_none() {
-                    return Ok(Err(broken(
-                        "record without a key id after keyed records (downgraded link)",
-                    )));
-                }
-                keyed |= r.key_id.is_some();
-                match expected_link(&r, keys) {
-                    Err(why) => return Ok(Err(broken(&why))),
-                    Ok(link) if link != r.hash => {
-                        return Ok(Err(broken("content does not match its hash")))
-                    }
-                    Ok(_) => {}
-                }
-                prev = r.hash.clone();
-                after = r.seq;
-                expected_seq += 1;
-                count += 1;
-            }
-        }
-        if after != last_seq || prev != last_hash {
-            return Ok(Err(Broken {
-                stream,
-                seq: after,
-                id: String::new(),
-                problem: "stream head does not match its last record (records removed?)".into(),
-            }));
+        match verify_chain(conn, &stream, last_seq, &last_hash, keys)? {
+            Ok(n) => count += n,
+            Err(b) => return Ok(Err(b)),
         }
     }
     // Every record must belong to a walked chain: one in a stream without a head, or with
@@ -343,7 +299,7 @@ fn verify_snapshot(
                 stream: r.stream,
                 seq: r.seq,
                 id: r.id,
-                problem: "record outside every hash chain".into(),
+                problem: STRAY.into(),
             },
             None => Broken {
                 stream: String::new(),
@@ -351,6 +307,94 @@ fn verify_snapshot(
                 id: String::new(),
                 problem: format!("{total} records stored but {count} verified"),
             },
+        }));
+    }
+    Ok(Ok(count))
+}
+
+const STRAY: &str = "record outside every hash chain";
+
+/// Walks one stream's whole chain, from its first record to its head, with the installed
+/// keys: `Ok(count)` when intact, else the first broken record (for records removed from
+/// the end, the last one that still verifies, or 0). Reads in the caller's transaction: run
+/// it inside [`crate::db::audit::in_snapshot`] when other reads must agree with it. A stream
+/// without a head or records is `Ok(0)` when it holds nothing at all.
+pub fn verify_stream(conn: &mut DbConn, stream: &str) -> Result<Result<u64, Broken>, ApiError> {
+    let keys = installed_keys();
+    let (last_seq, last_hash) =
+        trail_rows::stream_head(conn, stream)?.unwrap_or_else(|| (0, GENESIS_HASH.to_string()));
+    let walked = match verify_chain(conn, stream, last_seq, &last_hash, keys.as_deref())? {
+        Ok(n) => n,
+        Err(b) => return Ok(Err(b)),
+    };
+    // A record numbered below 1 is never reached by the walk.
+    match trail_rows::first_stray_in_stream(conn, stream)? {
+        Some(r) => Ok(Err(Broken {
+            stream: r.stream,
+            seq: r.seq,
+            id: r.id,
+            problem: STRAY.into(),
+        })),
+        None => Ok(Ok(walked)),
+    }
+}
+
+/// Walks `stream`'s chain from seq 1 and checks it ends at the head `(last_seq, last_hash)`.
+fn verify_chain(
+    conn: &mut DbConn,
+    stream: &str,
+    last_seq: i64,
+    last_hash: &str,
+    keys: Option<&AuditKeys>,
+) -> Result<Result<u64, Broken>, ApiError> {
+    let mut prev = GENESIS_HASH.to_string();
+    let mut expected_seq = 1i64;
+    let mut after = 0i64;
+    let mut keyed = false;
+    let mut count = 0u64;
+    loop {
+        let batch = rows::records_after(conn, stream, after, 1000)?;
+        if batch.is_empty() {
+            break;
+        }
+        for r in batch {
+            let broken = |problem: &str| Broken {
+                stream: r.stream.clone(),
+                seq: r.seq,
+                id: r.id.clone(),
+                problem: problem.into(),
+            };
+            if r.seq != expected_seq {
+                return Ok(Err(broken("sequence gap")));
+            }
+            if r.prev_hash != prev {
+                return Ok(Err(broken("previous-hash link does not match")));
+            }
+            if keyed && r.key_id.is_none() {
+                return Ok(Err(broken(
+                    "record without a key id after keyed records (downgraded link)",
+                )));
+            }
+            keyed |= r.key_id.is_some();
+            match expected_link(&r, keys) {
+                Err(why) => return Ok(Err(broken(&why))),
+                Ok(link) if link != r.hash => {
+                    return Ok(Err(broken("content does not match its hash")))
+                }
+                Ok(_) => {}
+            }
+            prev = r.hash.clone();
+            after = r.seq;
+            expected_seq += 1;
+            count += 1;
+        }
+    }
+    if after != last_seq || prev != last_hash {
+        return Ok(Err(Broken {
+            stream: stream.to_string(),
+            seq: after,
+            id: String::new(),
+            problem: "stream head does not match its last record (records removed?)".into(),
         }));
     }
     Ok(Ok(count))

@@ -1,19 +1,29 @@
 //! Prometheus metrics for one app instance: requests by method, route template and status, a
-//! latency histogram by route, failure counters for settling and background jobs, and the
-//! pool's state. Built on the `prometheus` crate with a registry per `Metrics` (never the
-//! process-wide default), so apps started side by side in one process count separately.
+//! latency histogram by route, failure counters for settling and background jobs, the
+//! pool's state, and the business counts (listings, bids, deals, defaulted installments,
+//! claims) aggregated in the database at scrape time, so every instance shows the same.
+//! Built on the `prometheus` crate with a registry per `Metrics` (never the process-wide
+//! default), so apps started side by side in one process count separately; the business
+//! counts are written as text after the registry's families (their label values are states,
+//! a fixed set too).
 //!
 //! Every label takes values from a fixed set: the method is one of the standard ones or
 //! `OTHER`, the route is the matched template or `unmatched`, the status is the numeric code.
 //! A client can therefore not mint new series by sending odd requests.
 
+use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use prometheus::{
     HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
 };
 
-use crate::db::Pool;
+use crate::db::business_counts as counts;
+use crate::db::{DbConn, Pool};
+use crate::domain::claim::ClaimStatus;
+use crate::domain::deal::DealStatus;
+use crate::domain::listing::ListingStatus;
 
 /// The media type of [`Metrics::render`]'s output (Prometheus text format 0.0.4).
 pub const CONTENT_TYPE: &str = prometheus::TEXT_FORMAT;
@@ -71,6 +81,9 @@ pub struct Metrics {
     settle_failures: IntCounter,
     job_failures: IntCounterVec,
     pool: PoolGauges,
+    /// The business section of the last scrape and when it was read: scrapes within
+    /// [`BUSINESS_TTL`] reuse it, and concurrent scrapes wait for one reading.
+    business: tokio::sync::Mutex<Option<(Instant, String)>>,
 }
 
 struct PoolGauges {
@@ -158,6 +171,7 @@ impl Metrics {
             settle_failures,
             job_failures,
             pool,
+            business: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -202,6 +216,179 @@ impl Metrics {
     fn encode(&self) -> Result<String, prometheus::Error> {
         TextEncoder::new().encode_to_string(&self.registry.gather())
     }
+
+    /// What `/metrics` answers: [`Metrics::render`] followed by the business counts, read
+    /// from the database at most once per [`BUSINESS_TTL`] (a scrape of `/metrics`, which
+    /// needs no token, can't make the database aggregate more often than that). A count
+    /// whose query fails is left out (and flagged), never shown stale or as zero; the rest
+    /// of the answer is unaffected.
+    pub async fn scrape(&self, pool: &Pool) -> Result<String, prometheus::Error> {
+        let business = self.business_section(pool).await;
+        let mut text = self.render(pool)?;
+        text.push_str(&business);
+        Ok(text)
+    }
+
+    async fn business_section(&self, pool: &Pool) -> String {
+        let mut cached = self.business.lock().await;
+        if let Some((at, text)) = cached.as_ref() {
+            if at.elapsed() < BUSINESS_TTL {
+                return text.clone();
+            }
+        }
+        let read = crate::db::run(pool, |conn| Ok(BusinessCounts::read(conn))).await;
+        let counts = read.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "business metrics: no database connection");
+            BusinessCounts::default()
+        });
+        let text = counts.to_text();
+        *cached = Some((Instant::now(), text.clone()));
+        text
+    }
+}
+
+/// How long one reading of the business counts serves later scrapes of this instance.
+pub const BUSINESS_TTL: Duration = Duration::from_secs(5);
+
+/// The business counts of one scrape; `None`: that query failed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BusinessCounts {
+    /// Listings by state (every state, 0 included).
+    pub listings: Option<Vec<(ListingStatus, i64)>>,
+    /// Accepted bids on every listing (read with the listings).
+    pub bids: Option<i64>,
+    pub deals: Option<Vec<(DealStatus, i64)>>,
+    pub installments_defaulted: Option<i64>,
+    pub claims: Option<Vec<(ClaimStatus, i64)>>,
+}
+
+impl BusinessCounts {
+    /// Runs each aggregation on its own, so one failing query only loses its own counts.
+    pub fn read(conn: &mut DbConn) -> BusinessCounts {
+        let listings = answered("listings", counts::listings_by_status(conn));
+        BusinessCounts {
+            bids: listings
+                .as_ref()
+                .map(|rows| rows.iter().map(|(_, _, bids)| bids).sum()),
+            listings: listings.map(|rows| {
+                let rows = rows.into_iter().map(|(status, n, _)| (status, n)).collect();
+                by_state(ListingStatus::ALL, ListingStatus::parse, rows)
+            }),
+            deals: answered("deals", counts::deals_by_status(conn))
+                .map(|rows| by_state(DealStatus::ALL, DealStatus::parse, rows)),
+            installments_defaulted: answered("installments", counts::installments_defaulted(conn)),
+            claims: answered("claims", counts::claims_by_status(conn))
+                .map(|rows| by_state(ClaimStatus::ALL, ClaimStatus::parse, rows)),
+        }
+    }
+
+    /// The Prometheus text of these counts: a family per count that answered, and
+    /// `landx_business_metrics_ok{family}` saying which did.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let by_state = [
+            (
+                "landx_listings",
+                "Listings by state.",
+                self.listings
+                    .as_deref()
+                    .map(|r| words(r, ListingStatus::as_str)),
+            ),
+            (
+                "landx_deals",
+                "Deals (one offer to one bidder) by state.",
+                self.deals.as_deref().map(|r| words(r, DealStatus::as_str)),
+            ),
+            (
+                "landx_claims",
+                "Insurance claims by state.",
+                self.claims
+                    .as_deref()
+                    .map(|r| words(r, ClaimStatus::as_str)),
+            ),
+        ];
+        for (name, help, rows) in by_state {
+            if let Some(rows) = rows {
+                header(&mut out, name, help, "gauge");
+                for (state, n) in rows {
+                    let _ = writeln!(out, "{name}{{state=\"{state}\"}} {n}");
+                }
+            }
+        }
+        let totals = [
+            (
+                "landx_bids_total",
+                "Accepted bids on all listings.",
+                "counter",
+                self.bids,
+            ),
+            (
+                "landx_installments_defaulted",
+                "Rent installments in default.",
+                "gauge",
+                self.installments_defaulted,
+            ),
+        ];
+        for (name, help, kind, n) in totals {
+            if let Some(n) = n {
+                header(&mut out, name, help, kind);
+                let _ = writeln!(out, "{name} {n}");
+            }
+        }
+        header(
+            &mut out,
+            "landx_business_metrics_ok",
+            "Whether the database answered the business counts of a family at the last \
+             reading (1) or not (0: its series are left out).",
+            "gauge",
+        );
+        for (name, ok) in [
+            ("claims", self.claims.is_some()),
+            ("deals", self.deals.is_some()),
+            ("installments", self.installments_defaulted.is_some()),
+            ("listings", self.listings.is_some()),
+        ] {
+            let _ = writeln!(
+                out,
+                "landx_business_metrics_ok{{family=\"{name}\"}} {}",
+                u8::from(ok)
+            );
+        }
+        out
+    }
+}
+
+/// A count per state as (label value, count).
+fn words<S: Copy>(rows: &[(S, i64)], word: fn(S) -> &'static str) -> Vec<(&'static str, i64)> {
+    rows.iter().map(|(s, n)| (word(*s), *n)).collect()
+}
+
+/// The `# HELP` and `# TYPE` lines of a family.
+fn header(out: &mut String, name: &str, help: &str, kind: &str) {
+    let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n");
+}
+
+/// The answer of one business query, or `None` (logged) when it failed.
+fn answered<T>(what: &str, r: Result<T, diesel::result::Error>) -> Option<T> {
+    r.map_err(|e| tracing::warn!(query = what, error = %e, "business metrics query failed"))
+        .ok()
+}
+
+/// Counts per stored word → a count for every state, in declaration order (0 when absent).
+/// A word no state spells (a corrupt row) is logged and left out.
+fn by_state<S: Copy + PartialEq + std::fmt::Debug>(
+    all: &[S],
+    parse: fn(&str) -> Option<S>,
+    rows: Vec<(String, i64)>,
+) -> Vec<(S, i64)> {
+    let mut out: Vec<(S, i64)> = all.iter().map(|s| (*s, 0)).collect();
+    for (word, n) in rows {
+        match out.iter_mut().find(|(s, _)| Some(*s) == parse(&word)) {
+            Some((_, count)) => *count += n,
+            None => tracing::warn!(status = %word, "business metrics: unknown state word"),
+        }
+    }
+    out
 }
 
 /// The `method` label for a request method: the method itself if standard, else `OTHER`.
@@ -293,6 +480,41 @@ mod tests {
         assert!(text.contains("landx_settle_failures_total 0\n"), "{text}");
     }
 
+    #[test]
+    fn business_counts_show_every_state_and_leave_out_what_failed() {
+        let rows = vec![
+            ("auction".to_string(), 2),
+            ("draft".to_string(), 1),
+            ("bogus".to_string(), 7),
+        ];
+        let listings = by_state(ListingStatus::ALL, ListingStatus::parse, rows);
+        assert_eq!(listings.len(), ListingStatus::ALL.len());
+        let counts = BusinessCounts {
+            listings: Some(listings),
+            bids: Some(5),
+            deals: None,
+            installments_defaulted: Some(0),
+            claims: None,
+        };
+        let text = counts.to_text();
+        for line in [
+            "# TYPE landx_listings gauge\n",
+            "landx_listings{state=\"auction\"} 2\n",
+            "landx_listings{state=\"draft\"} 1\n",
+            "landx_listings{state=\"failed\"} 0\n",
+            "# TYPE landx_bids_total counter\nlandx_bids_total 5\n",
+            "landx_installments_defaulted 0\n",
+            "landx_business_metrics_ok{family=\"listings\"} 1\n",
+            "landx_business_metrics_ok{family=\"deals\"} 0\n",
+            "landx_business_metrics_ok{family=\"claims\"} 0\n",
+        ] {
+            assert!(text.contains(line), "{line:?} in\n{text}");
+        }
+        assert!(!text.contains("bogus"), "{text}");
+        assert!(!text.contains("landx_deals"), "{text}");
+        assert!(!text.contains("landx_claims"), "{text}");
+    }
+
     /// The whole path: a request with an unknown method through the app's middleware shows
     /// up as `OTHER` on `/metrics`, and the pool gauges are there.
     #[actix_web::test]
@@ -349,5 +571,10 @@ mod tests {
         assert!(text.contains("landx_db_pool_max 3\n"), "{text}");
         assert!(text.contains("landx_db_pool_waiting "), "{text}");
         assert!(text.contains("landx_db_pool_in_use "), "{text}");
+        // No migrations ran here: the business counts fail, and say so, without breaking it.
+        assert!(
+            text.contains("landx_business_metrics_ok{family=\"claims\"} 0\n"),
+            "{text}"
+        );
     }
 }

@@ -48,6 +48,7 @@ use super::Routes;
         super::clock::get_clock, super::clock::advance_clock,
         super::open_data::list_deals, super::open_data::get_deal, super::open_data::changes,
         super::stats::get_stats,
+        super::audit_trail::get_audit_stream,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&CommonResponses),

@@ -1,6 +1,7 @@
 //! HTTP layer: one module per resource. Handlers translate HTTP to domain calls and back.
 
 pub mod auction;
+pub mod audit_trail;
 pub mod auth;
 pub mod clock;
 pub mod contracts;
@@ -360,6 +361,7 @@ pub fn routes() -> Routes {
     clock::routes(&mut r);
     open_data::routes(&mut r);
     stats::routes(&mut r);
+    audit_trail::routes(&mut r);
     r
 }
 

@@ -48,12 +48,19 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 }
 
 /// Prometheus text exposition.
+///
+/// Requests, latency, job failures, the pool, and the business counts aggregated in the
+/// database, so every instance shows the same: `landx_listings{state}`, `landx_bids_total`,
+/// `landx_deals{state}`, `landx_installments_defaulted`, `landx_claims{state}` (read at most
+/// every 5 s per instance; a family whose query fails is left out and
+/// `landx_business_metrics_ok{family}` is 0).
 #[utoipa::path(get, path = "/metrics", tag = "service",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let text = state
         .metrics
-        .render(&state.pool)
+        .scrape(&state.pool)
+        .await
         .map_err(|e| ApiError::internal(format!("metrics encoding: {e}")))?;
     Ok(HttpResponse::Ok()
         .content_type(crate::metrics::CONTENT_TYPE)

@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod audit_trail;
 pub mod claims;
 pub mod clock;
 pub mod contract_document;

@@ -5,6 +5,8 @@
 pub mod accounts;
 pub mod auction;
 pub mod audit;
+pub mod audit_trail;
+pub mod business_counts;
 pub mod clock;
 pub mod contracts;
 pub mod idempotency;

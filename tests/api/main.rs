@@ -8,6 +8,7 @@ mod support;
 mod accounts;
 mod auction;
 mod audit;
+mod audit_trail;
 mod cli_seed;
 mod clock;
 mod contract_document;
