@@ -46,6 +46,7 @@ use super::Routes;
         super::insurance::review_claim, super::insurance::approve_claim, super::insurance::reject_claim,
         super::insurance::pay_claim, super::insurance::write_off_claim, super::insurance::record_recovery,
         super::clock::get_clock, super::clock::advance_clock,
+        super::signals::listing_signals, super::signals::township_signals,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&CommonResponses),

@@ -12,6 +12,7 @@ pub mod orgs;
 pub mod parcels;
 pub mod registrations;
 pub mod service;
+pub mod signals;
 pub mod users;
 
 use actix_web::http::Method;
@@ -330,6 +331,7 @@ pub fn routes() -> Routes {
     contracts::routes(&mut r);
     insurance::routes(&mut r);
     clock::routes(&mut r);
+    signals::routes(&mut r);
     r
 }
 

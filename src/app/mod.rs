@@ -16,6 +16,7 @@ pub mod parcels;
 pub mod policies;
 pub mod registrations;
 pub mod rent;
+pub mod signals;
 pub mod trading;
 
 use std::sync::Arc;

@@ -16,6 +16,7 @@ pub mod outbox;
 pub mod queries;
 pub mod registrations;
 pub mod schema;
+pub mod signals;
 
 use std::time::Duration;
 
