@@ -49,6 +49,7 @@ use super::Routes;
         super::open_data::list_deals, super::open_data::get_deal, super::open_data::changes,
         super::stats::get_stats,
         super::audit_trail::get_audit_stream,
+        super::signals::listing_signals, super::signals::township_signals,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&CommonResponses),

@@ -14,6 +14,7 @@ pub mod orgs;
 pub mod parcels;
 pub mod registrations;
 pub mod service;
+pub mod signals;
 pub mod stats;
 pub mod users;
 
@@ -362,6 +363,7 @@ pub fn routes() -> Routes {
     open_data::routes(&mut r);
     stats::routes(&mut r);
     audit_trail::routes(&mut r);
+    signals::routes(&mut r);
     r
 }
 

@@ -18,6 +18,7 @@ pub mod parcels;
 pub mod policies;
 pub mod registrations;
 pub mod rent;
+pub mod signals;
 pub mod stats;
 pub mod trading;
 

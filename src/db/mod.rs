@@ -19,6 +19,7 @@ pub mod outbox;
 pub mod queries;
 pub mod registrations;
 pub mod schema;
+pub mod signals;
 pub mod stats;
 
 use std::time::Duration;

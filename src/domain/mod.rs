@@ -20,6 +20,7 @@ pub mod parcel;
 pub mod policy;
 pub mod registration;
 pub mod roles;
+pub mod signals;
 pub mod validate;
 
 /// A field that failed a rule, named as the API names it (`consent.members_agreeing`).

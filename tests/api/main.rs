@@ -37,4 +37,5 @@ mod registrations;
 mod rent;
 mod resilience;
 mod search;
+mod signals;
 mod throttling;

@@ -14,6 +14,7 @@ pub mod listings;
 pub mod mail;
 pub mod process;
 pub mod records;
+pub mod signals;
 pub mod trading;
 pub mod world;
 
