@@ -448,3 +448,166 @@ fn statistics_match_the_figures_worked_out_by_hand() {
     )
     .assert_problem(404, "not_found");
 }
+
+/// The second half's figures: three negotiated contracts in 漕泾镇, each year-1 installment
+/// insured and due 2027-01-30; one paid on time, one paid late, one defaulted, claimed, paid
+/// out by the insurer and partly recovered.
+#[test]
+fn statistics_of_rent_insurance_and_claims_match_the_hand_figures() {
+    use crate::support::insurance::{
+        company_of, day, decide, file_claim, finish, installment, issue, pay_rent, prepare,
+        quote_ok, recover, start, Terms,
+    };
+    let app = start();
+    let w = World::new(&app);
+    let axny = company_of(&app, &w.insurer);
+    let terms = [
+        // 50 mu at 1 200 元: 6 000 000 a year; it defaults.
+        Terms::standard(),
+        // 30 mu at 1 000 元: 3 000 000; paid on time.
+        Terms {
+            area_mu: "30.00",
+            price_fen: 100_000,
+            ..Terms::standard()
+        },
+        // 10 mu at 1 040 元: 1 040 000; paid late.
+        Terms {
+            area_mu: "10.00",
+            price_fen: 104_000,
+            ..Terms::standard()
+        },
+    ];
+    let pending: Vec<_> = terms
+        .iter()
+        .map(|t| prepare(&app, &w, w.cj(), *t))
+        .collect();
+    let contracts: Vec<_> = pending.into_iter().map(|p| finish(&app, &w, p)).collect();
+    let inv = |k: usize| contracts[k].investor.token.clone();
+    for (k, c) in contracts.iter().enumerate() {
+        let p = quote_ok(&app, &inv(k), &c.id, 1, &axny);
+        let r = issue(
+            &app,
+            &w.insurer.token,
+            p["id"].as_str().unwrap(),
+            &format!("AXNY-LYBZ-2027-00011{k}"),
+        );
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let inst = |k: usize| {
+        installment(&app, &inv(k), &contracts[k].id, 1)["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let ht = &w.ht.token;
+    // The deposit (100 000) was applied to each first installment.
+    day(&app, "2027-01-25");
+    assert_eq!(
+        pay_rent(&app, ht, &inst(1), 2_900_000, "2027-01-25").status,
+        201
+    );
+    day(&app, "2027-02-05");
+    assert_eq!(
+        pay_rent(&app, ht, &inst(2), 940_000, "2027-02-05").status,
+        201
+    );
+    assert_eq!(
+        installment(&app, &inv(2), &contracts[2].id, 1)["status"],
+        "paid"
+    );
+    day(&app, "2027-03-02");
+    assert_eq!(
+        installment(&app, &inv(0), &contracts[0].id, 1)["status"],
+        "defaulted"
+    );
+    let claim = file_claim(&app, ht, &inst(0)).id();
+    let uw = &w.insurer.token;
+    ok(decide(&app, uw, &claim, "review", json!({})));
+    ok(decide(&app, uw, &claim, "approve", json!({})));
+    ok(decide(
+        &app,
+        uw,
+        &claim,
+        "pay",
+        json!({"payment_ref": "AXNY-LP-PAY-01"}),
+    ));
+    day(&app, "2027-03-10");
+    assert_eq!(
+        recover(&app, uw, &claim, 1_000_000, "2027-03-10").status,
+        201
+    );
+
+    let st = ok(app.get(
+        &format!("/api/v1/stats?year=2027&township_id={}", w.cj),
+        w.cj_staff.t(),
+    ));
+    assert_eq!(
+        st["listings"],
+        json!({"closed": 3, "awarded": 0, "contracted": 3, "failed": 0, "cancelled": 0})
+    );
+    assert_eq!(
+        st["transfers"],
+        json!({"contracts_certified": 3, "area_mu": "90.00",
+               "annual_rent_fen": 6_000_000 + 3_000_000 + 1_040_000})
+    );
+    // (120 000 + 100 000 + 104 000) / 3 = 108 000; the middle one is 104 000.
+    assert_eq!(
+        st["rent_per_mu"],
+        json!([{"land_type": "arable", "intended_use": "grain", "contracts": 3,
+                "average_fen": 108_000, "median_fen": 104_000}])
+    );
+    assert_eq!(
+        st["auctions"],
+        json!({"held": 0, "eligible_bidders": 0, "bids": 0, "average_bidders": null})
+    );
+    // Negotiated deals are at the reserve.
+    assert_eq!(
+        st["price_over_reserve"],
+        json!({"deals": 3, "negotiated": 3, "average_bp": 0, "median_bp": 0})
+    );
+    // 3 % of each year's rent, half of it subsidised.
+    assert_eq!(
+        st["insurance"],
+        json!({"policies": 3, "premium_fen": 180_000 + 90_000 + 31_200,
+               "subsidy_fen": 90_000 + 45_000 + 15_600,
+               "holder_premium_fen": 90_000 + 45_000 + 15_600})
+    );
+    assert_eq!(
+        st["installments"],
+        json!({"due": 3, "amount_fen": 10_040_000, "paid_on_time": 1, "paid_late": 1,
+               "covered": 1, "overdue": 0, "defaulted": 0, "open": 0})
+    );
+    // 6 000 000 − the deposit 100 000 outstanding.
+    assert_eq!(
+        st["claims"],
+        json!({"filed": 1, "claimed_fen": 5_900_000, "approved_fen": 5_900_000,
+               "paid_fen": 5_900_000})
+    );
+    assert_eq!(
+        st["recoveries"],
+        json!({"count": 1, "amount_fen": 1_000_000})
+    );
+    assert_eq!(
+        st["deposits_forfeited"],
+        json!({"count": 0, "amount_fen": 0})
+    );
+    let villages = st["villages"].as_array().unwrap();
+    let hutang = villages.iter().find(|v| v["name"] == "护塘村").unwrap();
+    assert_eq!(hutang["contracts_certified"], 3);
+    assert_eq!(hutang["area_mu"], "90.00");
+    assert_eq!(
+        hutang["installments_defaulted"], 0,
+        "covered by the insurer"
+    );
+    // 山阳镇 had none of it; 2028 neither (its installments fall due then, not paid yet).
+    let sy = ok(app.get(
+        &format!("/api/v1/stats?year=2027&township_id={}", w.sy),
+        None,
+    ));
+    assert_eq!(sy["installments"]["due"], 0);
+    assert_eq!(sy["insurance"]["policies"], 0);
+    let next = ok(app.get("/api/v1/stats?year=2028", None));
+    assert_eq!(next["claims"]["filed"], 0);
+    assert_eq!(next["installments"]["due"], 3);
+    assert_eq!(next["installments"]["open"], 3);
+}
