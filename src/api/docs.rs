@@ -46,7 +46,7 @@ use super::Routes;
         super::insurance::review_claim, super::insurance::approve_claim, super::insurance::reject_claim,
         super::insurance::pay_claim, super::insurance::write_off_claim, super::insurance::record_recovery,
         super::clock::get_clock, super::clock::advance_clock,
-        super::open_data::list_deals, super::open_data::get_deal, super::open_data::changes,
+        super::open_data::list_deals, super::open_data::list_deals_csv, super::open_data::get_deal, super::open_data::changes,
         super::stats::get_stats,
         super::audit_trail::get_audit_stream,
         super::signals::listing_signals, super::signals::township_signals,

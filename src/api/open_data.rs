@@ -2,12 +2,12 @@
 //! or failed), as JSON or CSV, and a change feed a mirror can follow.
 
 use actix_web::http::{header, Method};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{decode_cursor, encode_cursor, parse_id, query_id, word_list, Routes};
+use super::{decode_cursor, encode_cursor, parse_id, query_id, word_list, PageQuery, Routes};
 use crate::app::open_data::{self, Published};
 use crate::db::{self, open_data::OpenFilter};
 use crate::domain::listing::ListingStatus;
@@ -17,6 +17,7 @@ use crate::state::AppState;
 
 pub fn routes(r: &mut Routes) {
     r.add(Method::GET, "/api/v1/open-data/deals", list_deals)
+        .add(Method::GET, "/api/v1/open-data/deals.csv", list_deals_csv)
         .add(
             Method::GET,
             "/api/v1/open-data/deals/{listing_id}",
@@ -67,76 +68,68 @@ pub struct ChangesOut {
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct OpenDealsQuery {
-    /// JSON: 1–200, default 50. CSV: 1–10 000, default 10 000.
+pub struct CsvPageQuery {
+    /// Rows per file: 1–10 000, default 10 000.
     #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<i64>,
-    /// Cursor from the previous page (`next_cursor`, or for CSV the `X-Next-Cursor` header).
+    /// Cursor from the previous file's `X-Next-Cursor` header.
     #[param(format = Uuid)]
     pub cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OpenDealsFilter {
     #[param(format = Uuid)]
     pub township_id: Option<String>,
     #[param(format = Uuid)]
     pub village_id: Option<String>,
-    /// Shanghai calendar year the listing closed in.
+    /// Shanghai calendar year trading ended in.
     #[param(minimum = 1900, maximum = 9998)]
     pub year: Option<i64>,
     /// Comma-separated: `awarded,contracted,failed`.
-    #[param(pattern = r"^[a-z_]{1,20}(,[a-z_]{1,20}){0,9}$")]
+    #[param(pattern = r"^((awarded|contracted|failed)(,(awarded|contracted|failed)){0,2})?$")]
     pub outcome: Option<String>,
-    /// `json` (default) or `csv` (`text/csv; charset=utf-8`, UTF-8 with BOM so spreadsheet
-    /// programs read Chinese correctly). `Accept: text/csv` also selects CSV.
-    #[param(pattern = r"^(json|csv)$")]
-    pub format: Option<String>,
 }
 
-/// Completed and failed trades (public): one record per listing that reached an outcome,
-/// in publication (listing) order, as JSON or CSV. Winners that are companies are named;
-/// natural persons are masked (`张*`); no ID number or phone ever appears.
-#[utoipa::path(get, path = "/api/v1/open-data/deals", tag = "open data",
-    params(OpenDealsQuery),
-    responses(
-        (status = 200, body = OpenDealPage, description = "JSON page; or CSV with `X-Next-Cursor`"),
-        (status = 400, description = "bad query string"),
-        (status = 422, description = "limit out of range"),
-    ))]
-pub async fn list_deals(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    q: web::Query<OpenDealsQuery>,
-) -> Result<HttpResponse, ApiError> {
-    let q = q.into_inner();
-    let csv = match q.format.as_deref() {
-        Some("csv") => true,
-        Some("json") => false,
-        Some(_) => return Err(ApiError::BadRequest("`format` is `json` or `csv`".into())),
-        None => wants_csv(&req),
-    };
-    let (default, max) = if csv { (10_000, 10_000) } else { (50, 200) };
-    let limit = q.limit.unwrap_or(default);
+impl OpenDealsFilter {
+    fn to_filter(&self) -> Result<OpenFilter, ApiError> {
+        if let Some(y) = self.year {
+            if !(1900..=9998).contains(&y) {
+                return Err(ApiError::BadRequest(
+                    "query parameter `year` must be between 1900 and 9998".into(),
+                ));
+            }
+        }
+        let outcomes = word_list(self.outcome.as_deref(), "outcome", |w| {
+            ListingStatus::parse(w).filter(|s| is_published(*s))
+        })?;
+        Ok(OpenFilter {
+            township_id: query_id(self.township_id.clone(), "township_id")?,
+            village_id: query_id(self.village_id.clone(), "village_id")?,
+            year: self.year,
+            outcomes: outcomes.iter().map(|s| s.as_str().to_string()).collect(),
+        })
+    }
+}
+
+/// A page of published records and the cursor of the next one.
+async fn load_page(
+    state: &AppState,
+    filter: &OpenDealsFilter,
+    limit: Option<i64>,
+    cursor: Option<&str>,
+    (default, max): (i64, i64),
+) -> Result<(Vec<OpenDealOut>, Option<String>), ApiError> {
+    let limit = limit.unwrap_or(default);
     if !(1..=max).contains(&limit) {
         return Err(ApiError::field(
             "limit",
             format!("must be between 1 and {max}"),
         ));
     }
-    if let Some(y) = q.year {
-        if !(1900..=9998).contains(&y) {
-            return Err(ApiError::BadRequest(
-                "query parameter `year` must be between 1900 and 9998".into(),
-            ));
-        }
-    }
-    let outcomes = word_list(q.outcome.as_deref(), "outcome", |w| {
-        ListingStatus::parse(w).filter(|s| is_published(*s))
-    })?;
-    let filter = OpenFilter {
-        township_id: query_id(q.township_id, "township_id")?,
-        village_id: query_id(q.village_id, "village_id")?,
-        year: q.year,
-        outcomes: outcomes.iter().map(|s| s.as_str().to_string()).collect(),
-    };
-    let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let filter = filter.to_filter()?;
+    let after = cursor.map(decode_cursor).transpose()?;
     let mut rows = db::run(&state.pool, move |conn| {
         open_data::list(conn, &filter, after.as_deref(), limit)
     })
@@ -146,21 +139,61 @@ pub async fn list_deals(
     let next_cursor = more
         .then(|| rows.last().map(|(id, _)| encode_cursor(id)))
         .flatten();
-    let items: Vec<OpenDealOut> = rows.into_iter().map(|(_, p)| p.into()).collect();
-    if csv {
-        let body = to_csv(&items)?;
-        let mut resp = HttpResponse::Ok();
-        resp.insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
-            .insert_header((
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"landx-open-deals.csv\"",
-            ));
-        if let Some(c) = &next_cursor {
-            resp.insert_header(("X-Next-Cursor", c.as_str()));
-        }
-        return Ok(resp.body(body));
-    }
+    Ok((
+        rows.into_iter().map(|(_, p)| p.into()).collect(),
+        next_cursor,
+    ))
+}
+
+/// Completed and failed trades (public): one record per listing that reached an outcome, in
+/// publication (listing) order. Winners that are companies are named; natural persons are
+/// masked (`张*`); no ID number or phone ever appears.
+#[utoipa::path(get, path = "/api/v1/open-data/deals", tag = "open data",
+    params(PageQuery, OpenDealsFilter),
+    responses(
+        (status = 200, body = OpenDealPage),
+        (status = 400, description = "bad query string"),
+        (status = 422, description = "limit out of range"),
+    ))]
+pub async fn list_deals(
+    state: web::Data<AppState>,
+    q: web::Query<PageQuery>,
+    f: web::Query<OpenDealsFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let (items, next_cursor) =
+        load_page(&state, &f, q.limit, q.cursor.as_deref(), (50, 200)).await?;
     Ok(HttpResponse::Ok().json(OpenDealPage { items, next_cursor }))
+}
+
+/// The same records as CSV (public): `text/csv; charset=utf-8`, UTF-8 with a BOM so
+/// spreadsheet programs read Chinese correctly, one row per record with the column names
+/// first; up to 10 000 rows per file, the next file's cursor in `X-Next-Cursor`.
+#[utoipa::path(get, path = "/api/v1/open-data/deals.csv", tag = "open data",
+    params(CsvPageQuery, OpenDealsFilter),
+    responses(
+        (status = 200, description = "CSV", content_type = "text/csv", body = String,
+            headers(("X-Next-Cursor" = String, description = "cursor of the next file, when more follow"))),
+        (status = 400, description = "bad query string"),
+        (status = 422, description = "limit out of range"),
+    ))]
+pub async fn list_deals_csv(
+    state: web::Data<AppState>,
+    q: web::Query<CsvPageQuery>,
+    f: web::Query<OpenDealsFilter>,
+) -> Result<HttpResponse, ApiError> {
+    let (items, next_cursor) =
+        load_page(&state, &f, q.limit, q.cursor.as_deref(), (10_000, 10_000)).await?;
+    let body = to_csv(&items)?;
+    let mut resp = HttpResponse::Ok();
+    resp.insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"landx-open-deals.csv\"",
+        ));
+    if let Some(c) = &next_cursor {
+        resp.insert_header(("X-Next-Cursor", c.as_str()));
+    }
+    Ok(resp.body(body))
 }
 
 /// One published record (public); 404 while the listing has no outcome.
@@ -215,16 +248,6 @@ pub async fn changes(
         next_since: page.next_since,
         more: page.more,
     }))
-}
-
-fn wants_csv(req: &HttpRequest) -> bool {
-    req.headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| {
-            a.split(',')
-                .any(|m| m.trim().to_ascii_lowercase().starts_with("text/csv"))
-        })
 }
 
 /// The CSV columns, in order.

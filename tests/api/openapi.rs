@@ -29,6 +29,23 @@ fn openapi_describes_every_route() {
         missing.is_empty(),
         "routes missing from OpenAPI: {missing:?}"
     );
+    // And the other way round: every documented operation is served.
+    let routed: Vec<(String, String)> = route_list()
+        .into_iter()
+        .map(|(m, p)| (m.to_lowercase(), p))
+        .collect();
+    let mut unrouted = Vec::new();
+    for (path, ops) in paths {
+        for m in ops.as_object().expect("operations").keys() {
+            if !routed.iter().any(|(rm, rp)| rm == m && rp == path) {
+                unrouted.push(format!("{m} {path}"));
+            }
+        }
+    }
+    assert!(
+        unrouted.is_empty(),
+        "documented but not routed: {unrouted:?}"
+    );
     let docs = app.get("/docs", None);
     assert_eq!(docs.status, 200);
     assert!(docs.text.contains("swagger-ui"));
