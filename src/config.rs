@@ -176,8 +176,6 @@ pub struct Auth {
     pub argon2_concurrency: usize,
     /// Requests allowed to wait for an argon2 run; beyond that 503 `unavailable`.
     pub argon2_queue: usize,
-    /// (account or address, client) pairs the login throttle remembers; the oldest go first.
-    pub max_tracked_logins: usize,
     /// Password-reset e-mails per account in a sliding hour (further requests still get 202).
     pub reset_mails_per_hour: i64,
 }
@@ -343,7 +341,6 @@ impl Default for Auth {
             bootstrap_admin: true,
             argon2_concurrency: 0,
             argon2_queue: 32,
-            max_tracked_logins: 100_000,
             reset_mails_per_hour: 3,
         }
     }

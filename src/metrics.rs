@@ -49,16 +49,19 @@ pub enum Job {
     DbOptimize,
     /// Rent dates, reminders and contract completion.
     Contracts,
+    /// Forgetting the auth routes' limits that no longer count.
+    LimitsPurge,
 }
 
 impl Job {
     /// Every job; each has its series from the start.
-    pub const ALL: [Job; 5] = [
+    pub const ALL: [Job; 6] = [
         Job::Settle,
         Job::IdempotencyPurge,
         Job::MailRelay,
         Job::DbOptimize,
         Job::Contracts,
+        Job::LimitsPurge,
     ];
 
     /// The label value.
@@ -69,6 +72,7 @@ impl Job {
             Job::MailRelay => "mail_relay",
             Job::Contracts => "contracts",
             Job::DbOptimize => "db_optimize",
+            Job::LimitsPurge => "limits_purge",
         }
     }
 }

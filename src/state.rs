@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::auth::password::Argon2Gate;
-use crate::auth::ratelimit::{IpLimiter, LoginThrottle};
+use crate::auth::ratelimit::LimitKeys;
 use crate::auth::tokens::JwtKeys;
 use crate::clock::{Clock, TravelClock};
 use crate::config::Settings;
@@ -21,10 +21,10 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub jwt: Arc<JwtKeys>,
     pub metrics: Arc<Metrics>,
-    pub ip_limiter: Arc<IpLimiter>,
     pub data_key: DataKey,
-    /// Failed logins per account (or unknown address) and client.
-    pub login_throttle: Arc<LoginThrottle>,
+    /// Hashes the keys of the auth routes' limits (per client, failed logins per account and
+    /// client), which are counted in the database (`crate::app::limits`) for every instance.
+    pub limit_keys: LimitKeys,
     /// Bounds the argon2 runs of requests.
     pub argon2: Arc<Argon2Gate>,
     /// The audit trail's keys (`[audit]`), installed for `crate::audit` to sign with.
@@ -40,7 +40,6 @@ impl AppState {
         let audit_keys = crate::audit::AuditKeys::from_settings(&settings.audit);
         crate::audit::install_keys(audit_keys.clone());
         let jwt = JwtKeys::new(jwt_secret, &settings.auth.issuer, &settings.auth.audience);
-        let login_throttle = Arc::new(LoginThrottle::new(settings.auth.max_tracked_logins));
         let argon2 = Arc::new(Argon2Gate::new(
             settings.auth.argon2_concurrency,
             settings.auth.argon2_queue,
@@ -51,14 +50,13 @@ impl AppState {
             clock
         };
         AppState {
-            ip_limiter: Arc::new(IpLimiter::new(settings.auth.ip_attempts_per_minute)),
             settings: Arc::new(settings),
             pool,
             clock,
             jwt: Arc::new(jwt),
             metrics: Arc::new(Metrics::default()),
             data_key,
-            login_throttle,
+            limit_keys: LimitKeys::new(jwt_secret),
             argon2,
             audit_keys,
             feeds: Arc::default(),

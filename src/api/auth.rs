@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::{created, parse_body, Routes, UserOut};
 use crate::app::accounts::{self, Registration, Tokens};
+use crate::app::limits;
 use crate::auth::ratelimit::{client_ip, client_key};
 use crate::auth::Caller;
 use crate::db;
@@ -132,13 +133,16 @@ fn client(state: &AppState, req: &HttpRequest) -> String {
     ))
 }
 
-/// The per-client limiter of the auth routes; answers the client's key.
-fn throttle(state: &AppState, req: &HttpRequest) -> Result<String, ApiError> {
+/// The per-client limit of the auth routes (counted in the database, for every instance);
+/// answers the client's key.
+async fn throttle(state: &AppState, req: &HttpRequest) -> Result<String, ApiError> {
     let client = client(state, req);
-    state
-        .ip_limiter
-        .check(&client, state.clock.now())
-        .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
+    let ctx = state.ctx(None);
+    let (keys, key) = (state.limit_keys.clone(), client.clone());
+    db::run(&state.pool, move |conn| {
+        limits::admit_client(&ctx, conn, &keys, &key)
+    })
+    .await?;
     Ok(client)
 }
 
@@ -151,7 +155,7 @@ pub async fn register(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    throttle(&state, &req)?;
+    throttle(&state, &req).await?;
     let b: RegisterBody = parse_body(&body)?;
     let ctx = state.ctx(None);
     let registration = Registration {
@@ -196,7 +200,7 @@ pub async fn login(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let client = throttle(&state, &req)?;
+    let client = throttle(&state, &req).await?;
     let b: LoginBody = parse_body(&body)?;
     let ctx = state.ctx(None);
     let st = state.clone();
@@ -205,7 +209,7 @@ pub async fn login(
             &ctx,
             conn,
             &st.jwt,
-            &st.login_throttle,
+            &st.limit_keys,
             &st.argon2,
             &client,
             &b.email,
@@ -258,7 +262,7 @@ pub async fn reset_request(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    throttle(&state, &req)?;
+    throttle(&state, &req).await?;
     let b: ResetRequestBody = parse_body(&body)?;
     let ctx = state.ctx(None);
     db::run(&state.pool, move |conn| {
@@ -276,7 +280,7 @@ pub async fn reset_confirm(
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    throttle(&state, &req)?;
+    throttle(&state, &req).await?;
     let b: ResetConfirmBody = parse_body(&body)?;
     let ctx = state.ctx(None);
     let st = state.clone();

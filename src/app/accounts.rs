@@ -9,7 +9,7 @@ use chrono::Duration;
 use super::Ctx;
 use crate::audit::{self, Actor, Entry, SYSTEM_STREAM};
 use crate::auth::password::{check_password_rule, hash_password, Argon2Gate, Busy};
-use crate::auth::ratelimit::LoginThrottle;
+use crate::auth::ratelimit::LimitKeys;
 use crate::auth::tokens::{random_token, sha256_hex, Claims, JwtKeys};
 use crate::crypto::DataKey;
 use crate::db::models::{OneTimeToken, RefreshToken, User};
@@ -320,15 +320,16 @@ pub fn verify_email(ctx: &Ctx, conn: &mut DbConn, token: &str) -> Result<User, A
 
 /// Logs in with e-mail and password from `client` (its throttling key). Over-long fields are
 /// 422 before anything else. Each attempt is counted against (account or address, client)
-/// *before* the password is checked, so parallel guesses can't pass the limit; a throttled
-/// pair is 429. A wrong password, an unknown address and a disabled account are the same 401
-/// (unknown addresses are throttled and verified alike, so the answers look alike).
+/// *before* the password is checked, in the database (`super::limits`), so parallel guesses,
+/// through any instance, can't pass the limit; a throttled pair is 429. A wrong password, an
+/// unknown address and a disabled account are the same 401 (unknown addresses are throttled
+/// and verified alike, so the answers look alike).
 #[allow(clippy::too_many_arguments)]
 pub fn login(
     ctx: &Ctx,
     conn: &mut DbConn,
     jwt: &JwtKeys,
-    throttle: &LoginThrottle,
+    limit_keys: &LimitKeys,
     gate: &Argon2Gate,
     client: &str,
     email: &str,
@@ -338,7 +339,6 @@ pub fn login(
         ("email", email, MAX_EMAIL_CHARS),
         ("password", password, MAX_PASSWORD_CHARS),
     ])?;
-    let now = ctx.now;
     let email = validate::normalize_email(email);
     let user = queries::find_user_by_email(conn, &email)?;
     // The account's token version is part of the key: a password reset starts afresh.
@@ -346,9 +346,7 @@ pub fn login(
         Some(u) => format!("user:{}:{}", u.id, u.token_version),
         None => format!("email:{email}"),
     };
-    throttle
-        .attempt(&subject, client, now, ctx.settings.auth.max_failed_logins)
-        .map_err(|retry_after_secs| ApiError::RateLimited { retry_after_secs })?;
+    super::limits::count_login_attempt(ctx, conn, limit_keys, &subject, client)?;
     // Always verify (a dummy hash for unknown accounts) so timing doesn't tell them apart.
     let ok = gate.verify(
         password,
@@ -361,7 +359,7 @@ pub fn login(
     if !ok {
         return Err(wrong());
     }
-    throttle.succeeded(&subject, client);
+    super::limits::login_succeeded(conn, limit_keys, &subject, client)?;
     let issued = db::write_tx(conn, |conn| {
         let fresh = queries::find_user(conn, &user.id)?.ok_or(ApiError::NotFound)?;
         if fresh.disabled {

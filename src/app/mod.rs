@@ -11,6 +11,7 @@ pub mod clock;
 pub mod contract_document;
 pub mod contracts;
 pub mod deposits;
+pub mod limits;
 pub mod listings;
 pub mod open_data;
 pub mod orgs;

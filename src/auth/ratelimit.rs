@@ -1,47 +1,84 @@
-//! Throttling of the auth routes, in memory of this instance (it guards the instance against
-//! bursts; it is not a fact of the business): per client (IPv6 per /64) in a sliding minute,
-//! and failed logins per account and client with growing delays.
+//! Throttling of the auth routes (429 `rate_limited`): per client (IPv6 per /64) in a sliding
+//! minute, and failed logins per account and client with growing delays. The rules live here,
+//! pure; the counts live in the database (`crate::app::limits` over `crate::db::limits`), so
+//! every instance behind the load balancer enforces one shared limit instead of one each.
+//!
+//! **The sliding minute** is kept as per-second buckets: an attempt at `t` is counted in the
+//! bucket `⌈t⌉` (Unix seconds, rounded up), and a bucket counts while `bucket > now − 60 s`.
+//! So an attempt is counted for at least 60 s and less than 61 s (exactly 60 s when it was
+//! made on a whole second): never more than the limit is admitted in any 60 seconds, and a
+//! client may be refused for at most 1 s longer than an exact sliding window would; the wait
+//! it is told (`Retry-After`) is rounded up to whole seconds. Each attempt drops its client's
+//! buckets that left the window, so a client holds at most 61. Refused attempts are not
+//! counted, as before.
+//!
+//! **Failed logins** are one row per (account or unknown address, client) pair with exact
+//! times (no approximation): the count, the end of the current lock and the last attempt.
 
-use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv6Addr};
-use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, Utc};
 use sha2::{Digest, Sha256};
 
-pub struct IpLimiter {
-    per_minute: u32,
-    hits: Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>,
+/// The length of the per-client window.
+pub const WINDOW_SECS: i64 = 60;
+
+/// A failure count older than this starts again from zero (unless still locked).
+pub const FORGET_AFTER_HOURS: i64 = 24;
+
+/// Turns throttling keys into what the database stores: HMAC-SHA-256 (hex) under a key
+/// derived from the JWT secret, which every instance of a deployment shares (they accept each
+/// other's tokens), so they all compute the same digest; a dump of the database alone can't
+/// be searched for addresses. Replacing the JWT secret starts every count afresh.
+#[derive(Clone)]
+pub struct LimitKeys([u8; 32]);
+
+impl LimitKeys {
+    pub fn new(jwt_secret: &[u8]) -> Self {
+        let mut h = Sha256::new();
+        h.update(b"landx:limits:v1:");
+        h.update(jwt_secret);
+        LimitKeys(h.finalize().into())
+    }
+
+    /// The stored key of a client (see [`client_key`]).
+    pub fn client(&self, client: &str) -> String {
+        crate::crypto::hmac_hex(&self.0, format!("client\0{client}").as_bytes())
+    }
+
+    /// The stored key of a (subject, client) pair of the login throttle (the subject's length
+    /// first, so no two pairs share a message).
+    pub fn login(&self, subject: &str, client: &str) -> String {
+        let message = format!("login\0{}\0{subject}{client}", subject.len());
+        crate::crypto::hmac_hex(&self.0, message.as_bytes())
+    }
 }
 
-impl IpLimiter {
-    pub fn new(per_minute: u32) -> Self {
-        IpLimiter {
-            per_minute,
-            hits: Mutex::new(HashMap::new()),
-        }
-    }
+/// The bucket an attempt at `t` is counted in: `t` in Unix seconds, rounded up.
+pub fn bucket_of(t: DateTime<Utc>) -> i64 {
+    t.timestamp() + i64::from(t.timestamp_subsec_nanos() > 0)
+}
 
-    /// Records an attempt; `Err(secs)` to wait when the window is full.
-    pub fn check(&self, client: &str, now: DateTime<Utc>) -> Result<(), u64> {
-        let mut map = self.hits.lock().expect("limiter poisoned");
-        if map.len() > 100_000 {
-            let horizon = now - Duration::minutes(1);
-            map.retain(|_, q| q.back().is_some_and(|t| *t > horizon));
-        }
-        let q = map.entry(client.to_string()).or_default();
-        let horizon = now - Duration::minutes(1);
-        while q.front().is_some_and(|t| *t <= horizon) {
-            q.pop_front();
-        }
-        if q.len() as u32 >= self.per_minute {
-            let oldest = *q.front().expect("non-empty");
-            let wait = (oldest + Duration::minutes(1) - now).num_seconds().max(1);
-            return Err(wait as u64);
-        }
-        q.push_back(now);
-        Ok(())
+/// The oldest bucket still in the window at `now` (`bucket > now − 60 s`).
+pub fn window_floor(now: DateTime<Utc>) -> i64 {
+    now.timestamp() - (WINDOW_SECS - 1)
+}
+
+/// Whether one more attempt of a client fits its window, given its buckets as `(bucket,
+/// hits)` (older ones are ignored); `Err(secs)` to wait, until the oldest bucket leaves.
+pub fn admit(buckets: &[(i64, i64)], now: DateTime<Utc>, per_minute: u32) -> Result<(), u64> {
+    let floor = window_floor(now);
+    let live = || buckets.iter().filter(|(b, hits)| *b >= floor && *hits > 0);
+    let total: i64 = live().map(|(_, hits)| hits).sum();
+    if total < i64::from(per_minute) {
+        return Ok(());
     }
+    let oldest = live()
+        .map(|(b, _)| *b)
+        .min()
+        .unwrap_or_else(|| bucket_of(now));
+    // The oldest bucket leaves at `oldest + 60` (whole seconds): the wait rounded up.
+    Err((oldest + WINDOW_SECS - now.timestamp()).max(1) as u64)
 }
 
 /// How long an account is throttled after `failures` consecutive failed logins: from the
@@ -53,124 +90,36 @@ pub fn lock_for(failures: i64, max: i64) -> Option<Duration> {
     })
 }
 
-/// Consecutive failures of one (account, client) pair and the end of its current lock.
-struct Failures {
-    count: i64,
-    locked_until: Option<DateTime<Utc>>,
-    last: DateTime<Utc>,
-    /// Insertion order, to evict the oldest entry when the map is full.
-    seq: u64,
+/// The consecutive failures of one (account or address, client) pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Failures {
+    pub count: i64,
+    pub locked_until: Option<DateTime<Utc>>,
+    pub last: DateTime<Utc>,
 }
 
-/// A failure count older than this starts again from zero (unless still locked).
-const FORGET_AFTER_HOURS: i64 = 24;
-
-/// The login throttle: failed attempts per account **and** client (see [`client_key`]), so a
-/// stranger's guesses from elsewhere lock out the stranger's source, never the owner's own
-/// client. Each attempt is counted *before* the password is verified, under one lock, so a
-/// burst of parallel guesses can't slip past the limit. Addresses without an account are
-/// throttled alike (the answers must not reveal which accounts exist). Keys are SHA-256
-/// digests (fixed size whatever the input) and the map holds at most `capacity` entries, the
-/// oldest evicted first.
-pub struct LoginThrottle {
-    capacity: usize,
-    inner: Mutex<ThrottleMap>,
-}
-
-#[derive(Default)]
-struct ThrottleMap {
-    entries: HashMap<[u8; 32], Failures>,
-    order: VecDeque<([u8; 32], u64)>,
-    next_seq: u64,
-}
-
-fn throttle_key(subject: &str, client: &str) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(subject.as_bytes());
-    h.update([0u8]);
-    h.update(client.as_bytes());
-    h.finalize().into()
-}
-
-impl LoginThrottle {
-    pub fn new(capacity: usize) -> Self {
-        LoginThrottle {
-            capacity: capacity.max(1),
-            inner: Mutex::new(ThrottleMap::default()),
-        }
+/// Counts an attempt of a pair whose record is `before` (`None`: none yet) *before* its
+/// password is checked: the new record, or `Err(secs)` to wait while the pair is locked (and
+/// nothing changes). The `max`-th consecutive attempt locks the pair (1 minute, doubling up to
+/// an hour); a correct password then clears the record. A record untouched for
+/// [`FORGET_AFTER_HOURS`] starts again from zero (a lock never lasts that long).
+pub fn count_attempt(
+    before: Option<&Failures>,
+    now: DateTime<Utc>,
+    max: i64,
+) -> Result<Failures, u64> {
+    if let Some(until) = before.and_then(|f| f.locked_until).filter(|u| *u > now) {
+        return Err((until - now).num_seconds().max(1) as u64);
     }
-
-    /// Counts an attempt of `subject` (an account, or an address without one) from `client`
-    /// before its password is checked; `Err(secs)` to wait while the pair is locked. The
-    /// `max`-th consecutive attempt locks the pair (1 minute, doubling up to an hour); a
-    /// correct password then clears it ([`LoginThrottle::succeeded`]).
-    pub fn attempt(
-        &self,
-        subject: &str,
-        client: &str,
-        now: DateTime<Utc>,
-        max: i64,
-    ) -> Result<(), u64> {
-        let key = throttle_key(subject, client);
-        let mut m = self.inner.lock().expect("limiter poisoned");
-        if let Some(f) = m.entries.get_mut(&key) {
-            if let Some(until) = f.locked_until.filter(|u| *u > now) {
-                return Err((until - now).num_seconds().max(1) as u64);
-            }
-            if now - f.last > Duration::hours(FORGET_AFTER_HOURS) {
-                f.count = 0;
-            }
-            f.count += 1;
-            f.last = now;
-            f.locked_until = lock_for(f.count, max).map(|d| now + d);
-            return Ok(());
-        }
-        while m.entries.len() >= self.capacity {
-            let Some((old, seq)) = m.order.pop_front() else {
-                break;
-            };
-            if m.entries.get(&old).is_some_and(|f| f.seq == seq) {
-                m.entries.remove(&old);
-            }
-        }
-        let seq = m.next_seq;
-        m.next_seq += 1;
-        m.order.push_back((key, seq));
-        m.entries.insert(
-            key,
-            Failures {
-                count: 1,
-                locked_until: lock_for(1, max).map(|d| now + d),
-                last: now,
-                seq,
-            },
-        );
-        // Keep the order queue from growing without bound through stale positions.
-        if m.order.len() > 2 * self.capacity {
-            let ThrottleMap { entries, order, .. } = &mut *m;
-            order.retain(|(k, s)| entries.get(k).is_some_and(|f| f.seq == *s));
-        }
-        Ok(())
-    }
-
-    /// A correct password: the pair starts again from zero.
-    pub fn succeeded(&self, subject: &str, client: &str) {
-        let key = throttle_key(subject, client);
-        self.inner
-            .lock()
-            .expect("limiter poisoned")
-            .entries
-            .remove(&key);
-    }
-
-    /// Entries held (for tests).
-    pub fn len(&self) -> usize {
-        self.inner.lock().expect("limiter poisoned").entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
+    let count = match before {
+        Some(f) if now - f.last <= Duration::hours(FORGET_AFTER_HOURS) => f.count + 1,
+        _ => 1,
+    };
+    Ok(Failures {
+        count,
+        locked_until: lock_for(count, max).map(|d| now + d),
+        last: now,
+    })
 }
 
 /// The key a client is throttled by: an IPv4 address as is, an IPv6 address by its /64
@@ -214,16 +163,69 @@ pub fn client_ip(peer: Option<IpAddr>, forwarded_for: Option<&str>, trusted: &[S
 mod tests {
     use super::*;
 
+    use chrono::TimeZone;
+
+    /// A window as the database holds it, fed by `admit` like `crate::app::limits` does.
+    fn attempt(buckets: &mut Vec<(i64, i64)>, now: DateTime<Utc>, max: u32) -> Result<(), u64> {
+        admit(buckets, now, max)?;
+        let b = bucket_of(now);
+        match buckets.iter_mut().find(|(x, _)| *x == b) {
+            Some(entry) => entry.1 += 1,
+            None => buckets.push((b, 1)),
+        }
+        Ok(())
+    }
+
     #[test]
     fn sliding_window() {
-        let l = IpLimiter::new(3);
-        let t0 = Utc::now();
+        let t0 = Utc.with_ymd_and_hms(2027, 1, 10, 2, 0, 0).unwrap();
+        let (mut a, mut b) = (Vec::new(), Vec::new());
         for _ in 0..3 {
-            assert!(l.check("a", t0).is_ok());
+            assert!(attempt(&mut a, t0, 3).is_ok());
         }
-        assert!(l.check("a", t0).is_err());
-        assert!(l.check("b", t0).is_ok(), "other clients unaffected");
-        assert!(l.check("a", t0 + Duration::seconds(61)).is_ok());
+        assert_eq!(attempt(&mut a, t0, 3), Err(60));
+        assert!(attempt(&mut b, t0, 3).is_ok(), "other clients unaffected");
+        assert_eq!(attempt(&mut a, t0 + Duration::seconds(59), 3), Err(1));
+        // On whole seconds the window is exact: gone after 60 s, as an exact sliding minute.
+        assert!(attempt(&mut a, t0 + Duration::seconds(60), 3).is_ok());
+        assert_eq!(
+            a.iter().map(|(_, h)| h).sum::<i64>(),
+            4,
+            "refusals are not counted"
+        );
+    }
+
+    #[test]
+    fn the_window_errs_by_less_than_a_second_and_only_towards_refusing() {
+        let t0 = Utc.with_ymd_and_hms(2027, 1, 10, 2, 0, 0).unwrap();
+        for offset_ms in [1, 250, 500, 999] {
+            let t = t0 + Duration::milliseconds(offset_ms);
+            let mut w = Vec::new();
+            assert!(attempt(&mut w, t, 1).is_ok());
+            // Counted for at least 60 s ...
+            let just_before = t + Duration::seconds(60) - Duration::milliseconds(1);
+            let wait = attempt(&mut w, just_before, 1).unwrap_err();
+            assert_eq!(wait, 1, "{offset_ms}: rounded up");
+            // ... and less than 61 s; a retry after `Retry-After` is admitted.
+            let told = t + Duration::seconds(60 - 1);
+            let wait = attempt(&mut w, told, 1).unwrap_err() as i64;
+            assert!(attempt(&mut w, told + Duration::seconds(wait), 1).is_ok());
+            assert!(wait <= 2, "{offset_ms}: {wait}");
+        }
+    }
+
+    #[test]
+    fn stored_keys_are_keyed_digests() {
+        let k = LimitKeys::new(b"secret-one");
+        let client = k.client("203.0.113.5");
+        assert_eq!(client.len(), 64);
+        assert_eq!(client, LimitKeys::new(b"secret-one").client("203.0.113.5"));
+        assert_ne!(client, LimitKeys::new(b"secret-two").client("203.0.113.5"));
+        assert_ne!(
+            k.login("user:1:0", "203.0.113.5"),
+            k.login("user:1:0", "203.0.113.6")
+        );
+        assert_ne!(k.login("a", "b\0c"), k.login("a\0b", "c"));
     }
 
     #[test]
@@ -235,46 +237,21 @@ mod tests {
     }
 
     #[test]
-    fn attempts_are_counted_per_subject_and_client() {
-        let t = LoginThrottle::new(100);
-        let t0 = Utc::now();
+    fn attempts_are_counted_per_pair_with_growing_locks() {
+        let t0 = Utc.with_ymd_and_hms(2027, 1, 10, 2, 0, 0).unwrap();
+        let mut f: Option<Failures> = None;
         for _ in 0..5 {
-            assert!(t.attempt("u1", "203.0.113.5", t0, 5).is_ok());
+            f = Some(count_attempt(f.as_ref(), t0, 5).unwrap());
         }
-        assert_eq!(t.attempt("u1", "203.0.113.5", t0, 5), Err(60));
-        assert!(
-            t.attempt("u1", "198.51.100.7", t0, 5).is_ok(),
-            "owner's client"
-        );
-        assert!(
-            t.attempt("u2", "203.0.113.5", t0, 5).is_ok(),
-            "other account"
-        );
+        assert_eq!(count_attempt(f.as_ref(), t0, 5), Err(60));
         let later = t0 + Duration::seconds(61);
-        assert!(t.attempt("u1", "203.0.113.5", later, 5).is_ok());
-        assert_eq!(t.attempt("u1", "203.0.113.5", later, 5), Err(120));
-        t.succeeded("u1", "198.51.100.7");
-        assert!(t.attempt("u1", "198.51.100.7", t0, 5).is_ok());
-    }
-
-    #[test]
-    fn the_throttle_map_is_bounded() {
-        let t = LoginThrottle::new(10);
-        let t0 = Utc::now();
-        let long = "x".repeat(100_000);
-        for i in 0..1000 {
-            let _ = t.attempt(&format!("{long}{i}"), "203.0.113.5", t0, 5);
-        }
-        assert_eq!(t.len(), 10);
-        // The newest are kept: the 1000th address is still counted.
-        for _ in 0..4 {
-            assert!(t
-                .attempt(&format!("{long}999"), "203.0.113.5", t0, 5)
-                .is_ok());
-        }
-        assert!(t
-            .attempt(&format!("{long}999"), "203.0.113.5", t0, 5)
-            .is_err());
+        f = Some(count_attempt(f.as_ref(), later, 5).unwrap());
+        assert_eq!(f.unwrap().count, 6);
+        assert_eq!(count_attempt(f.as_ref(), later, 5), Err(120));
+        // A day after the last attempt the count starts again.
+        let next_day = later + Duration::hours(FORGET_AFTER_HOURS) + Duration::seconds(1);
+        assert_eq!(count_attempt(f.as_ref(), next_day, 5).unwrap().count, 1);
+        assert_eq!(count_attempt(None, t0, 5).unwrap().locked_until, None);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Database access: one connection type over PostgreSQL and SQLite, the pool, migrations and
 //! the transaction helper. This module and the few per-backend helpers of its submodules (`audit`,
-//! `idempotency`) hold the only per-backend code.
+//! `idempotency`, `limits`) hold the only per-backend code.
 
 pub mod accounts;
 pub mod auction;
@@ -11,6 +11,7 @@ pub mod clock;
 pub mod contracts;
 pub mod idempotency;
 pub mod insurance;
+pub mod limits;
 pub mod listings;
 pub mod models;
 pub mod open_data;

@@ -481,6 +481,33 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// One row per throttled client (its key's HMAC): the lock of its window.
+    limit_clients (key_hash) {
+        key_hash -> Text,
+        seen_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// A client's attempts per second (`bucket`: Unix seconds, the attempts' time rounded up).
+    limit_client_hits (key_hash, bucket) {
+        key_hash -> Text,
+        bucket -> BigInt,
+        hits -> BigInt,
+    }
+}
+
+diesel::table! {
+    /// Consecutive failed logins per (account or address, client) pair (its key's HMAC).
+    limit_logins (key_hash) {
+        key_hash -> Text,
+        failures -> BigInt,
+        locked_until -> Nullable<Timestamp>,
+        last_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(bids -> registrations (registration_id));
 diesel::joinable!(deals -> registrations (registration_id));
 diesel::joinable!(registrations -> listings (listing_id));
@@ -488,6 +515,7 @@ diesel::joinable!(listing_parcels -> listings (listing_id));
 diesel::joinable!(listing_parcels -> parcels (parcel_id));
 
 diesel::joinable!(villages -> townships (township_id));
+diesel::joinable!(limit_client_hits -> limit_clients (key_hash));
 diesel::joinable!(contract_parcels -> contracts (contract_id));
 diesel::joinable!(installments -> contracts (contract_id));
 diesel::joinable!(payments -> installments (installment_id));
@@ -519,4 +547,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     bids,
     deals,
     idempotency_keys,
+    limit_clients,
+    limit_client_hits,
+    limit_logins,
 );

@@ -55,6 +55,7 @@ pub async fn run_once(state: &AppState, sender: Arc<Sender>) -> Result<(), ApiEr
             Job::IdempotencyPurge,
             purge_idempotency_keys(state, &ctx).await,
         ),
+        (Job::LimitsPurge, purge_limits(state, &ctx).await),
         (Job::MailRelay, relay_mail(state, &ctx, sender).await),
     ];
     let mut first = None;
@@ -132,6 +133,16 @@ async fn purge_idempotency_keys(state: &AppState, ctx: &Ctx) -> Result<(), ApiEr
     let now = ctx.now;
     db::run(&state.pool, move |conn| {
         crate::idempotency::purge(conn, now)
+    })
+    .await?;
+    Ok(())
+}
+
+/// The auth routes' limits that no longer count (a bounded batch per pass).
+async fn purge_limits(state: &AppState, ctx: &Ctx) -> Result<(), ApiError> {
+    let now = ctx.now;
+    db::run(&state.pool, move |conn| {
+        crate::app::limits::purge(conn, now)
     })
     .await?;
     Ok(())

@@ -37,5 +37,6 @@ mod registrations;
 mod rent;
 mod resilience;
 mod search;
+mod shared_limits;
 mod signals;
 mod throttling;
