@@ -197,7 +197,7 @@ pub async fn list_deals_csv(
 }
 
 /// One published record (public); 404 while the listing has no outcome.
-#[utoipa::path(get, path = "/api/v1/open-data/deals/{listing_id}", tag = "open data",
+#[utoipa::path(get, path = "/api/v1/open-data/deals/{listing_id}", operation_id = "get_open_deal", tag = "open data",
     params(("listing_id" = uuid::Uuid, Path, description = "listing id")),
     responses((status = 200, body = OpenDealOut), (status = 404, description = "not published")))]
 pub async fn get_deal(

@@ -246,7 +246,7 @@ where
 }
 
 /// Register for an announced listing (investor with a verified e-mail).
-#[utoipa::path(post, path = "/api/v1/listings/{id}/registrations", tag = "registrations", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/listings/{id}/registrations", operation_id = "register_for_listing", tag = "registrations", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "listing id")),
     request_body = RegisterBody,
     responses((status = 201, body = RegistrationOut), (status = 409, description = "registration closed, or already registered", body = crate::error::Problem)))]

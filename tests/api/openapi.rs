@@ -46,6 +46,16 @@ fn openapi_describes_every_route() {
         unrouted.is_empty(),
         "documented but not routed: {unrouted:?}"
     );
+    // Client generators need one operation id per operation.
+    let mut ids: Vec<String> = paths
+        .values()
+        .flat_map(|ops| ops.as_object().expect("operations").values())
+        .filter_map(|op| op["operationId"].as_str().map(str::to_string))
+        .collect();
+    let all = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), all, "operation ids are unique");
     let docs = app.get("/docs", None);
     assert_eq!(docs.status, 200);
     assert!(docs.text.contains("swagger-ui"));
