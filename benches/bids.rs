@@ -5,11 +5,19 @@
 //!
 //!     cargo bench --bench bids
 //!     LANDX_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench bids
+//!
+//! Options (environment): BENCH_BIDS (default 2000) sets the bids of each section (the latency
+//! section places half as many, at least 200); BENCH_WATCHERS=n (e.g. 1000) repeats the latency
+//! section on a fresh auction with n live-feed (SSE) watchers connected, and reports the bid
+//! latency with and without them, whether every watcher saw every bid once and in order, how
+//! long bids took to reach the watchers, and the feed's database polls per second.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use std::io::{BufRead, BufReader};
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use chrono::SecondsFormat;
@@ -121,9 +129,16 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
+    let watchers: usize = std::env::var("BENCH_WATCHERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let app = common::TestApp::start_with(|s| {
         s.database.pool_size = 16;
         s.auth.access_token_minutes = 60 * 24 * 30;
+        // Every watcher connects from 127.0.0.1.
+        s.server.feeds_per_client = s.server.feeds_per_client.max(watchers);
+        s.server.feeds_total = s.server.feeds_total.max(watchers);
     });
     let backend = if app.db.is_postgres() {
         "postgres"
@@ -240,9 +255,32 @@ fn main() {
     );
 
     // 4. Latency at a fixed offered rate (100 bids/s, one client, alternating bidders).
-    let (listing, bidders) = hot_auction(&app, 2, "D");
     let rate = 100.0;
     let n = (bids / 2).max(200);
+    let (listing, bidders) = hot_auction(&app, 2, "D");
+    let mut lat = offer_bids(&app, &listing, &bidders, n, rate, |_, _| {});
+    println!(
+        "[{backend}] latency at {rate:.0} bids/s offered: p50 {:.2} ms, p99 {:.2} ms ({n} bids)",
+        pct(&mut lat, 0.5),
+        pct(&mut lat, 0.99)
+    );
+
+    // 5. The same with `watchers` live-feed watchers of the auction.
+    if watchers > 0 {
+        watched_latency(&app, backend, watchers, n, rate);
+    }
+}
+
+/// Places `n` bids on `listing` at `rate` per second, the bidders taking turns, each accepted;
+/// `placed(i, at)` is told when bid `i + 1` was accepted. The latency of each.
+fn offer_bids(
+    app: &common::TestApp,
+    listing: &str,
+    bidders: &[(String, String)],
+    n: usize,
+    rate: f64,
+    mut placed: impl FnMut(usize, Instant),
+) -> Vec<Duration> {
     let mut lat = Vec::with_capacity(n);
     let start = Instant::now();
     for i in 0..n {
@@ -259,10 +297,112 @@ fn main() {
         );
         lat.push(t.elapsed());
         assert_eq!(r.status, 201);
+        placed(i, Instant::now());
     }
+    lat
+}
+
+/// What one watcher saw: whether bids 1..=n came once each, in order, with their amounts; and
+/// when each arrived.
+struct Watched {
+    in_order: bool,
+    arrived: Vec<Instant>,
+}
+
+/// Follows `/api/v1/listings/{listing}/events` until `n` bids came (or the feed failed). It
+/// reads the wire format as little as it can (the event ids and amounts as text, no JSON): the
+/// watchers share the machine's cores with the server.
+fn watch(url: &str, n: usize, connected: mpsc::Sender<()>) -> Watched {
+    let agent = ureq::AgentBuilder::new()
+        .timeout_connect(Duration::from_secs(60))
+        .timeout_read(Duration::from_secs(120))
+        .build();
+    let res = agent.get(url).call().expect("feed opens");
+    assert_eq!(res.content_type(), "text/event-stream");
+    connected.send(()).unwrap();
+    let mut feed = BufReader::new(res.into_reader());
+    let mut seen = Watched {
+        in_order: true,
+        arrived: Vec::with_capacity(n),
+    };
+    let (mut line, mut bid) = (String::new(), false);
+    while seen.arrived.len() < n {
+        line.clear();
+        if feed.read_line(&mut line).unwrap_or(0) == 0 {
+            seen.in_order = false;
+            break;
+        }
+        let k = seen.arrived.len() as i64;
+        if let Some(id) = line.strip_prefix("id: ") {
+            seen.in_order &= id.trim_end() == (k + 1).to_string();
+        } else if let Some(event) = line.strip_prefix("event: ") {
+            bid = event.trim_end() == "bid";
+            seen.in_order &= bid || event.trim_end() == "extended";
+        } else if bid && line.starts_with("data: ") {
+            seen.in_order &= line.contains(&format!("\"amount_fen\":{},", RESERVE + INC * k));
+            seen.arrived.push(Instant::now());
+            bid = false;
+        }
+    }
+    seen
+}
+
+/// Section 4 again on a fresh auction with `watchers` SSE watchers connected throughout.
+fn watched_latency(app: &common::TestApp, backend: &str, watchers: usize, n: usize, rate: f64) {
+    let (listing, bidders) = hot_auction(app, 2, "W");
+    let url = app.url(&format!("/api/v1/listings/{listing}/events"));
+    let (connected, ready) = mpsc::channel();
+    let threads: Vec<_> = (0..watchers)
+        .map(|_| {
+            let (url, connected) = (url.clone(), connected.clone());
+            std::thread::Builder::new()
+                .stack_size(256 * 1024)
+                .spawn(move || watch(&url, n, connected))
+                .expect("watcher thread")
+        })
+        .collect();
+    for _ in 0..watchers {
+        ready
+            .recv_timeout(Duration::from_secs(120))
+            .expect("every watcher connects");
+    }
+    let before = app.scrape();
+    let started = Instant::now();
+    let mut accepted = vec![started; n];
+    let mut waiting = 0;
+    let mut lat = offer_bids(app, &listing, &bidders, n, rate, |i, at| {
+        accepted[i] = at;
+        waiting = waiting.max(landx::db::pool_waiting(app.pool()));
+    });
+    let seen: Vec<Watched> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let secs = started.elapsed().as_secs_f64();
+    let after = app.scrape();
+    let grew = |series: &str| {
+        let read = |text: &str| common::metric(text, series).unwrap_or(0);
+        read(&after) - read(&before)
+    };
+    let in_order = seen.iter().filter(|w| w.in_order).count();
+    let mut delivery: Vec<Duration> = seen
+        .iter()
+        .flat_map(|w| w.arrived.iter().zip(&accepted))
+        .map(|(got, placed)| got.saturating_duration_since(*placed))
+        .collect();
     println!(
-        "[{backend}] latency at {rate:.0} bids/s offered: p50 {:.2} ms, p99 {:.2} ms ({n} bids)",
+        "[{backend}] latency at {rate:.0} bids/s offered, {watchers} watchers: p50 {:.2} ms, \
+         p99 {:.2} ms ({n} bids); pool waiting at most {waiting}",
         pct(&mut lat, 0.5),
         pct(&mut lat, 0.99)
+    );
+    println!(
+        "[{backend}] {in_order} of {watchers} watchers saw all {n} bids once and in order; \
+         bid accepted → watcher: p50 {:.0} ms, p99 {:.0} ms",
+        pct(&mut delivery, 0.5),
+        pct(&mut delivery, 0.99)
+    );
+    println!(
+        "[{backend}] feed database reads: {:.1} polls/s ({} in {secs:.1} s), {} watcher catch-ups",
+        grew("landx_feed_polls_total") as f64 / secs,
+        grew("landx_feed_polls_total"),
+        grew("landx_feed_catch_ups_total")
     );
 }

@@ -16,6 +16,7 @@ pub mod domain;
 pub mod error;
 pub mod idempotency;
 pub mod jobs;
+pub mod live_feed;
 pub mod metrics;
 pub mod notify;
 pub mod render;

@@ -12,7 +12,6 @@
 //! A client can therefore not mint new series by sending odd requests.
 
 use std::fmt::Write as _;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use prometheus::{
@@ -85,9 +84,19 @@ pub struct Metrics {
     settle_failures: IntCounter,
     job_failures: IntCounterVec,
     pool: PoolGauges,
+    feed: FeedMetrics,
     /// The business section of the last scrape and when it was read: scrapes within
     /// [`BUSINESS_TTL`] reuse it, and concurrent scrapes wait for one reading.
     business: tokio::sync::Mutex<Option<(Instant, String)>>,
+}
+
+/// The live feed's fan-out (`crate::live_feed`): how often it reads the database and for how
+/// many listings and watchers.
+struct FeedMetrics {
+    polls: IntCounter,
+    catch_ups: IntCounter,
+    pollers: IntGauge,
+    watchers: IntGauge,
 }
 
 struct PoolGauges {
@@ -153,7 +162,29 @@ impl Metrics {
             ),
             in_use: gauge("landx_db_pool_in_use", "Pooled connections checked out."),
         };
-        let collectors: [Box<dyn prometheus::core::Collector>; 9] = [
+        let feed = FeedMetrics {
+            polls: IntCounter::new(
+                "landx_feed_polls_total",
+                "Database reads of the live feed's pollers (one per watched listing on this \
+                 instance, every 500 ms, however many watch it).",
+            )
+            .expect("valid metric"),
+            catch_ups: IntCounter::new(
+                "landx_feed_catch_ups_total",
+                "Database reads of one live-feed watcher alone: on connect, and to catch up \
+                 after falling behind the shared stream.",
+            )
+            .expect("valid metric"),
+            pollers: gauge(
+                "landx_feed_pollers",
+                "Listings with a live-feed poller running on this instance.",
+            ),
+            watchers: gauge(
+                "landx_feed_watchers",
+                "Live feeds following a listing's poller on this instance.",
+            ),
+        };
+        let collectors: [Box<dyn prometheus::core::Collector>; 13] = [
             Box::new(requests.clone()),
             Box::new(latency.clone()),
             Box::new(settle_failures.clone()),
@@ -163,6 +194,10 @@ impl Metrics {
             Box::new(pool.max.clone()),
             Box::new(pool.waiting.clone()),
             Box::new(pool.in_use.clone()),
+            Box::new(feed.polls.clone()),
+            Box::new(feed.catch_ups.clone()),
+            Box::new(feed.pollers.clone()),
+            Box::new(feed.watchers.clone()),
         ];
         for c in collectors {
             // Fails only on a duplicate name, which the fixed list above rules out.
@@ -175,6 +210,7 @@ impl Metrics {
             settle_failures,
             job_failures,
             pool,
+            feed,
             business: tokio::sync::Mutex::new(None),
         }
     }
@@ -198,6 +234,26 @@ impl Metrics {
         self.job_failures.with_label_values(&[job.as_str()]).inc();
     }
 
+    /// Counts one database read of a listing's live-feed poller.
+    pub fn feed_polled(&self) {
+        self.feed.polls.inc();
+    }
+
+    /// Counts one database read of a single live-feed watcher.
+    pub fn feed_caught_up(&self) {
+        self.feed.catch_ups.inc();
+    }
+
+    /// A listing's live-feed poller started (`+1`) or stopped (`-1`).
+    pub fn feed_pollers_add(&self, n: i64) {
+        self.feed.pollers.add(n);
+    }
+
+    /// A live-feed watcher joined (`+1`) or left (`-1`) a listing's poller.
+    pub fn feed_watchers_add(&self, n: i64) {
+        self.feed.watchers.add(n);
+    }
+
     /// Everything in Prometheus text format ([`CONTENT_TYPE`]), with the pool gauges read
     /// from `pool` now.
     pub fn render(&self, pool: &Pool) -> Result<String, prometheus::Error> {
@@ -205,9 +261,7 @@ impl Metrics {
         self.pool.connections.set(state.connections.into());
         self.pool.idle.set(state.idle_connections.into());
         self.pool.max.set(pool.max_size().into());
-        self.pool
-            .waiting
-            .set(crate::db::POOL_WAITING.load(Ordering::Relaxed));
+        self.pool.waiting.set(crate::db::pool_waiting(pool));
         self.pool.in_use.set(
             state
                 .connections

@@ -9,6 +9,7 @@ use crate::clock::{Clock, TravelClock};
 use crate::config::Settings;
 use crate::crypto::DataKey;
 use crate::db::Pool;
+use crate::live_feed::Hub;
 use crate::metrics::Metrics;
 use secrecy::ExposeSecret;
 
@@ -31,6 +32,8 @@ pub struct AppState {
     pub audit_keys: Option<crate::audit::AuditKeys>,
     /// Live feeds open now, per client IP.
     pub feeds: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+    /// The live feed's pollers, one per watched listing, and their watchers.
+    pub live_feed: Arc<Hub>,
 }
 
 impl AppState {
@@ -49,17 +52,27 @@ impl AppState {
         } else {
             clock
         };
+        let settings = Arc::new(settings);
+        let metrics = Arc::new(Metrics::default());
+        let live_feed = Arc::new(Hub::new(
+            pool.clone(),
+            clock.clone(),
+            settings.clone(),
+            data_key.clone(),
+            metrics.clone(),
+        ));
         AppState {
-            settings: Arc::new(settings),
+            settings,
             pool,
             clock,
             jwt: Arc::new(jwt),
-            metrics: Arc::new(Metrics::default()),
+            metrics,
             data_key,
             limit_keys: LimitKeys::new(jwt_secret),
             argon2,
             audit_keys,
             feeds: Arc::default(),
+            live_feed,
         }
     }
 }

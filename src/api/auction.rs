@@ -1,12 +1,13 @@
 //! The auction (网络竞价) and deals (成交): bids, the public bid history, the live feed and
 //! deal confirmation.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix_web::http::Method;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast::error::RecvError;
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::MaybeCaller;
@@ -14,11 +15,12 @@ use super::{parse_body, parse_empty, parse_id, Routes};
 use crate::app::trading::{self, DealView};
 use crate::auth::Caller;
 use crate::db;
-use crate::db::models::Bid;
+use crate::db::models::{Bid, Listing};
 use crate::domain::listing::ListingStatus;
 use crate::domain::registration::{mask_person_name, IdType};
 use crate::domain::roles::Role;
 use crate::error::ApiError;
+use crate::live_feed;
 use crate::state::AppState;
 
 pub fn routes(r: &mut Routes) {
@@ -217,20 +219,36 @@ impl Drop for FeedSlot {
     }
 }
 
+/// One client's live feed. It follows its listing's shared poller on this instance
+/// ([`crate::live_feed`]) and reads the database itself only on connect and when it can't
+/// follow: more bids than one read returns, a gap in what it was handed (it joined after
+/// them), or a buffer it fell behind (a slow client). Bids go out in acceptance order, each
+/// once: what the stream hands it again is skipped by `last_seq`.
 struct Feed {
     _slot: FeedSlot,
     /// The server ends the feed then (`server.feed_max_lifetime_secs`).
-    deadline: std::time::Instant,
+    deadline: Instant,
     state: web::Data<AppState>,
     listing_id: String,
     last_seq: i64,
-    /// The auction's end after bid `last_seq` (`None` until the first poll finds it).
+    /// The auction's end after bid `last_seq`.
     ends: Option<NaiveDateTime>,
     closed_sent: bool,
-    first: bool,
-    /// Polls since something was sent; a keep-alive comment goes out every 30 (15 s).
-    idle: u32,
+    /// Read the database before following the shared stream again.
+    behind: bool,
+    /// The last read of the database failed: wait a tick before the next.
+    failed: bool,
+    /// The listing's shared stream (`None` after a close found on connect, or when its poller
+    /// went away).
+    updates: Option<live_feed::Subscription>,
+    /// What the first read found, sent first.
+    first: Option<String>,
+    /// When something was last sent: a keep-alive comment follows [`KEEP_ALIVE`] of silence.
+    last_sent: Instant,
 }
+
+/// Silence after which a feed sends a keep-alive comment.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 fn sse(event: &str, id: Option<&str>, data: &serde_json::Value) -> String {
     let mut s = String::new();
@@ -239,6 +257,189 @@ fn sse(event: &str, id: Option<&str>, data: &serde_json::Value) -> String {
     }
     s.push_str(&format!("event: {event}\ndata: {data}\n\n"));
     s
+}
+
+/// The `bid` event of `b` (and its `extended`); `ends`, the auction's end before it, becomes
+/// the end after it.
+fn bid_event(b: &Bid, ends: &mut Option<NaiveDateTime>) -> String {
+    if b.extended_to.is_some() {
+        *ends = b.extended_to;
+    }
+    let data = serde_json::json!({
+        "amount_fen": b.amount_fen,
+        "bidder_alias": alias(b.bidder_no),
+        "placed_at": b.placed_at.and_utc(),
+        "priority": b.priority,
+        "current_price_fen": b.amount_fen,
+        "current_ends_at": ends.map(|t| t.and_utc()),
+    });
+    let mut text = sse("bid", Some(&b.seq.to_string()), &data);
+    if let Some(t) = b.extended_to {
+        text.push_str(&sse(
+            "extended",
+            None,
+            &serde_json::json!({"current_ends_at": t.and_utc()}),
+        ));
+    }
+    text
+}
+
+impl Feed {
+    /// The next chunk of the stream; `None` ends it (after the close, or at its lifetime's
+    /// end: the client reconnects with `Last-Event-ID`).
+    async fn next_chunk(&mut self) -> Option<String> {
+        if let Some(first) = self.first.take() {
+            return Some(self.sent(first));
+        }
+        if self.closed_sent || Instant::now() >= self.deadline {
+            return None;
+        }
+        let mut out = String::new();
+        if self.updates.is_none() {
+            // Its poller went away (stopped with its runtime): follow a new one, and read what
+            // may have gone by in between from the database.
+            self.follow(&mut out);
+            self.behind = true;
+        }
+        if self.behind {
+            if self.failed {
+                actix_web::rt::time::sleep(live_feed::POLL_EVERY).await;
+            }
+            self.catch_up(&mut out).await;
+        } else {
+            let wake = self.deadline.min(self.last_sent + KEEP_ALIVE);
+            let updates = &mut self.updates.as_mut()?.updates;
+            match tokio::time::timeout_at(wake.into(), updates.recv()).await {
+                Ok(Ok(live_feed::Update::Polled(tick))) => self.write_tick(&tick, &mut out),
+                Ok(Ok(live_feed::Update::Unavailable)) => {
+                    out.push_str(": database unavailable, retrying\n\n")
+                }
+                // It fell behind the buffer, or the poller went away: the database has it all.
+                Ok(Err(RecvError::Lagged(_))) => self.behind = true,
+                Ok(Err(RecvError::Closed)) => self.updates = None,
+                Err(_) if Instant::now() >= self.deadline => return None,
+                Err(_) => out.push_str(": keep-alive\n\n"),
+            }
+        }
+        Some(self.sent(out))
+    }
+
+    fn sent(&mut self, out: String) -> String {
+        if !out.is_empty() {
+            self.last_sent = Instant::now();
+        }
+        out
+    }
+
+    /// Follows the listing's poller, starting with what it handed out last: that tells
+    /// whether bids went by between this feed's last read and now.
+    fn follow(&mut self, out: &mut String) {
+        let sub = self.state.live_feed.subscribe(&self.listing_id);
+        if let Some(tick) = sub.latest.clone() {
+            self.write_tick(&tick, out);
+        }
+        self.updates = Some(sub);
+    }
+
+    /// One read of the database after `last_seq`.
+    async fn catch_up(&mut self, out: &mut String) {
+        let ctx = self.state.ctx(None);
+        let (lid, last, ends) = (self.listing_id.clone(), self.last_seq, self.ends);
+        let read = db::run(&self.state.pool, move |conn| {
+            trading::poll_feed(&ctx, conn, &lid, last, ends)
+        })
+        .await;
+        self.state.metrics.feed_caught_up();
+        match read {
+            Ok(read) => {
+                self.failed = false;
+                self.write_read(read, out);
+            }
+            Err(_) => {
+                self.failed = true;
+                out.push_str(": database unavailable, retrying\n\n");
+            }
+        }
+    }
+
+    /// What a read of the database found; still behind after a full page.
+    fn write_read(&mut self, read: trading::FeedPoll, out: &mut String) {
+        self.behind = read.bids.len() as i64 >= trading::FEED_PAGE;
+        self.ends = read.ends;
+        for b in &read.bids {
+            self.write_bid(b, out);
+        }
+        if !self.behind {
+            if let Some(l) = &read.listing {
+                self.write_close(l, out);
+            }
+        }
+    }
+
+    /// What the poller handed out: the bids after `last_seq`, if they follow on from it
+    /// (else the database fills the gap), then the close.
+    fn write_tick(&mut self, tick: &live_feed::Tick, out: &mut String) {
+        let (bids, complete) = tick.after(self.last_seq);
+        let start = self.ends;
+        // Every bid of the read: the text the first watcher wrote for them all, if it started
+        // from the same end (always, but for a schedule that moved in between).
+        let shared = (!bids.is_empty() && bids.len() == tick.bids.len())
+            .then(|| {
+                tick.rendered.get_or_init(|| {
+                    let mut ends = start;
+                    (
+                        start,
+                        bids.iter().map(|b| bid_event(b, &mut ends)).collect(),
+                    )
+                })
+            })
+            .filter(|(from, _)| *from == start);
+        match shared {
+            Some((_, text)) => {
+                out.push_str(text);
+                for b in bids {
+                    self.last_seq = b.seq;
+                    self.ends = b.extended_to.or(self.ends);
+                }
+            }
+            None => {
+                for b in bids {
+                    self.write_bid(b, out);
+                }
+            }
+        }
+        if !complete {
+            self.behind = true;
+        } else if let Some(l) = &tick.listing {
+            self.write_close(l, out);
+        }
+    }
+
+    /// Bid `last_seq + 1` (with its extension).
+    fn write_bid(&mut self, b: &Bid, out: &mut String) {
+        self.last_seq = b.seq;
+        out.push_str(&bid_event(b, &mut self.ends));
+    }
+
+    /// The close, once the listing is decided and every bid it counts was sent.
+    fn write_close(&mut self, l: &Listing, out: &mut String) {
+        let outcome = match l.status {
+            ListingStatus::Failed | ListingStatus::Cancelled => Some(ListingStatus::Failed),
+            ListingStatus::Awarded | ListingStatus::Contracted => Some(ListingStatus::Awarded),
+            _ => None,
+        };
+        if let Some(outcome) = outcome.filter(|_| l.bid_count <= self.last_seq) {
+            let awarded = outcome == ListingStatus::Awarded;
+            let data = serde_json::json!({
+                "outcome": outcome.as_str(),
+                "winning_price_fen": l
+                    .current_price_fen
+                    .or(awarded.then_some(l.reserve_price_fen)),
+            });
+            out.push_str(&sse("closed", Some(&self.last_seq.to_string()), &data));
+            self.closed_sent = true;
+        }
+    }
 }
 
 /// Server-Sent Events for one listing: `bid`, `extended`, `closed`. Each bid event carries
@@ -263,7 +464,11 @@ pub async fn events(
         .unwrap_or(0);
     let ctx = state.ctx(caller.0);
     let lid = listing_id.clone();
-    db::run(&state.pool, move |conn| trading::watch(&ctx, conn, &lid)).await?;
+    let read = db::run(&state.pool, move |conn| {
+        trading::watch(&ctx, conn, &lid, last_seq)
+    })
+    .await?;
+    state.metrics.feed_caught_up();
     let client = crate::auth::ratelimit::client_ip(
         req.peer_addr().map(|a| a.ip()),
         req.headers()
@@ -272,97 +477,30 @@ pub async fn events(
         &state.settings.server.trusted_proxies,
     );
     let lifetime = Duration::from_secs(state.settings.server.feed_max_lifetime_secs);
-    let feed = Feed {
+    let mut feed = Feed {
         _slot: FeedSlot::take(&state, client)?,
-        deadline: std::time::Instant::now() + lifetime,
+        deadline: Instant::now() + lifetime,
         state: state.clone(),
         listing_id,
         last_seq,
         ends: None,
         closed_sent: false,
-        first: true,
-        idle: 0,
+        behind: false,
+        failed: false,
+        updates: None,
+        first: None,
+        last_sent: Instant::now(),
     };
+    let mut first = String::new();
+    feed.write_read(read, &mut first);
+    if !feed.closed_sent {
+        // From here on, the poller hands it every bid after the ones just read.
+        feed.follow(&mut first);
+    }
+    feed.first = Some(first);
     let stream = futures_util::stream::unfold(feed, |mut f| async move {
-        // Closed, or at the end of its lifetime (the client reconnects with `Last-Event-ID`).
-        if f.closed_sent || std::time::Instant::now() >= f.deadline {
-            return None;
-        }
-        if !f.first {
-            actix_web::rt::time::sleep(Duration::from_millis(500)).await;
-        }
-        f.first = false;
-        let ctx = f.state.ctx(None);
-        let (lid, last, ends) = (f.listing_id.clone(), f.last_seq, f.ends);
-        let polled = db::run(&f.state.pool, move |conn| {
-            trading::poll_feed(&ctx, conn, &lid, last, ends)
-        })
-        .await;
-        let mut out = String::new();
-        match polled {
-            Ok(trading::FeedPoll {
-                bids,
-                listing,
-                ends,
-            }) => {
-                f.ends = ends;
-                for b in bids {
-                    f.last_seq = b.seq;
-                    if b.extended_to.is_some() {
-                        f.ends = b.extended_to;
-                    }
-                    let data = serde_json::json!({
-                        "amount_fen": b.amount_fen,
-                        "bidder_alias": alias(b.bidder_no),
-                        "placed_at": b.placed_at.and_utc(),
-                        "priority": b.priority,
-                        "current_price_fen": b.amount_fen,
-                        "current_ends_at": f.ends.map(|t| t.and_utc()),
-                    });
-                    out.push_str(&sse("bid", Some(&b.seq.to_string()), &data));
-                    if let Some(t) = b.extended_to {
-                        out.push_str(&sse(
-                            "extended",
-                            None,
-                            &serde_json::json!({"current_ends_at": t.and_utc()}),
-                        ));
-                    }
-                }
-                if let Some(l) = listing {
-                    let outcome = match l.status {
-                        ListingStatus::Failed | ListingStatus::Cancelled => {
-                            Some(ListingStatus::Failed)
-                        }
-                        ListingStatus::Awarded | ListingStatus::Contracted => {
-                            Some(ListingStatus::Awarded)
-                        }
-                        _ => None,
-                    };
-                    if let Some(outcome) = outcome.filter(|_| l.bid_count <= f.last_seq) {
-                        let awarded = outcome == ListingStatus::Awarded;
-                        let data = serde_json::json!({
-                            "outcome": outcome.as_str(),
-                            "winning_price_fen": l
-                                .current_price_fen
-                                .or(awarded.then_some(l.reserve_price_fen)),
-                        });
-                        out.push_str(&sse("closed", Some(&f.last_seq.to_string()), &data));
-                        f.closed_sent = true;
-                    }
-                }
-            }
-            Err(_) => out.push_str(": database unavailable, retrying\n\n"),
-        }
-        if out.is_empty() {
-            f.idle += 1;
-            if f.idle >= 30 {
-                f.idle = 0;
-                out.push_str(": keep-alive\n\n");
-            }
-        } else {
-            f.idle = 0;
-        }
-        Some((Ok::<_, actix_web::Error>(web::Bytes::from(out)), f))
+        let chunk = f.next_chunk().await?;
+        Some((Ok::<_, actix_web::Error>(web::Bytes::from(chunk)), f))
     });
     Ok(HttpResponse::Ok()
         .content_type("text/event-stream")

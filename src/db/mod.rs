@@ -64,7 +64,22 @@ macro_rules! db_run {
 /// is decided once, in `crate::error`.
 pub type QResult<T> = Result<T, diesel::result::Error>;
 
-pub type Pool = r2d2::Pool<Manager>;
+/// The connection pool (r2d2's, which it derefs to) and how many wait for it right now.
+#[derive(Clone)]
+pub struct Pool {
+    inner: r2d2::Pool<Manager>,
+    /// Requests waiting for a connection of this pool (for `/metrics`): per pool, so apps
+    /// side by side in one process (tests) count alone.
+    waiting: std::sync::Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl std::ops::Deref for Pool {
+    type Target = r2d2::Pool<Manager>;
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
+}
+
 pub type PooledConn = r2d2::PooledConnection<Manager>;
 
 /// Opens connections for the backend named by the URL, with SQLite's per-connection PRAGMAs.
@@ -150,6 +165,10 @@ pub fn connect(settings: &Settings) -> Result<Pool, StartupError> {
         .connection_timeout(Duration::from_millis(settings.database.pool_timeout_ms))
         .test_on_check_out(false)
         .build(manager)
+        .map(|inner| Pool {
+            inner,
+            waiting: Default::default(),
+        })
         .map_err(|e| StartupError::Database(e.to_string()))
 }
 
@@ -335,8 +354,10 @@ fn in_transaction(conn: &mut DbConn) -> bool {
     depth.is_some()
 }
 
-/// Requests waiting for a pooled connection right now (for `/metrics`).
-pub static POOL_WAITING: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+/// Requests waiting for a connection of `pool` right now (for `/metrics`).
+pub fn pool_waiting(pool: &Pool) -> i64 {
+    pool.waiting.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 /// Runs blocking database work on the blocking thread pool with a pooled connection.
 /// A pool that can't hand out a connection in `pool_timeout_ms` answers 503.
@@ -349,9 +370,10 @@ where
     // The request's `Idempotency-Key` claim follows its database work to the blocking thread.
     let fence = idempotency::request_fence();
     actix_web::web::block(move || {
-        POOL_WAITING.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let waiting = &pool.waiting;
+        waiting.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let got = pool.get();
-        POOL_WAITING.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        waiting.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         let mut conn = got.map_err(|e| {
             tracing::warn!(error = %e, "no database connection");
             ApiError::Unavailable

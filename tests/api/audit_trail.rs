@@ -373,18 +373,6 @@ fn a_tampered_or_shortened_stream_does_not_verify() {
 
 // ---- /metrics ----------------------------------------------------------------------------------
 
-fn metric(text: &str, series: &str) -> Option<i64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .map(|v| v.parse().unwrap_or_else(|e| panic!("{series}: {v}: {e}")))
-}
-
-fn scrape(app: &TestApp) -> String {
-    let r = app.get("/metrics", None);
-    assert_eq!(r.status, 200, "{}", r.text);
-    r.text
-}
-
 /// After a known history: a contract certified, insured, its year 1 defaulted and claimed; an
 /// auction running with two bids; a draft. `/metrics` counts listings, bids, deals, defaulted
 /// installments and claims by state from the database, every state shown (0 included), and
@@ -417,7 +405,7 @@ fn metrics_count_the_business_from_the_database() {
     bid_ok(&app, &b1, &a, RESERVE);
     bid_ok(&app, &b2, &a, RESERVE + INCREMENT);
 
-    let text = scrape(&app);
+    let text = app.scrape();
     let listings = [
         ("draft", 1),
         ("submitted", 0),
@@ -455,7 +443,7 @@ fn metrics_count_the_business_from_the_database() {
     assert!(text.contains("landx_db_pool_max "), "{text}");
     // Another instance aggregates the same database.
     let twin = app.second_instance();
-    let other = scrape(&twin);
+    let other = twin.scrape();
     for series in [
         "landx_bids_total",
         "landx_installments_defaulted",
@@ -472,7 +460,7 @@ fn metrics_count_the_business_from_the_database() {
 fn a_failing_count_leaves_the_rest_of_metrics_alone() {
     let app = TestApp::start();
     app.exec_sql("ALTER TABLE claims RENAME TO claims_away");
-    let text = scrape(&app);
+    let text = app.scrape();
     assert!(!text.contains("landx_claims{"), "{text}");
     assert_eq!(
         metric(&text, "landx_business_metrics_ok{family=\"claims\"}"),

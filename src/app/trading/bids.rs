@@ -166,23 +166,35 @@ fn visible_listing(ctx: &Ctx, conn: &mut DbConn, listing_id: &str) -> Result<Lis
     Ok(l)
 }
 
-/// May the caller follow this listing's live feed? (404 if it can't see the listing.)
-pub fn watch(ctx: &Ctx, conn: &mut DbConn, listing_id: &str) -> Result<(), ApiError> {
-    visible_listing(ctx, conn, listing_id).map(|_| ())
-}
+/// At most this many bids per read of the live feed (a reader that gets a full page reads
+/// again at once).
+pub const FEED_PAGE: i64 = 100;
 
-/// What one poll of the live feed found.
+/// What one watcher's read of the live feed found.
 #[derive(Debug, Clone)]
 pub struct FeedPoll {
-    /// Bids after the last one sent, oldest first.
+    /// Bids after the last one sent, oldest first (at most [`FEED_PAGE`]).
     pub bids: Vec<Bid>,
     pub listing: Option<Listing>,
     /// The auction's end before the first of `bids`.
     pub ends: Option<NaiveDateTime>,
 }
 
-/// One poll of the live feed: new bids after `last_seq` (with their extensions) and the
-/// listing (settled), for the close. `ends`: the end the feed knows, if any.
+/// May the caller follow this listing's live feed? (404 if it can't see the listing.) If so,
+/// the feed's first read: the bids after `last_seq` and the auction's end after it.
+pub fn watch(
+    ctx: &Ctx,
+    conn: &mut DbConn,
+    listing_id: &str,
+    last_seq: i64,
+) -> Result<FeedPoll, ApiError> {
+    let listing = visible_listing(ctx, conn, listing_id)?;
+    read_feed(conn, listing_id, Some(listing), last_seq, None)
+}
+
+/// One watcher's own read of the live feed (catching up after it fell behind the shared
+/// stream): new bids after `last_seq` (with their extensions) and the listing (settled), for
+/// the close. `ends`: the end the feed knows, if any.
 pub fn poll_feed(
     ctx: &Ctx,
     conn: &mut DbConn,
@@ -191,7 +203,17 @@ pub fn poll_feed(
     ends: Option<NaiveDateTime>,
 ) -> Result<FeedPoll, ApiError> {
     let listing = settle_for_read(conn, listing_id, ctx.now, ctx.rules())?;
-    let bids = aq::bids_after(conn, listing_id, last_seq, 100)?;
+    read_feed(conn, listing_id, listing, last_seq, ends)
+}
+
+fn read_feed(
+    conn: &mut DbConn,
+    listing_id: &str,
+    listing: Option<Listing>,
+    last_seq: i64,
+    ends: Option<NaiveDateTime>,
+) -> Result<FeedPoll, ApiError> {
+    let bids = aq::bids_after(conn, listing_id, last_seq, FEED_PAGE)?;
     // Extensions only ever move the end later, so the end after bid n is the newest
     // extension up to n, else the scheduled end.
     let ends = match ends {
@@ -203,5 +225,34 @@ pub fn poll_feed(
         bids,
         listing,
         ends,
+    })
+}
+
+/// What one poll of a listing's shared live feed found.
+#[derive(Debug, Clone)]
+pub struct SharedPoll {
+    pub listing: Option<Listing>,
+    /// The bids were read after this one.
+    pub after_seq: i64,
+    /// Bids after `after_seq`, oldest first (at most [`FEED_PAGE`]).
+    pub bids: Vec<Bid>,
+}
+
+/// One poll of a listing's shared live feed (the one poller of the listing on an instance):
+/// the listing, settled, and the bids after `after_seq`; `None` (a poller starting now): after
+/// the bids the listing counts.
+pub fn poll_shared_feed(
+    ctx: &Ctx,
+    conn: &mut DbConn,
+    listing_id: &str,
+    after_seq: Option<i64>,
+) -> Result<SharedPoll, ApiError> {
+    let listing = settle_for_read(conn, listing_id, ctx.now, ctx.rules())?;
+    let after_seq = after_seq.unwrap_or_else(|| listing.as_ref().map_or(0, |l| l.bid_count));
+    let bids = aq::bids_after(conn, listing_id, after_seq, FEED_PAGE)?;
+    Ok(SharedPoll {
+        listing,
+        after_seq,
+        bids,
     })
 }

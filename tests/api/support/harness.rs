@@ -244,6 +244,20 @@ impl Client {
             .expect("access_token")
             .to_string()
     }
+
+    /// `GET /metrics`, asserting 200: the Prometheus text.
+    pub fn scrape(&self) -> String {
+        let r = self.get("/metrics", None);
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.text
+    }
+}
+
+/// The value of one series (name and labels as written) in a `/metrics` text.
+pub fn metric(text: &str, series: &str) -> Option<i64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map(|v| v.parse().unwrap_or_else(|e| panic!("{series}: {v}: {e}")))
 }
 
 #[derive(Debug)]

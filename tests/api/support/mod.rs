@@ -18,6 +18,6 @@ pub mod signals;
 pub mod trading;
 pub mod world;
 
-pub use harness::{t0, Client, Resp, TestApp};
+pub use harness::{metric, t0, Client, Resp, TestApp};
 pub use http::*;
 pub use world::*;
