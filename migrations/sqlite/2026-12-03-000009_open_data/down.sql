@@ -1,3 +1,8 @@
+DROP INDEX installments_village_due;
+DROP INDEX contracts_village_certified;
+DROP INDEX listings_village_closed;
+DROP INDEX contracts_township_certified;
+DROP INDEX listings_township_closed;
 DROP INDEX recoveries_received;
 DROP INDEX claims_created;
 DROP INDEX policies_issued;
