@@ -2,11 +2,14 @@
 //! with an outcome (contracted, awarded, failed) over 3 townships × 6 villages and the
 //! Shanghai years 2025–2027, with their registrations, deals, certified contracts, one rent
 //! installment each (paid, overdue, defaulted, scheduled), payments, policies, claims and
-//! recoveries, and publishes them (`app::open_data::backfill`, the code that writes every
-//! record). Then measures p50/p99 over BENCH_ROUNDS (default 200) requests through HTTP of the
-//! open-data list, its CSV, the change feed and the statistics, and prints the plan of the
-//! main queries (PostgreSQL: `EXPLAIN (ANALYZE, BUFFERS)`; SQLite: `EXPLAIN QUERY PLAN`),
-//! captured from the application's own query code by diesel's instrumentation.
+//! recoveries, and their published records (built from the seed with the domain's types and
+//! checked byte for byte against `app::open_data::touch` on a sample; BENCH_BACKFILL=1 runs
+//! `app::open_data::backfill` instead, minutes on PostgreSQL). Then measures p50/p99 over
+//! BENCH_ROUNDS (default 200) requests through HTTP of the open-data list, its CSV, the change
+//! feed and the statistics, and prints the plan of the main queries (PostgreSQL:
+//! `EXPLAIN (ANALYZE, BUFFERS)`; SQLite: `EXPLAIN QUERY PLAN`), captured from the
+//! application's own query code by diesel's instrumentation. BENCH_KEEP=1 leaves the database
+//! behind. Results: docs/perf/open_data.md.
 //!
 //!     cargo bench --bench open_data
 //!     LANDX_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench open_data
