@@ -197,6 +197,12 @@ pub fn query_id(raw: Option<String>, name: &str) -> Result<Option<String>, ApiEr
     .transpose()
 }
 
+/// A `year` query parameter outside the range of
+/// [`crate::domain::open_data::business_year`] (a bad query string).
+pub fn bad_year() -> ApiError {
+    ApiError::BadRequest("query parameter `year` must be between 1900 and 9998".into())
+}
+
 /// A comma-separated query list of enum words (`overdue,defaulted`); an unknown word is 400
 /// (a bad query string).
 pub fn word_list<T>(

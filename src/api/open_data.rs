@@ -7,11 +7,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{decode_cursor, encode_cursor, parse_id, query_id, word_list, PageQuery, Routes};
+use super::{
+    bad_year, decode_cursor, encode_cursor, parse_id, query_id, word_list, Page, PageQuery, Routes,
+};
 use crate::app::open_data::{self, Published};
 use crate::db::{self, open_data::OpenFilter};
 use crate::domain::listing::ListingStatus;
-use crate::domain::open_data::{is_published, OpenDeal};
+use crate::domain::open_data::{business_year, is_published, OpenDeal};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -46,13 +48,6 @@ impl From<Published> for OpenDealOut {
             updated_at: p.updated_at,
         }
     }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct OpenDealPage {
-    pub items: Vec<OpenDealOut>,
-    /// Pass as `cursor` to get the next page; null on the last page.
-    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -95,11 +90,7 @@ pub struct OpenDealsFilter {
 impl OpenDealsFilter {
     fn to_filter(&self) -> Result<OpenFilter, ApiError> {
         if let Some(y) = self.year {
-            if !(1900..=9998).contains(&y) {
-                return Err(ApiError::BadRequest(
-                    "query parameter `year` must be between 1900 and 9998".into(),
-                ));
-            }
+            business_year(y).ok_or_else(bad_year)?;
         }
         let outcomes = word_list(self.outcome.as_deref(), "outcome", |w| {
             ListingStatus::parse(w).filter(|s| is_published(*s))
@@ -151,7 +142,7 @@ async fn load_page(
 #[utoipa::path(get, path = "/api/v1/open-data/deals", tag = "open data",
     params(PageQuery, OpenDealsFilter),
     responses(
-        (status = 200, body = OpenDealPage),
+        (status = 200, body = Page<OpenDealOut>),
         (status = 400, description = "bad query string"),
         (status = 422, description = "limit out of range"),
     ))]
@@ -162,7 +153,7 @@ pub async fn list_deals(
 ) -> Result<HttpResponse, ApiError> {
     let (items, next_cursor) =
         load_page(&state, &f, q.limit, q.cursor.as_deref(), (50, 200)).await?;
-    Ok(HttpResponse::Ok().json(OpenDealPage { items, next_cursor }))
+    Ok(HttpResponse::Ok().json(Page { items, next_cursor }))
 }
 
 /// The same records as CSV (public): `text/csv; charset=utf-8`, UTF-8 with a BOM so

@@ -6,10 +6,11 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::extract::MaybeCaller;
-use super::{query_id, Routes};
+use super::{bad_year, query_id, Routes};
 use crate::app::stats::{self, Stats};
 use crate::db;
 use crate::domain::calendar::shanghai_year;
+use crate::domain::open_data::business_year;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -48,12 +49,7 @@ pub async fn get_stats(
     let q = q.into_inner();
     let ctx = state.ctx(caller.0);
     let year = match q.year {
-        Some(y) if (1900..=9998).contains(&y) => y as i32,
-        Some(_) => {
-            return Err(ApiError::BadRequest(
-                "query parameter `year` must be between 1900 and 9998".into(),
-            ))
-        }
+        Some(y) => business_year(y).ok_or_else(bad_year)?,
         None => shanghai_year(ctx.now),
     };
     let township = query_id(q.township_id, "township_id")?;

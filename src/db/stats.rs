@@ -105,6 +105,16 @@ where
     }
 }
 
+/// A query of one row of sums (an aggregate without `GROUP BY`); all zero without rows.
+fn one(conn: &mut DbConn, sql: &str, args: &[Arg]) -> QResult<Sums> {
+    Ok(load(conn, sql, args)?.into_iter().next().unwrap_or(Sums {
+        n: 0,
+        s1: 0,
+        s2: 0,
+        s3: 0,
+    }))
+}
+
 /// `AND <col> = ?` with the township, when scoped to one.
 fn township(w: &Window, col: &str, args: &mut Vec<Arg>) -> String {
     match &w.township_id {
@@ -149,12 +159,7 @@ pub fn auctions(conn: &mut DbConn, w: &Window) -> QResult<Sums> {
          CAST(COALESCE(SUM(l.bid_count), 0) AS BIGINT) AS s2, CAST(0 AS BIGINT) AS s3 \
          FROM listings l WHERE l.closed_at >= ? AND l.closed_at < ? AND l.eligible_bidders >= 2{t}"
     );
-    Ok(load(conn, &sql, &args)?.into_iter().next().unwrap_or(Sums {
-        n: 0,
-        s1: 0,
-        s2: 0,
-        s3: 0,
-    }))
+    one(conn, &sql, &args)
 }
 
 /// Contracts certified in the year (not later cancelled): count, area (centimu), annual rent.
@@ -167,12 +172,7 @@ pub fn certified(conn: &mut DbConn, w: &Window) -> QResult<Sums> {
          CAST(COALESCE(SUM(c.annual_rent_fen), 0) AS BIGINT) AS s2, CAST(0 AS BIGINT) AS s3 \
          FROM contracts c WHERE c.certified_at >= ? AND c.certified_at < ?{t} AND c.status NOT IN {not}"
     );
-    Ok(load(conn, &sql, &args)?.into_iter().next().unwrap_or(Sums {
-        n: 0,
-        s1: 0,
-        s2: 0,
-        s3: 0,
-    }))
+    one(conn, &sql, &args)
 }
 
 /// Rent per mu of the contracts certified in the year, by (land type, use): one row per
@@ -224,12 +224,7 @@ pub fn over_reserve(conn: &mut DbConn, w: &Window) -> QResult<Sums> {
         "SELECT COUNT(*) AS n, CAST(COALESCE(SUM(o.v), 0) AS BIGINT) AS s1, \
          CAST(COALESCE(SUM(o.negotiated), 0) AS BIGINT) AS s2, CAST(0 AS BIGINT) AS s3 FROM ({base}) o"
     );
-    Ok(load(conn, &sql, &args)?.into_iter().next().unwrap_or(Sums {
-        n: 0,
-        s1: 0,
-        s2: 0,
-        s3: 0,
-    }))
+    one(conn, &sql, &args)
 }
 
 /// The median of the same per-deal figure: the middle one or two rows (`n`, `s1` = their sum).
@@ -241,12 +236,7 @@ pub fn over_reserve_median(conn: &mut DbConn, w: &Window) -> QResult<Sums> {
            SELECT o.v, ROW_NUMBER() OVER (ORDER BY o.v) AS rn, COUNT(*) OVER () AS cnt FROM ({base}) o) m \
          WHERE m.rn IN ((m.cnt + 1) / 2, (m.cnt + 2) / 2)"
     );
-    Ok(load(conn, &sql, &args)?.into_iter().next().unwrap_or(Sums {
-        n: 0,
-        s1: 0,
-        s2: 0,
-        s3: 0,
-    }))
+    one(conn, &sql, &args)
 }
 
 fn over_reserve_base(w: &Window) -> (String, Vec<Arg>) {
@@ -274,12 +264,7 @@ pub fn forfeited(conn: &mut DbConn, w: &Window) -> QResult<Sums> {
          FROM registrations r JOIN listings l ON l.id = r.listing_id \
          WHERE l.closed_at >= ? AND l.closed_at < ?{t} AND r.deposit_status IN {st}"
     );
-    Ok(load(conn, &sql, &args)?.into_iter().next().unwrap_or(Sums {
-        n: 0,
-        s1: 0,
-        s2: 0,
-        s3: 0,
-    }))
+    one(conn, &sql, &args)
 }
 
 /// Policies issued in the year (not cancelled): count, premiums, the subsidy, the holders'
@@ -294,12 +279,7 @@ pub fn premiums(conn: &mut DbConn, w: &Window) -> QResult<Sums> {
          CAST(COALESCE(SUM(p.holder_premium_fen), 0) AS BIGINT) AS s3 \
          FROM policies p WHERE p.issued_at >= ? AND p.issued_at < ?{t} AND p.status NOT IN {not}"
     );
-    Ok(load(conn, &sql, &args)?.into_iter().next().unwrap_or(Sums {
-        n: 0,
-        s1: 0,
-        s2: 0,
-        s3: 0,
-    }))
+    one(conn, &sql, &args)
 }
 
 /// Installments due in the year, by how they stand: `paid_on_time` (settled by payments all
@@ -336,12 +316,7 @@ pub fn claims(conn: &mut DbConn, w: &Window) -> QResult<Sums> {
          CAST(COALESCE(SUM(c.paid_fen), 0) AS BIGINT) AS s3 \
          FROM claims c WHERE c.created_at >= ? AND c.created_at < ?{t}"
     );
-    Ok(load(conn, &sql, &args)?.into_iter().next().unwrap_or(Sums {
-        n: 0,
-        s1: 0,
-        s2: 0,
-        s3: 0,
-    }))
+    one(conn, &sql, &args)
 }
 
 /// Recoveries (追偿) received in the year: count and amount.
@@ -354,12 +329,7 @@ pub fn recoveries(conn: &mut DbConn, w: &Window) -> QResult<Sums> {
          FROM recoveries r JOIN claims c ON c.id = r.claim_id \
          WHERE r.received_on >= ? AND r.received_on < ?{t}"
     );
-    Ok(load(conn, &sql, &args)?.into_iter().next().unwrap_or(Sums {
-        n: 0,
-        s1: 0,
-        s2: 0,
-        s3: 0,
-    }))
+    one(conn, &sql, &args)
 }
 
 /// Per village of one township: listings closed, contracts certified, area certified

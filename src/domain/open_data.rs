@@ -189,13 +189,20 @@ pub fn mask_person_name(name: &str) -> String {
 /// The instants bounding a Shanghai calendar year: `[start, end)` in UTC (Shanghai is UTC+8
 /// all year, so 1 January 00:00 there is 31 December 16:00 UTC). `None` outside 1900–9999.
 pub fn shanghai_year_bounds(year: i32) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-    if !(1900..=9998).contains(&year) {
-        return None;
-    }
+    business_year(i64::from(year))?;
     let tz = chrono::FixedOffset::east_opt(8 * 3600)?;
     let start = tz.with_ymd_and_hms(year, 1, 1, 0, 0, 0).single()?;
     let end = tz.with_ymd_and_hms(year + 1, 1, 1, 0, 0, 0).single()?;
     Some((start.with_timezone(&Utc), end.with_timezone(&Utc)))
+}
+
+/// A year the open data and statistics can be asked for: 1900–9998 (so the year after it
+/// still exists as a calendar year). `None` otherwise.
+pub fn business_year(year: i64) -> Option<i32> {
+    (1900..=9998)
+        .contains(&year)
+        .then(|| i32::try_from(year).ok())
+        .flatten()
 }
 
 /// The calendar-date bounds of a year: `[1 Jan, 1 Jan next year)`.
