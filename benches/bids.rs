@@ -1,7 +1,13 @@
-//! Bid throughput on one hot auction, through HTTP and — as the ceiling — the same
-//! transaction (`app::trading::place_bid`: lock the listing, check, insert, update, audit) called
-//! directly on the database without HTTP, in the same run. Also p50/p99 latency at a fixed
-//! offered rate. SQLite by default; PostgreSQL with LANDX_TEST_DATABASE_URL.
+//! Bid throughput on one hot auction, in the same run on the same database:
+//! - the **raw ceiling**: the minimal bid transaction and nothing else (lock the listing row,
+//!   insert the bid, update the listing, append the audit record, commit), prepared
+//!   statements through the same driver, no rules, no HTTP;
+//! - the bid use case (`app::trading::place_bid`: the rules, the audit chain) called directly;
+//! - `POST /listings/{id}/bids` through HTTP (one client, then 16 racing clients);
+//! - p50/p99 latency at a fixed offered rate (optionally with live-feed watchers).
+//!
+//! SQLite by default; PostgreSQL with LANDX_TEST_DATABASE_URL. Durability as in production:
+//! SQLite `synchronous = FULL`, PostgreSQL `synchronous_commit` as the server has it (on).
 //!
 //!     cargo bench --bench bids
 //!     LANDX_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench bids
@@ -119,6 +125,89 @@ fn hot_auction(app: &common::TestApp, n: usize, tag: &str) -> (String, Vec<(Stri
     (listing, bidders)
 }
 
+/// The minimal bid transaction, `n` times: lock the listing row, insert the bid, update the
+/// listing, append the audit record, commit. Bids per second.
+fn raw_ceiling(
+    app: &common::TestApp,
+    listing: &str,
+    bidders: &[(String, String)],
+    n: usize,
+) -> f64 {
+    use diesel::prelude::*;
+    use landx::db::schema::{audit_log, bids, listings, registrations};
+    use sha2::Digest;
+
+    let mut conn = app.pool().get().unwrap();
+    let regs: Vec<String> = bidders
+        .iter()
+        .map(|(uid, _)| {
+            registrations::table
+                .filter(registrations::listing_id.eq(listing))
+                .filter(registrations::investor_id.eq(uid))
+                .select(registrations::id)
+                .first(&mut *conn)
+                .unwrap()
+        })
+        .collect();
+    let stream = format!("bench-raw:{listing}");
+    let mut prev = "0".repeat(64);
+    let t = Instant::now();
+    for i in 0..n {
+        let seq = i as i64 + 1;
+        let reg = &regs[i % 2];
+        let amount = RESERVE + INC * i as i64;
+        let now = app.clock.now().naive_utc();
+        let bid_id = uuid::Uuid::now_v7().to_string();
+        let hash = hex::encode(sha2::Sha256::digest(format!("{prev}|{bid_id}|{amount}")));
+        let work = |c: &mut landx::db::DbConn| -> QueryResult<()> {
+            let lock = listings::table.find(listing).select(listings::bid_count);
+            let _count: i64 = match c {
+                landx::db::DbConn::Pg(c) => lock.for_update().first(c)?,
+                landx::db::DbConn::Sqlite(c) => lock.first(c)?,
+            };
+            diesel::insert_into(bids::table)
+                .values((
+                    bids::id.eq(&bid_id),
+                    bids::listing_id.eq(listing),
+                    bids::registration_id.eq(reg),
+                    bids::seq.eq(seq),
+                    bids::bidder_no.eq(1 + (i % 2) as i64),
+                    bids::amount_fen.eq(amount),
+                    bids::priority.eq(false),
+                    bids::placed_at.eq(now),
+                ))
+                .execute(c)?;
+            diesel::update(listings::table.find(listing))
+                .set((
+                    listings::current_price_fen.eq(Some(amount)),
+                    listings::leading_registration_id.eq(Some(reg)),
+                    listings::bid_count.eq(seq),
+                    listings::updated_at.eq(now),
+                ))
+                .execute(c)?;
+            diesel::insert_into(audit_log::table)
+                .values((
+                    audit_log::id.eq(uuid::Uuid::now_v7().to_string()),
+                    audit_log::stream.eq(&stream),
+                    audit_log::seq.eq(seq),
+                    audit_log::prev_hash.eq(&prev),
+                    audit_log::hash.eq(&hash),
+                    audit_log::action.eq("bid.placed"),
+                    audit_log::entity_type.eq("bid"),
+                    audit_log::entity_id.eq(&bid_id),
+                    audit_log::created_at.eq(now),
+                    audit_log::amount_fen.eq(Some(amount)),
+                ))
+                .execute(c)?;
+            Ok(())
+        };
+        // The production transaction wrapper: BEGIN IMMEDIATE on SQLite, BEGIN on PostgreSQL.
+        landx::db::write_tx(&mut conn, |c| Ok(work(c)?)).unwrap();
+        prev = hash;
+    }
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
 fn pct(v: &mut [Duration], p: f64) -> f64 {
     v.sort();
     v[((v.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
@@ -146,7 +235,12 @@ fn main() {
         "sqlite"
     };
 
-    // 1. Ceiling: the bid transaction called directly, two bidders alternating (every bid valid).
+    // 0. The raw ceiling: the minimal transaction, two bidders alternating.
+    let (listing, bidders) = hot_auction(&app, 2, "R");
+    let raw = raw_ceiling(&app, &listing, &bidders, bids);
+    println!("[{backend}] raw ceiling (plain SQL), 1 client: {raw:>8.0} bids/s");
+
+    // 1. The bid use case called directly, two bidders alternating (every bid valid).
     let (listing, bidders) = hot_auction(&app, 2, "A");
     let ctxs: Vec<landx::app::Ctx> = bidders
         .iter()
@@ -160,7 +254,10 @@ fn main() {
     }
     let direct = bids as f64 / t.elapsed().as_secs_f64();
     drop(conn);
-    println!("[{backend}] direct (no HTTP), 1 client:   {direct:>8.0} bids/s");
+    println!(
+        "[{backend}] use case direct (no HTTP), 1 client: {direct:>8.0} bids/s  ({:.0}% of the raw ceiling)",
+        direct / raw * 100.0
+    );
 
     // 2. The same through HTTP.
     let (listing, bidders) = hot_auction(&app, 2, "B");
@@ -176,7 +273,8 @@ fn main() {
     }
     let http = bids as f64 / t.elapsed().as_secs_f64();
     println!(
-        "[{backend}] HTTP, 1 client:               {http:>8.0} bids/s  ({:.0}% of the ceiling)",
+        "[{backend}] HTTP, 1 client:               {http:>8.0} bids/s  ({:.0}% of the raw ceiling, {:.0}% of the use case)",
+        http / raw * 100.0,
         http / direct * 100.0
     );
 

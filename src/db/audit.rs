@@ -13,6 +13,10 @@ use super::{DbConn, QResult};
 /// commit (PostgreSQL `FOR UPDATE`; SQLite holds the write lock already), so concurrent
 /// appends to one stream serialise while other streams proceed.
 pub fn lock_stream_head(conn: &mut DbConn, stream: &str, genesis: &str) -> QResult<(i64, String)> {
+    // A stream's head exists after its first record: one statement from then on.
+    if let Some(head) = locked_head(conn, stream)? {
+        return Ok(head);
+    }
     let head = (
         audit_streams::stream.eq(stream.to_string()),
         audit_streams::last_seq.eq(0i64),
@@ -24,12 +28,16 @@ pub fn lock_stream_head(conn: &mut DbConn, stream: &str, genesis: &str) -> QResu
             .on_conflict_do_nothing()
             .execute(conn)?;
     });
+    locked_head(conn, stream)?.ok_or(diesel::result::Error::NotFound)
+}
+
+fn locked_head(conn: &mut DbConn, stream: &str) -> QResult<Option<(i64, String)>> {
     let query = audit_streams::table
         .find(stream)
         .select((audit_streams::last_seq, audit_streams::last_hash));
     match conn {
-        DbConn::Pg(c) => query.for_update().first(c),
-        DbConn::Sqlite(c) => query.first(c),
+        DbConn::Pg(c) => query.for_update().first(c).optional(),
+        DbConn::Sqlite(c) => query.first(c).optional(),
     }
 }
 

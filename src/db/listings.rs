@@ -342,6 +342,22 @@ pub fn save_listing(conn: &mut DbConn, l: &Listing) -> QResult<()> {
     Ok(())
 }
 
+/// Writes what an accepted bid changes on its (locked) listing row: the price, the leader,
+/// the end, the bid count and the update time; nothing else, so the statement is one
+/// prepared statement, the same for every bid.
+pub fn save_bid_state(conn: &mut DbConn, l: &Listing) -> QResult<()> {
+    diesel::update(listings::table.find(&l.id))
+        .set((
+            listings::current_price_fen.eq(l.current_price_fen),
+            listings::leading_registration_id.eq(&l.leading_registration_id),
+            listings::current_ends_at.eq(l.current_ends_at),
+            listings::bid_count.eq(l.bid_count),
+            listings::updated_at.eq(l.updated_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Moves a listing from `from` to the row's new state only if it is still in `from`: the
 /// conditional update that makes concurrent transitions (and several workers) safe.
 pub fn save_listing_if(conn: &mut DbConn, l: &Listing, from: ListingStatus) -> QResult<bool> {

@@ -106,6 +106,28 @@ pub fn find_by_investor(
         .optional()
 }
 
+/// In one query: the registration of `investor_id` on `listing_id` and the registration
+/// `leader_id` (the auction's leader), either possibly missing.
+pub fn find_bidder_and_leader(
+    conn: &mut DbConn,
+    listing_id: &str,
+    investor_id: &str,
+    leader_id: Option<&str>,
+) -> QResult<(Option<Registration>, Option<Registration>)> {
+    let rows: Vec<Registration> = registrations::table
+        .filter(registrations::listing_id.eq(listing_id))
+        .filter(
+            registrations::investor_id
+                .eq(investor_id)
+                .or(registrations::id.eq(leader_id.unwrap_or_default())),
+        )
+        .select(Registration::as_select())
+        .load(conn)?;
+    let mine = rows.iter().find(|r| r.investor_id == investor_id).cloned();
+    let leader = leader_id.and_then(|id| rows.into_iter().find(|r| r.id == id));
+    Ok((mine, leader))
+}
+
 /// The registration on `listing_id` of the legal person whose ID number hashes to `id_hash`.
 pub fn find_by_id_hash(
     conn: &mut DbConn,

@@ -49,14 +49,16 @@ pub fn place_bid(
             .map_err(|e| ApiError::Validation(vec![e]))?;
         let now = ctx.clock.now();
         settle_locked(conn, &mut l, now, ctx.rules())?;
-        let reg = rq::find_by_investor(conn, &l.id, &caller.id)?;
-        let leader = match &l.leading_registration_id {
-            Some(id) => rq::find(conn, id)?.map(|r| Leader {
-                registration_id: r.id,
-                member_verified: r.member_verified,
-            }),
-            None => None,
-        };
+        let (reg, leader) = rq::find_bidder_and_leader(
+            conn,
+            &l.id,
+            &caller.id,
+            l.leading_registration_id.as_deref(),
+        )?;
+        let leader = leader.map(|r| Leader {
+            registration_id: r.id,
+            member_verified: r.member_verified,
+        });
         let state = AuctionState {
             reserve_fen: l.reserve_price_fen,
             increment_fen: l.min_increment_fen,
@@ -90,7 +92,7 @@ pub fn place_bid(
         l.current_ends_at = Some(accepted.current_ends_at.naive_utc());
         l.bid_count += 1;
         l.updated_at = now.naive_utc();
-        q::save_listing(conn, &l)?;
+        q::save_bid_state(conn, &l)?;
         audit::append(
             conn,
             &Entry {
