@@ -150,7 +150,7 @@ export async function listingForm(main, [id], query) {
   clear(main, h('h1', {}, relist ? `重新挂牌：${l.title}` : l ? `编辑挂牌：${l.title}` : '新建挂牌'),
     l?.return_reason && l.status === 'returned' ? h('p', { class: 'warn' }, `退回原因：${l.return_reason}`) : null,
     form({
-      label: '挂牌信息', submit: relist ? '生成新挂牌草稿' : '保存并提交审核', rules: LISTING_RULES,
+      label: '挂牌信息', submit: relist ? '生成新挂牌草稿' : '保存并提交审核', rules: LISTING_RULES, fields,
       more: relist ? [] : [['draft', '仅保存草稿']],
       onSubmit: async (v, formEl, intent) => {
         if (relist) {

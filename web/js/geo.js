@@ -24,7 +24,7 @@ export function parcelMap(parcels, { width = 320, height = 220 } = {}) {
     .map((p) => ({ code: p.code, polygons: rings(p.boundary_geojson) }))
     .filter((s) => s.polygons.length);
   if (!shapes.length) return null;
-  const points = shapes.flatMap((s) => s.polygons.flat(1));
+  const points = shapes.flatMap((s) => s.polygons.flat(2));
   const lats = points.map((p) => p[1]);
   const k = Math.cos(((Math.min(...lats) + Math.max(...lats)) / 2) * Math.PI / 180);
   const xs = points.map((p) => p[0] * k);

@@ -49,6 +49,7 @@ export function livePanel(l, { user, myReg }) {
       phaseEl.textContent = `状态：${status(st.status)}`;
     }
     drawControls();
+    tick();
   }
 
   function tick() {
