@@ -336,3 +336,114 @@ def test_deal_contract_signed_certified_printed(new_console, world):
     for c in (winner, col, staff):
         assert [e for e in c.errors if "Content Security Policy" in e] == [], c.errors
         assert c.errors == [], c.errors
+
+
+def test_insurance_quote_refused_then_issued(new_console, world):
+    inv = new_console()
+    pi = inv.login("coop@console.test")
+    inv.go(world.contract_url)
+    pi.get_by_label("合同年度").select_option("1")
+    pi.get_by_role("button", name="申请报价").click()
+    expect(pi.locator(".card", has_text="履约保证保险")).to_contain_text("已报价")
+    # 194,721.30 元 insured at 3 %: premium 5,841.64 元, half subsidised.
+    expect(pi.locator(".card", has_text="履约保证保险")).to_contain_text("5,841.64 元")
+
+    ins = new_console()
+    pa = ins.login("axny@console.test")
+    assert pa.url.endswith("/app/insurer")
+    ins.shot("insurer-quotes")
+    axe_check(pa, "insurer quotes")
+    # The insurer's refusal: a policy number is required (the API names the field).
+    pa.get_by_role("button", name="出单").click()
+    expect(pa.locator('[data-field="policy_no"] .field-error')).to_contain_text("保单号")
+    pa.get_by_label("保单号").fill("AXNY-2027-000123")
+    pa.get_by_role("button", name="出单").click()
+    expect(pa.get_by_text("没有待出单的报价")).to_be_visible()
+    ins.go("/app/policies")
+    expect(pa.locator("td", has_text="AXNY-2027-000123")).to_be_visible()
+    ins.go("/app/claims")
+    axe_check(pa, "insurer claims")
+    inv.go(world.contract_url)
+    expect(pi.locator(".meta .badge")).to_have_text("履行中")
+    assert inv.errors == [] and ins.errors == [], (inv.errors, ins.errors)
+
+
+def test_collective_records_rent(new_console, world):
+    c = new_console()
+    page = c.login("hutang@console.test")
+    c.go(world.contract_url)
+    rent = page.locator(".card", has_text="租金计划")
+    # A refusal: more than what is outstanding (174,721.30 元 after the deposit).
+    rent.get_by_label("金额（元）").fill("200,000")
+    rent.get_by_label("收据/银行流水号").fill("HT-2027-001")
+    rent.get_by_role("button", name="登记").click()
+    expect(rent.locator('[data-field="amount_fen"] .field-error')).to_contain_text("不超过该期未付金额")
+    rent.get_by_label("金额（元）").fill("50,000")
+    rent.get_by_role("button", name="登记").click()
+    expect(page.locator(".card", has_text="租金计划").locator("tbody tr").first).to_contain_text("124,721.30 元")
+    c.shot("collective-contract-rent")
+    assert c.errors == [], c.errors
+
+
+def test_staff_overview_screens(new_console, world):
+    c = new_console()
+    page = c.login("staff@console.test")
+    c.go("/app/installments")
+    expect(page.get_by_label("状态")).to_have_value("overdue,defaulted")
+    c.shot("staff-overdue-default")
+    axe_check(page, "overdue overview")
+    c.go("/app/signals")
+    expect(page.locator("h1")).to_have_text("围标串标提示")
+    c.shot("staff-signals")
+    c.go(f"/app/audit/listing:{world.listing_id}")
+    expect(page.get_by_role("status").filter(has_text="记录链校验")).to_contain_text("校验通过")
+    expect(page.locator("td", has_text="bid.placed")).to_have_count(4)
+    c.shot("staff-audit")
+    axe_check(page, "audit")
+    assert c.errors == [], c.errors
+
+
+def test_admin_screens_and_refusal(new_console, world, server):
+    from conftest import ADMIN_EMAIL, ADMIN_PASSWORD
+    c = new_console()
+    page = c.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+    assert page.url.endswith("/app/admin")
+    expect(page.get_by_role("link", name="漕泾镇")).to_be_visible()
+    expect(page.locator("td", has_text="上海市金山区漕泾镇护塘村股份经济合作社")).to_be_visible()
+    c.shot("admin-orgs")
+    axe_check(page, "admin orgs")
+    c.go("/app/admin/users")
+    form = page.get_by_role("form", name="新建用户")
+    form.get_by_label("电子邮箱").fill("xinqiao@console.test")
+    form.get_by_label("显示名称").fill("新桥村股份经济合作社")
+    form.get_by_label("角色").select_option("collective")
+    form.get_by_role("button", name="新建用户").click()
+    # The admin's refusal: a collective user needs its village, named beside the field.
+    expect(form.locator('[data-field="village_id"] .field-error')).to_contain_text("须选择村")
+    form.get_by_label("所属村（村集体）").select_option(label="漕泾镇护塘村")
+    form.get_by_role("button", name="新建用户").click()
+    expect(page.locator("td", has_text="xinqiao@console.test")).to_be_visible()
+    # Without a password the account was invited by e-mail.
+    assert server.mailed_token("xinqiao@console.test", "Set your password")
+    c.shot("admin-users")
+    axe_check(page, "admin users")
+    assert c.errors == [], c.errors
+
+
+def test_open_data_and_logout(new_console, world):
+    c = new_console()
+    page = c.open("/app/open-data")
+    c.go(f"/app/open-data?year={world.ends.astimezone(SHANGHAI).year}")
+    expect(page.locator("td", has_text="1,230.00 元/亩·年")).to_be_visible()
+    c.shot("public-open-data")
+    axe_check(page, "open data")
+    page = c.login("coop@console.test")
+    c.go("/app/investor")
+    c.shot("investor-home")
+    page.get_by_role("button", name="退出").click()
+    expect(page.get_by_role("link", name="登录")).to_be_visible()
+    # Tokens live in memory only: nothing in storage, cookies or the address.
+    assert page.evaluate("localStorage.length + sessionStorage.length") == 0
+    assert c.context.cookies() == []
+    assert "token" not in page.url
+    assert c.errors == [], c.errors
