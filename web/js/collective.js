@@ -3,7 +3,7 @@
 
 import { get, page, post, patch, currentUser } from './api.js';
 import { h, clear, field, form, table, paged, section, go, fieldError } from './ui.js';
-import { yuan, perMu, mu, date, dateTime, parseYuan, shanghaiToUtc, utcToShanghai } from './format.js';
+import { perMu, mu, date, dateTime, parseYuan, shanghaiToUtc, utcToShanghai } from './format.js';
 import { status, LAND_TYPE, USE } from './labels.js';
 
 /** `/app/collective`: parcels and listings of the village. */

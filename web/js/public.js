@@ -2,7 +2,7 @@
 // from their GeoJSON, bids, the deal, and the actions of whoever is signed in), open data.
 
 import { get, page, post, currentUser } from './api.js';
-import { h, clear, field, form, values, table, paged, facts, section, action, badge, go, showProblem } from './ui.js';
+import { h, clear, field, form, table, paged, facts, section, action, badge, go, showProblem } from './ui.js';
 import { yuan, perMu, mu, dateTime, date, parseYuan } from './format.js';
 import { status, LAND_TYPE, USE } from './labels.js';
 import { parcelMap } from './geo.js';

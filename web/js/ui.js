@@ -143,8 +143,8 @@ export function showProblem(root, e, rules = {}) {
       leftover.push(`${rules[err.field] || err.field}: ${err.message}`);
     }
   }
-  general.replaceChildren(h('strong', { 'data-code': e.code }, problemText(e)),
-    leftover.length ? h('ul', {}, leftover.map((l) => h('li', {}, l))) : null);
+  general.replaceChildren(h('strong', { 'data-code': e.code }, problemText(e)));
+  if (leftover.length) general.append(h('ul', {}, leftover.map((l) => h('li', {}, l))));
   const first = root.querySelector('[aria-invalid="true"]');
   if (first) first.focus();
 }

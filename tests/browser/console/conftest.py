@@ -26,6 +26,7 @@ CHROMIUM = os.environ.get("LANDX_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--lang=zh-CN",
 ]
 ADMIN_EMAIL = "admin@console.test"
 ADMIN_PASSWORD = "console-admin-2027"
