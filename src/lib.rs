@@ -59,6 +59,7 @@ pub fn build_app(
                 .error_handler(|e, _| ApiError::BadRequest(format!("bad path: {e}")).into()),
         )
         .configure(|cfg| api::routes().register(cfg))
+        .configure(api::console::configure)
         .default_service(web::to(|| async { Err::<HttpResponse, _>(ApiError::NotFound) }))
         .wrap(crate::idempotency::Idempotency)
         .wrap(ErrorHandlers::new().default_handler(bare_error_to_problem))

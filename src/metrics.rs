@@ -594,7 +594,8 @@ mod tests {
 
         let req = test::TestRequest::default()
             .method(Method::from_bytes(b"FOOBAR").unwrap())
-            .uri("/")
+            // An unrouted path (`/` is the web console's).
+            .uri("/nowhere")
             .to_request();
         let res = test::call_service(&app, req).await;
         assert_eq!(res.status(), 404);

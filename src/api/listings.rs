@@ -59,6 +59,9 @@ pub struct ListingParcelOut {
     pub quality_grade: Option<i64>,
     pub households: i64,
     pub location: String,
+    /// The parcel's boundary (a GeoJSON polygon) when its village recorded one: public with
+    /// the listing, so clients can draw the land on offer.
+    pub boundary_geojson: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -142,6 +145,10 @@ fn listing_out(l: Listing, parcels: Vec<Parcel>) -> ListingOut {
                 permanent_basic_farmland: p.permanent_basic_farmland,
                 quality_grade: p.quality_grade,
                 households: p.households,
+                boundary_geojson: p
+                    .boundary_geojson
+                    .as_deref()
+                    .and_then(|s| serde_json::from_str(s).ok()),
                 location: p.location,
             })
             .collect(),

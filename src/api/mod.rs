@@ -4,6 +4,7 @@ pub mod auction;
 pub mod audit_trail;
 pub mod auth;
 pub mod clock;
+pub mod console;
 pub mod contracts;
 pub mod docs;
 pub mod extract;

@@ -156,7 +156,7 @@ fn or_blank(v: Option<&str>) -> String {
     }
 }
 
-const STYLE: &str = r#"
+pub const STYLE: &str = r#"
 @page { size: A4; margin: 20mm; }
 * { box-sizing: border-box; }
 html {

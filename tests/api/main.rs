@@ -11,6 +11,7 @@ mod audit;
 mod audit_trail;
 mod cli_seed;
 mod clock;
+mod console;
 mod contract_document;
 mod contracts;
 mod deals;
