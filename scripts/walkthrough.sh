@@ -95,7 +95,7 @@ for who in "farm@example.cn family-farm-2027 金山绿野家庭农场 李建国"
   T=$(mailed_token "$email" verify-email)
   post 200 /auth/verify-email - "{\"token\":\"$T\"}" | jq -r '"verified: \(.email) \(.email_verified)"' >&2
   TOK=$(login "$email" "$pw")
-  ID_NUMBER=$([ $N = 1 ] && echo 11010519491231002X || echo 310116198001010011)
+  ID_NUMBER=$([ $N = 1 ] && echo 11010519491231002X || echo 310116198506150029)
   R=$(post 201 "/listings/$L/registrations" "$TOK" "{\"legal_name\":\"$legal\",\"id_type\":\"resident_id\",
     \"id_number\":\"$ID_NUMBER\",\"phone\":\"1380013800$N\",\"experience\":\"十年水稻种植\",
     \"business_plan\":\"优质稻米\",\"claims_membership\":false}" | jq -r .id)
@@ -112,6 +112,7 @@ post 201 "/listings/$L/bids" "$FARM" '{"amount_fen":120000}' -H 'Idempotency-Key
 post 201 "/listings/$L/bids" "$COOP" '{"amount_fen":122000}' -H 'Idempotency-Key: bid-2' | jq -r '"bid: \(.amount_fen) leading \(.is_leading)"' >&2
 
 step "the auction ends: the deal"
+ADMIN=$(login "$ADMIN_EMAIL" "$ADMIN_PASSWORD")   # tokens expire on the moved clock too
 post 200 /admin/clock/advance "$ADMIN" '{"seconds":7200}' >/dev/null
 DEAL=$(call 200 GET "/listings/$L/deal" -)
 echo "$DEAL" | jq -r '"deal: \(.confirmation_no) \(.price_fen)"' >&2

@@ -17,7 +17,8 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from landx_client import AuthenticatedClient, Client
-from landx_client.api.auction import get_deal, place_bid
+from landx_client.api.auction import place_bid
+from landx_client.api.deals import get_deal
 from landx_client.api.auth import (
     confirm_password_reset,
     login_account,
@@ -115,7 +116,7 @@ def main():
 
     step("two operators verify their e-mail from the mailed link and register")
     people = [("farm2@example.cn", "family-farm-2027", "金山绿野家庭农场二", "李建国", "11010519491231002X"),
-              ("coop2@example.cn", "coop-farm-2027", "漕泾丰收合作社二", "王丰收", "310116198001010011")]
+              ("coop2@example.cn", "coop-farm-2027", "漕泾丰收合作社二", "王丰收", "310116198506150029")]
     for n, (email, pw, name, legal, id_number) in enumerate(people, 1):
         call(register_account, 201, body=models.RegisterAccountBody(email=email, password=pw, display_name=name))
         user = call(verify_email, 200, body=models.TokenBody(token=mailed_token(email, "verify-email")))
@@ -124,7 +125,7 @@ def main():
         reg = call(create_registration, 201, tok, id=listing, body=models.RegistrationBody.from_dict({
             "legal_name": legal, "id_type": "resident_id", "id_number": id_number, "phone": f"1390013900{n}",
             "experience": "蔬菜种植", "business_plan": "订单农业", "claims_membership": False}))
-        call(qualify_registration, 200, staff, id=reg.id)
+        call(qualify_registration, 200, staff, id=reg.id, body=models.QualifyBody())
         call(confirm_deposit, 200, staff, id=reg.id,
              body=models.DepositBody(amount_fen=150000, receipt_ref=f"ABC-000{n}"))
     # The staff's list (full registrations) and the collective's (summaries) both parse.

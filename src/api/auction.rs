@@ -452,7 +452,8 @@ impl Feed {
 #[utoipa::path(get, path = "/api/v1/listings/{id}/events", tag = "auction",
     params(("id" = uuid::Uuid, Path, description = "listing id"),
         ("Last-Event-ID" = Option<String>, Header, description = "resume after this bid")),
-    responses((status = 200, description = "text/event-stream", content_type = "text/event-stream", body = String)))]
+    responses((status = 200, description = "text/event-stream", content_type = "text/event-stream", body = String),
+        (status = 429, description = "too many live feeds open from this client", body = crate::error::Problem)))]
 pub async fn stream_listing_events(
     state: web::Data<AppState>,
     caller: MaybeCaller,

@@ -105,13 +105,13 @@ impl Modify for CommonResponses {
         for (path, item) in doc.paths.paths.iter_mut() {
             let public_service = matches!(path.as_str(), "/healthz" | "/metrics");
             let ops = [
-                item.get.as_mut(),
-                item.post.as_mut(),
-                item.put.as_mut(),
-                item.patch.as_mut(),
-                item.delete.as_mut(),
+                (item.get.as_mut(), false),
+                (item.post.as_mut(), true),
+                (item.put.as_mut(), false),
+                (item.patch.as_mut(), false),
+                (item.delete.as_mut(), false),
             ];
-            for op in ops.into_iter().flatten() {
+            for (op, is_post) in ops.into_iter().filter_map(|(op, p)| op.map(|op| (op, p))) {
                 let protected = op.security.as_ref().is_some_and(|s| !s.is_empty());
                 let mut codes: Vec<(&str, &str)> = vec![("500", "internal error")];
                 if !public_service {
@@ -125,6 +125,14 @@ impl Modify for CommonResponses {
                 }
                 if protected {
                     codes.extend([("401", "missing or invalid token"), ("403", "not allowed")]);
+                }
+                if protected && is_post {
+                    // Idempotency-Key (API.md): a duplicate still running after 10 s, or whose
+                    // claim a retry took over.
+                    codes.push((
+                        "409",
+                        "conflict (or a duplicate Idempotency-Key request still running)",
+                    ));
                 }
                 for (code, desc) in codes {
                     op.responses

@@ -158,53 +158,69 @@ fn paragraph(zh: &str, en: &str) -> String {
 
 // ---- what each outcome says -----------------------------------------------------------------
 
-/// The page for a link that can't be used (any more), by why.
-fn unusable(link: Link, state: LinkState) -> HttpResponse {
+/// The page for a link that can't be used (any more), by why; lifetimes as configured.
+fn unusable(link: Link, state: LinkState, auth: &crate::config::Auth) -> HttpResponse {
     let (status, title, zh, en) = match (state, link) {
         (LinkState::Used, Link::Verify) => (
             StatusCode::GONE,
             "此链接已使用",
-            "该验证链接已经使用过，您的邮箱已完成验证，可以直接登录。",
-            "This verification link was used already: your e-mail address is verified.",
+            "该验证链接已经使用过，您的邮箱已完成验证，可以直接登录。".to_string(),
+            "This verification link was used already: your e-mail address is verified.".to_string(),
         ),
         (LinkState::Used, Link::Reset) => (
             StatusCode::GONE,
             "此链接已使用",
-            "该重置链接已经使用过（或之后密码已被修改）。如需再次重置，请重新申请重置密码。",
-            "This reset link was used already. Ask for a new one to reset your password again.",
+            "该重置链接已经使用过（或之后密码已被修改）。如需再次重置，请重新申请重置密码。".into(),
+            "This reset link was used already. Ask for a new one to reset your password again."
+                .into(),
         ),
         (LinkState::Used, Link::Invitation) => (
             StatusCode::GONE,
             "此链接已使用",
-            "该邀请链接已经使用过，账户密码已设置。如忘记密码，请使用“忘记密码”重新设置。",
-            "This invitation was accepted already. If you forgot the password, reset it.",
+            "该邀请链接已经使用过，账户密码已设置。如忘记密码，请使用“忘记密码”重新设置。".into(),
+            "This invitation was accepted already. If you forgot the password, reset it.".into(),
         ),
         (LinkState::Expired, Link::Verify) => (
             StatusCode::GONE,
             "此链接已过期",
-            "验证链接的有效期为 48 小时，现已过期。请联系平台工作人员重新发送验证邮件。",
-            "This verification link has expired (links are valid for 48 hours).",
+            format!(
+                "验证链接的有效期为 {} 小时，现已过期。请联系平台工作人员重新发送验证邮件。",
+                auth.verify_email_hours
+            ),
+            format!(
+                "This verification link has expired (links are valid for {} hours).",
+                auth.verify_email_hours
+            ),
         ),
         (LinkState::Expired, Link::Reset) => (
             StatusCode::GONE,
             "此链接已过期",
-            "重置链接的有效期为 1 小时，现已过期。请重新申请重置密码。",
-            "This reset link has expired (links are valid for one hour). Ask for a new one.",
+            format!(
+                "重置链接的有效期为 {} 分钟，现已过期。请重新申请重置密码。",
+                auth.password_reset_minutes
+            ),
+            format!(
+                "This reset link has expired (links are valid for {} minutes). Ask for a new one.",
+                auth.password_reset_minutes
+            ),
         ),
         (LinkState::Expired, Link::Invitation) => (
             StatusCode::GONE,
             "此链接已过期",
-            "邀请链接已过期。请联系平台管理员重新发送邀请。",
-            "This invitation has expired. Ask the platform's administrator for a new one.",
+            format!(
+                "邀请链接的有效期为 {} 天，现已过期。请联系平台管理员重新发送邀请。",
+                auth.invitation_days
+            ),
+            "This invitation has expired. Ask the platform's administrator for a new one.".into(),
         ),
         (LinkState::Unknown | LinkState::Live, _) => (
             StatusCode::NOT_FOUND,
             "链接无效",
-            "链接不完整或无效。请确认打开的是邮件中的完整链接。",
-            "This link is not valid. Open the whole link from the e-mail.",
+            "链接不完整或无效。请确认打开的是邮件中的完整链接。".into(),
+            "This link is not valid. Open the whole link from the e-mail.".into(),
         ),
     };
-    page(status, "refused", title, &paragraph(zh, en))
+    page(status, "refused", title, &paragraph(&zh, &en))
 }
 
 fn too_many(retry_after_secs: u64) -> HttpResponse {
@@ -416,23 +432,27 @@ async fn show(state: &AppState, req: &HttpRequest, link: Link) -> HttpResponse {
         .unwrap_or_default();
     match state_of(state, link, &token).await {
         Ok(LinkState::Live) => live_page(link, &token, &[]),
-        Ok(other) => unusable(link, other),
+        Ok(other) => unusable(link, other, &state.settings.auth),
         Err(e) => trouble(&e),
     }
 }
 
-/// Forms are only taken from this origin: a browser posting from another site says so in
-/// `Origin` (or `Sec-Fetch-Site`). The token in the hidden field is what authorises the use.
+/// Forms are only taken from this origin. A browser says where a form was posted from in
+/// `Sec-Fetch-Site` (every current one); without it, in `Origin` unless that is `null`
+/// (which the pages' `no-referrer` policy makes it). The token in the hidden field is what
+/// authorises the use; this keeps other sites from posting a token they hold in a visitor's
+/// name.
 fn same_origin(state: &AppState, req: &HttpRequest) -> bool {
     let h = req.headers();
-    if h.get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == "cross-site" || v == "same-site")
-    {
-        return false;
+    if let Some(site) = h.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return site == "same-origin" || site == "none";
     }
-    let Some(origin) = h.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return true; // not a browser form post from elsewhere (curl, old browsers)
+    let Some(origin) = h
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .filter(|o| *o != "null")
+    else {
+        return true; // not a browser's cross-site post (curl, an old browser)
     };
     let public = state.settings.server.public_url.trim_end_matches('/');
     let public_origin = public
@@ -457,7 +477,7 @@ async fn submit(state: &AppState, req: &HttpRequest, body: &[u8], link: Link) ->
     };
     let token = form.token.unwrap_or_default();
     if !plausible(&token) {
-        return unusable(link, LinkState::Unknown);
+        return unusable(link, LinkState::Unknown, &state.settings.auth);
     }
     let ctx = state.ctx(None);
     let result = match link {
@@ -479,7 +499,7 @@ async fn submit(state: &AppState, req: &HttpRequest, body: &[u8], link: Link) ->
                         &token,
                         &["两次输入的密码不一致。（The two passwords differ.）".into()],
                     ),
-                    Ok(other) => unusable(link, other),
+                    Ok(other) => unusable(link, other, &state.settings.auth),
                     Err(e) => trouble(&e),
                 };
             }
@@ -517,7 +537,7 @@ async fn submit(state: &AppState, req: &HttpRequest, body: &[u8], link: Link) ->
             }
             // The token was refused: say why.
             match state_of(state, link, &token).await {
-                Ok(s) => unusable(link, s),
+                Ok(s) => unusable(link, s, &state.settings.auth),
                 Err(e) => trouble(&e),
             }
         }

@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use crate::support::harness::Resp;
-use crate::support::process::landx_with_env;
+use crate::support::process::{in_own_process, landx_with_env};
 use crate::support::{register_investor, township, TestApp};
 
 const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
@@ -200,6 +200,14 @@ fn expired_invalid_and_foreign_links_each_have_their_page() {
         &[FORM, ("Origin", "https://evil.example")],
     );
     page(&r, 403, "请求被拒绝");
+    let r = app.call_raw(
+        "POST",
+        "/verify-email",
+        None,
+        Some(form(&[("token", &token)])),
+        &[FORM, ("Sec-Fetch-Site", "cross-site"), ("Origin", "null")],
+    );
+    page(&r, 403, "请求被拒绝");
     assert!(!verified(&app, &u.token));
 
     app.advance(chrono::Duration::hours(49));
@@ -243,6 +251,15 @@ fn expired_invalid_and_foreign_links_each_have_their_page() {
 
 #[test]
 fn mail_files_are_readable_text_and_mail_list_prints_the_links() {
+    // The outbox is sealed with the key installed last in the process: alone, that is this
+    // app's, which `landx mail list` is given.
+    in_own_process(
+        "mail_links::mail_files_are_readable_text_and_mail_list_prints_the_links",
+        mail_files_and_mail_list,
+    );
+}
+
+fn mail_files_and_mail_list() {
     let key = "mail-list-test-key-0123456789abcdef0123456789";
     let app = TestApp::start_with(|s| s.crypto.key = secrecy::SecretString::from(key));
     register_investor(&app, "farm@example.cn", "金山绿野家庭农场");

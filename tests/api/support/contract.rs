@@ -307,4 +307,62 @@ mod tests {
         assert!(v.is_valid(&json!({"a": "x", "b": 1})));
         assert!(!v.is_valid(&json!({"a": "x", "b": 1, "c": 2})));
     }
+
+    fn refused(method: &str, path: &str, status: u16, ctype: Option<&str>, body: &str) -> bool {
+        let (m, p, c, b) = (
+            method.to_string(),
+            path.to_string(),
+            ctype.map(str::to_string),
+            body.to_string(),
+        );
+        std::panic::catch_unwind(move || check(&m, &p, status, c.as_deref(), &b)).is_err()
+    }
+
+    #[test]
+    fn the_check_refuses_what_the_document_does_not_describe() {
+        let json = Some("application/json");
+        let problem = Some("application/problem+json");
+        assert!(!refused("GET", "/healthz", 200, json, r#"{"status":"ok"}"#));
+        // A field too many, a wrong type, a missing field.
+        assert!(refused(
+            "GET",
+            "/healthz",
+            200,
+            json,
+            r#"{"status":"ok","x":1}"#
+        ));
+        assert!(refused("GET", "/healthz", 200, json, r#"{"status":1}"#));
+        assert!(refused("GET", "/healthz", 200, json, "{}"));
+        // An undocumented status, content type, or a body where none is documented.
+        assert!(refused("GET", "/healthz", 418, json, r#"{"status":"ok"}"#));
+        assert!(refused(
+            "GET",
+            "/healthz",
+            200,
+            Some("text/html"),
+            "<p>ok</p>"
+        ));
+        assert!(!refused("POST", "/api/v1/auth/logout", 204, None, ""));
+        assert!(refused("POST", "/api/v1/auth/logout", 204, json, "{}"));
+        // A problem must be a Problem; formats are checked (a path id is a UUID).
+        let p = r#"{"type":"about:blank","title":"Not Found","status":404,"detail":"resource not found","code":"not_found"}"#;
+        assert!(!refused("GET", "/api/v1/listings/x", 404, problem, p));
+        assert!(refused(
+            "GET",
+            "/api/v1/listings/x",
+            404,
+            problem,
+            r#"{"code":"not_found"}"#
+        ));
+        assert!(refused(
+            "GET",
+            "/api/v1/me",
+            200,
+            json,
+            r#"{"id":"not-a-uuid"}"#
+        ));
+        // Unknown routes: only the 404/405 problem.
+        assert!(!refused("GET", "/nowhere", 404, problem, p));
+        assert!(refused("GET", "/nowhere", 200, json, "{}"));
+    }
 }
