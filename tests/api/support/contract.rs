@@ -21,7 +21,8 @@ struct Contract {
     paths: Vec<(Vec<String>, String)>,
     doc: Value,
     components: Value,
-    validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
+    #[allow(clippy::type_complexity)]
+    validators: Mutex<HashMap<String, (Arc<jsonschema::Validator>, Arc<jsonschema::Validator>)>>,
 }
 
 static CONTRACT: LazyLock<Contract> = LazyLock::new(|| {
@@ -144,8 +145,27 @@ pub fn check(method: &str, url_path: &str, status: u16, content_type: Option<&st
     }
 }
 
+fn compile(key: &str, components: &Value, schema: Value) -> jsonschema::Validator {
+    let mut root = Map::new();
+    root.insert(
+        "$schema".into(),
+        json!("https://json-schema.org/draft/2020-12/schema"),
+    );
+    root.insert("components".into(), components.clone());
+    root.insert("allOf".into(), json!([schema]));
+    jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .should_validate_formats(true)
+        .build(&Value::Object(root))
+        .unwrap_or_else(|e| panic!("{key}: the document's schema is not valid: {e}"))
+}
+
+/// Validates `text` twice: against the document as published (what a validating client
+/// does: a `oneOf` two branches of which accept the answer fails here), and with objects
+/// closed (a field the document doesn't name fails).
 fn validate(key: &str, schema: &Value, what: &str, text: &str) {
-    let validator = {
+    type Pair = (Arc<jsonschema::Validator>, Arc<jsonschema::Validator>);
+    let (published, closed): Pair = {
         let mut cache = CONTRACT
             .validators
             .lock()
@@ -153,38 +173,32 @@ fn validate(key: &str, schema: &Value, what: &str, text: &str) {
         cache
             .entry(key.to_string())
             .or_insert_with(|| {
-                let mut root = Map::new();
-                root.insert(
-                    "$schema".into(),
-                    json!("https://json-schema.org/draft/2020-12/schema"),
-                );
-                root.insert("components".into(), CONTRACT.components.clone());
-                root.insert("allOf".into(), json!([close(schema.clone(), false)]));
-                Arc::new(
-                    jsonschema::options()
-                        .with_draft(jsonschema::Draft::Draft202012)
-                        .should_validate_formats(true)
-                        .build(&Value::Object(root))
-                        .unwrap_or_else(|e| {
-                            panic!("{key}: the document's schema is not valid: {e}")
-                        }),
+                (
+                    Arc::new(compile(key, &CONTRACT.doc["components"], schema.clone())),
+                    Arc::new(compile(
+                        key,
+                        &CONTRACT.components,
+                        close(schema.clone(), false),
+                    )),
                 )
             })
             .clone()
     };
     let body: Value = serde_json::from_str(text)
         .unwrap_or_else(|e| panic!("{what}: documented as JSON but is not ({e}): {text}"));
-    let errors: Vec<String> = validator
-        .iter_errors(&body)
-        .take(8)
-        .map(|e| format!("at {}: {e}", e.instance_path()))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "{what}: the body does not match the document ({key}):\n  {}\nbody: {}",
-        errors.join("\n  "),
-        text.chars().take(2000).collect::<String>()
-    );
+    for (how, validator) in [("as published", &published), ("objects closed", &closed)] {
+        let errors: Vec<String> = validator
+            .iter_errors(&body)
+            .take(8)
+            .map(|e| format!("at {}: {e}", e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{what}: the body does not match the document ({key}, {how}):\n  {}\nbody: {}",
+            errors.join("\n  "),
+            text.chars().take(2000).collect::<String>()
+        );
+    }
 }
 
 /// The components with every object schema closed; a schema that is a member of an `allOf`
@@ -308,6 +322,20 @@ mod tests {
         assert!(!v.is_valid(&json!({"a": "x", "b": 1, "c": 2})));
     }
 
+    #[test]
+    fn an_answer_two_branches_of_a_one_of_accept_is_refused_as_published() {
+        let components = json!({"schemas": {
+            "Full": {"type": "object", "required": ["id", "legal_name"],
+                     "properties": {"id": {"type": "string"}, "legal_name": {"type": "string"}}},
+            "Summary": {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}},
+        }});
+        let item = json!({"oneOf": [{"$ref": "#/components/schemas/Full"},
+                                    {"$ref": "#/components/schemas/Summary"}]});
+        let published = compile("test", &components, item);
+        assert!(!published.is_valid(&json!({"id": "a", "legal_name": "张三"})));
+        assert!(published.is_valid(&json!({"id": "a"})));
+    }
+
     fn refused(method: &str, path: &str, status: u16, ctype: Option<&str>, body: &str) -> bool {
         let (m, p, c, b) = (
             method.to_string(),
@@ -361,6 +389,10 @@ mod tests {
             json,
             r#"{"id":"not-a-uuid"}"#
         ));
+        // A staff member's registration is one branch of the list's `oneOf`, not two.
+        let listing = "/api/v1/listings/0190a0a0-0000-7000-8000-000000000001/registrations";
+        let summary = r#"{"items":[{"id":"0190a0a0-0000-7000-8000-000000000002","status":"applied","deposit_status":"unpaid"}],"next_cursor":null}"#;
+        assert!(!refused("GET", listing, 200, json, summary));
         // Unknown routes: only the 404/405 problem.
         assert!(!refused("GET", "/nowhere", 404, problem, p));
         assert!(refused("GET", "/nowhere", 200, json, "{}"));
