@@ -408,38 +408,74 @@ struct Watched {
 }
 
 /// Follows `/api/v1/listings/{listing}/events` until `n` bids came (or the feed failed). It
-/// reads the wire format as little as it can (the event ids and amounts as text, no JSON): the
-/// watchers share the machine's cores with the server.
-fn watch(url: &str, n: usize, connected: mpsc::Sender<()>) -> Watched {
-    let agent = ureq::AgentBuilder::new()
-        .timeout_connect(Duration::from_secs(60))
-        .timeout_read(Duration::from_secs(120))
-        .build();
-    let res = agent.get(url).call().expect("feed opens");
-    assert_eq!(res.content_type(), "text/event-stream");
-    connected.send(()).unwrap();
-    let mut feed = BufReader::new(res.into_reader());
+/// reads the wire format as little as it can (the event ids and amounts as text, no JSON), and
+/// all watchers share one thread (non-blocking sockets on one event loop) as they would be
+/// spread over many client machines: they share this machine's two cores with the server, and
+/// a thread per watcher would measure the client's context switches rather than the server.
+/// HTTP/1.0, so the stream is not chunked.
+async fn watch(
+    addr: std::net::SocketAddr,
+    path: String,
+    n: usize,
+    connected: mpsc::Sender<()>,
+) -> Watched {
+    use actix_web::rt::net::TcpStream;
     let mut seen = Watched {
         in_order: true,
         arrived: Vec::with_capacity(n),
     };
-    let (mut line, mut bid) = (String::new(), false);
-    while seen.arrived.len() < n {
-        line.clear();
-        if feed.read_line(&mut line).unwrap_or(0) == 0 {
-            seen.in_order = false;
-            break;
+    let stream = TcpStream::connect(addr).await.expect("feed connects");
+    let request = format!("GET {path} HTTP/1.0\r\nAccept: text/event-stream\r\n\r\n");
+    let mut sent = 0;
+    while sent < request.len() {
+        stream.writable().await.expect("writable");
+        match stream.try_write(&request.as_bytes()[sent..]) {
+            Ok(k) => sent += k,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => panic!("feed request: {e}"),
         }
-        let k = seen.arrived.len() as i64;
-        if let Some(id) = line.strip_prefix("id: ") {
-            seen.in_order &= id.trim_end() == (k + 1).to_string();
-        } else if let Some(event) = line.strip_prefix("event: ") {
-            bid = event.trim_end() == "bid";
-            seen.in_order &= bid || event.trim_end() == "extended";
-        } else if bid && line.starts_with("data: ") {
-            seen.in_order &= line.contains(&format!("\"amount_fen\":{},", RESERVE + INC * k));
-            seen.arrived.push(Instant::now());
-            bid = false;
+    }
+    let (mut pending, mut buf) = (Vec::<u8>::new(), vec![0u8; 64 * 1024]);
+    let (mut head, mut bid) = (true, false);
+    while seen.arrived.len() < n {
+        stream.readable().await.expect("readable");
+        let got = match stream.try_read(&mut buf) {
+            Ok(0) => {
+                seen.in_order = false;
+                break;
+            }
+            Ok(k) => k,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(_) => {
+                seen.in_order = false;
+                break;
+            }
+        };
+        pending.extend_from_slice(&buf[..got]);
+        let now = Instant::now();
+        while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            let line = String::from_utf8_lossy(&line);
+            if head {
+                if line.starts_with("HTTP/") {
+                    assert!(line.contains(" 200 "), "feed answered {line}");
+                } else if line.trim_end().is_empty() {
+                    head = false;
+                    connected.send(()).unwrap();
+                }
+                continue;
+            }
+            let k = seen.arrived.len() as i64;
+            if let Some(id) = line.strip_prefix("id: ") {
+                seen.in_order &= id.trim_end() == (k + 1).to_string();
+            } else if let Some(event) = line.strip_prefix("event: ") {
+                bid = event.trim_end() == "bid";
+                seen.in_order &= bid || event.trim_end() == "extended";
+            } else if bid && line.starts_with("data: ") {
+                seen.in_order &= line.contains(&format!("\"amount_fen\":{},", RESERVE + INC * k));
+                seen.arrived.push(now);
+                bid = false;
+            }
         }
     }
     seen
@@ -448,17 +484,25 @@ fn watch(url: &str, n: usize, connected: mpsc::Sender<()>) -> Watched {
 /// Section 4 again on a fresh auction with `watchers` SSE watchers connected throughout.
 fn watched_latency(app: &common::TestApp, backend: &str, watchers: usize, n: usize, rate: f64) {
     let (listing, bidders) = hot_auction(app, 2, "W");
-    let url = app.url(&format!("/api/v1/listings/{listing}/events"));
+    let addr: std::net::SocketAddr = app
+        .base
+        .trim_start_matches("http://")
+        .parse()
+        .expect("server address");
+    let path = format!("/api/v1/listings/{listing}/events");
     let (connected, ready) = mpsc::channel();
-    let threads: Vec<_> = (0..watchers)
-        .map(|_| {
-            let (url, connected) = (url.clone(), connected.clone());
-            std::thread::Builder::new()
-                .stack_size(256 * 1024)
-                .spawn(move || watch(&url, n, connected))
-                .expect("watcher thread")
+    let watchers_thread = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let tasks: Vec<_> = (0..watchers)
+                .map(|_| actix_web::rt::spawn(watch(addr, path.clone(), n, connected.clone())))
+                .collect();
+            let mut seen = Vec::with_capacity(watchers);
+            for t in tasks {
+                seen.push(t.await.expect("watcher task"));
+            }
+            seen
         })
-        .collect();
+    });
     for _ in 0..watchers {
         ready
             .recv_timeout(Duration::from_secs(120))
@@ -472,7 +516,7 @@ fn watched_latency(app: &common::TestApp, backend: &str, watchers: usize, n: usi
         accepted[i] = at;
         waiting = waiting.max(landx::db::pool_waiting(app.pool()));
     });
-    let seen: Vec<Watched> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let seen: Vec<Watched> = watchers_thread.join().unwrap();
     let secs = started.elapsed().as_secs_f64();
     let after = app.scrape();
     let grew = |series: &str| {

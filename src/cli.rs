@@ -1,5 +1,5 @@
 //! Command line: `serve` (default), `migrate`, `config`, `admin create`, `audit verify`,
-//! `audit heads`, `crypto rehash`, `demo seed`.
+//! `audit heads`, `crypto rehash`, `demo seed`, `mail list`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -55,6 +55,29 @@ pub enum Command {
     Crypto {
         #[command(subcommand)]
         command: CryptoCommand,
+    },
+    /// Developer aid: read the outbox.
+    Mail {
+        #[command(subcommand)]
+        command: MailCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MailCommand {
+    /// Print the newest mails, newest first: time, whether sent, recipient, subject, then each
+    /// link of the body on its own indented line (addresses and bodies opened with the data
+    /// key, as the relay opens them).
+    List {
+        /// Only mails to this address.
+        #[arg(long)]
+        to: Option<String>,
+        /// At most this many mails (1–1000).
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        limit: u16,
+        /// Print the whole body of each mail too.
+        #[arg(long)]
+        body: bool,
     },
 }
 
@@ -396,6 +419,46 @@ pub fn main_with(cli: Cli) -> i32 {
                         "re-encrypted {phones} account phone(s); sealed {mails} outbox mail(s)"
                     );
                     i32::from(done.unreadable > 0)
+                }
+                Err(e) => {
+                    eprintln!("landx: {e}");
+                    2
+                }
+            }
+        }
+        Command::Mail {
+            command: MailCommand::List { to, limit, body },
+        } => {
+            let result = db::connect(&settings)
+                .map_err(|e| e.to_string())
+                .and_then(|pool| pool.get().map_err(|e| e.to_string()))
+                .and_then(|mut conn| {
+                    let secret = jwt_secret(&settings)?;
+                    crate::notify::install_key(crate::state::data_key(&settings, &secret));
+                    crate::notify::recent(&mut conn, to.as_deref(), usize::from(limit), 5_000)
+                        .map_err(|e| format!("{e:?}"))
+                });
+            match result {
+                Ok(mails) => {
+                    for m in mails {
+                        println!(
+                            "{}\t{}\t{}\t{}",
+                            m.created_at
+                                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                            if m.sent { "sent" } else { "queued" },
+                            m.to,
+                            m.subject
+                        );
+                        for link in m.links() {
+                            println!("  {link}");
+                        }
+                        if body {
+                            for line in m.body.lines() {
+                                println!("  | {line}");
+                            }
+                        }
+                    }
+                    0
                 }
                 Err(e) => {
                     eprintln!("landx: {e}");

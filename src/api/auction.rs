@@ -26,7 +26,11 @@ use crate::state::AppState;
 pub fn routes(r: &mut Routes) {
     r.add(Method::POST, "/api/v1/listings/{id}/bids", place_bid)
         .add(Method::GET, "/api/v1/listings/{id}/bids", list_bids)
-        .add(Method::GET, "/api/v1/listings/{id}/events", events)
+        .add(
+            Method::GET,
+            "/api/v1/listings/{id}/events",
+            stream_listing_events,
+        )
         .add(Method::GET, "/api/v1/listings/{id}/deal", get_deal)
         .add(Method::POST, "/api/v1/deals/{id}/confirm", confirm_deal)
         .add(Method::POST, "/api/v1/deals/{id}/decline", decline_deal);
@@ -454,8 +458,9 @@ impl Feed {
 #[utoipa::path(get, path = "/api/v1/listings/{id}/events", tag = "auction",
     params(("id" = uuid::Uuid, Path, description = "listing id"),
         ("Last-Event-ID" = Option<String>, Header, description = "resume after this bid")),
-    responses((status = 200, description = "text/event-stream", content_type = "text/event-stream", body = String)))]
-pub async fn events(
+    responses((status = 200, description = "text/event-stream", content_type = "text/event-stream", body = String),
+        (status = 429, description = "too many live feeds open from this client", body = crate::error::Problem)))]
+pub async fn stream_listing_events(
     state: web::Data<AppState>,
     caller: MaybeCaller,
     req: HttpRequest,

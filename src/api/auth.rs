@@ -9,39 +9,39 @@ use utoipa::ToSchema;
 use super::{created, parse_body, Routes, UserOut};
 use crate::app::accounts::{self, Registration, Tokens};
 use crate::app::limits;
-use crate::auth::ratelimit::{client_ip, client_key};
+use crate::auth::ratelimit::request_client;
 use crate::auth::Caller;
 use crate::db;
 use crate::error::ApiError;
 use crate::state::AppState;
 
 pub fn routes(r: &mut Routes) {
-    r.add(Method::POST, "/api/v1/auth/register", register)
+    r.add(Method::POST, "/api/v1/auth/register", register_account)
         .add(Method::POST, "/api/v1/auth/verify-email", verify_email)
-        .add(Method::POST, "/api/v1/auth/login", login)
-        .add(Method::POST, "/api/v1/auth/refresh", refresh)
-        .add(Method::POST, "/api/v1/auth/logout", logout)
+        .add(Method::POST, "/api/v1/auth/login", login_account)
+        .add(Method::POST, "/api/v1/auth/refresh", refresh_tokens)
+        .add(Method::POST, "/api/v1/auth/logout", logout_account)
         .add(
             Method::POST,
             "/api/v1/auth/password-reset/request",
-            reset_request,
+            request_password_reset,
         )
         .add(
             Method::POST,
             "/api/v1/auth/password-reset/confirm",
-            reset_confirm,
+            confirm_password_reset,
         )
         .add(
             Method::POST,
             "/api/v1/auth/accept-invitation",
             accept_invitation,
         )
-        .add(Method::GET, "/api/v1/me", me);
+        .add(Method::GET, "/api/v1/me", get_me);
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RegisterBody {
+pub struct RegisterAccountBody {
     #[schema(format = Email, max_length = 254)]
     pub email: String,
     /// 10–128 characters, not equal to the e-mail.
@@ -124,13 +124,7 @@ impl TokenPair {
 
 /// The key the caller is throttled by: its address (IPv6: its /64).
 fn client(state: &AppState, req: &HttpRequest) -> String {
-    client_key(&client_ip(
-        req.peer_addr().map(|a| a.ip()),
-        req.headers()
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok()),
-        &state.settings.server.trusted_proxies,
-    ))
+    request_client(req, &state.settings.server.trusted_proxies)
 }
 
 /// The per-client limit of the auth routes (counted in the database, for every instance);
@@ -147,16 +141,16 @@ async fn throttle(state: &AppState, req: &HttpRequest) -> Result<String, ApiErro
 }
 
 /// Register an investor account; a verification e-mail is sent.
-#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterBody,
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterAccountBody,
     responses((status = 201, body = UserOut), (status = 409, description = "e-mail taken", body = crate::error::Problem),
         (status = 429, description = "too many attempts", body = crate::error::Problem)))]
-pub async fn register(
+pub async fn register_account(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     throttle(&state, &req).await?;
-    let b: RegisterBody = parse_body(&body)?;
+    let b: RegisterAccountBody = parse_body(&body)?;
     let ctx = state.ctx(None);
     let registration = Registration {
         email: b.email,
@@ -195,7 +189,7 @@ pub async fn verify_email(
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginBody,
     responses((status = 200, body = TokenPair), (status = 401, description = "wrong e-mail or password", body = crate::error::Problem),
         (status = 429, description = "too many attempts", body = crate::error::Problem)))]
-pub async fn login(
+pub async fn login_account(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: web::Bytes,
@@ -224,7 +218,7 @@ pub async fn login(
 /// whole login (family).
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshBody,
     responses((status = 200, body = TokenPair), (status = 401, description = "dead or unknown refresh token", body = crate::error::Problem)))]
-pub async fn refresh(
+pub async fn refresh_tokens(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
@@ -241,7 +235,7 @@ pub async fn refresh(
 /// Log out: revokes the refresh token's whole family.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body = RefreshBody,
     responses((status = 204, description = "logged out")))]
-pub async fn logout(
+pub async fn logout_account(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
@@ -257,7 +251,7 @@ pub async fn logout(
 /// Ask for a password-reset e-mail. Always 202, whether or not the account exists.
 #[utoipa::path(post, path = "/api/v1/auth/password-reset/request", tag = "auth", request_body = ResetRequestBody,
     responses((status = 202, description = "accepted"), (status = 429, description = "too many attempts", body = crate::error::Problem)))]
-pub async fn reset_request(
+pub async fn request_password_reset(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: web::Bytes,
@@ -275,7 +269,7 @@ pub async fn reset_request(
 /// Set a new password with the token from the reset e-mail.
 #[utoipa::path(post, path = "/api/v1/auth/password-reset/confirm", tag = "auth", request_body = ResetConfirmBody,
     responses((status = 204, description = "password changed")))]
-pub async fn reset_confirm(
+pub async fn confirm_password_reset(
     state: web::Data<AppState>,
     req: HttpRequest,
     body: web::Bytes,
@@ -311,7 +305,7 @@ pub async fn accept_invitation(
 /// The caller's own account.
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("bearer" = [])),
     responses((status = 200, body = UserOut)))]
-pub async fn me(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
+pub async fn get_me(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let ctx = state.ctx(Some(caller));
     let user = db::run(&state.pool, move |conn| accounts::me(&ctx, conn)).await?;
     Ok(HttpResponse::Ok().json(UserOut::new(user, &state.data_key)))

@@ -28,7 +28,7 @@ pub fn routes(r: &mut Routes) {
         .add(
             Method::GET,
             "/api/v1/contracts/{id}/document",
-            contract_document,
+            get_contract_document,
         )
         .add(Method::POST, "/api/v1/contracts/{id}/sign", sign_contract)
         .add(
@@ -338,7 +338,7 @@ pub async fn get_contract(
 #[utoipa::path(get, path = "/api/v1/contracts/{id}/document", tag = "contracts", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "contract id")),
     responses((status = 200, description = "the printable contract", content_type = "text/html; charset=utf-8", body = String)))]
-pub async fn contract_document(
+pub async fn get_contract_document(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,

@@ -13,10 +13,10 @@ use super::Routes;
     info(title = "landx API", version = "1",
         description = "Rural land management-rights exchange: public trading + performance insurance (公开交易 + 履约保险)."),
     paths(
-        super::service::healthz, super::service::readyz, super::service::metrics,
-        super::auth::register, super::auth::verify_email, super::auth::login, super::auth::refresh,
-        super::auth::logout, super::auth::reset_request, super::auth::reset_confirm,
-        super::auth::accept_invitation, super::auth::me,
+        super::service::get_health, super::service::get_readiness, super::service::get_metrics,
+        super::auth::register_account, super::auth::verify_email, super::auth::login_account, super::auth::refresh_tokens,
+        super::auth::logout_account, super::auth::request_password_reset, super::auth::confirm_password_reset,
+        super::auth::accept_invitation, super::auth::get_me,
         super::users::create_user, super::users::list_users, super::users::get_user,
         super::users::disable_user,
         super::orgs::list_townships, super::orgs::create_township, super::orgs::get_township,
@@ -28,14 +28,14 @@ use super::Routes;
         super::listings::create_listing, super::listings::search_listings, super::listings::get_listing,
         super::listings::patch_listing, super::listings::submit_listing, super::listings::approve_listing,
         super::listings::return_listing, super::listings::cancel_listing, super::listings::relist_listing,
-        super::registrations::register, super::registrations::list_for_listing,
-        super::registrations::get_registration, super::registrations::my_registrations,
-        super::registrations::qualify, super::registrations::reject,
-        super::registrations::confirm_deposit, super::registrations::refund,
-        super::auction::place_bid, super::auction::list_bids, super::auction::events,
+        super::registrations::create_registration, super::registrations::list_listing_registrations,
+        super::registrations::get_registration, super::registrations::list_my_registrations,
+        super::registrations::qualify_registration, super::registrations::reject_registration,
+        super::registrations::confirm_deposit, super::registrations::refund_deposit,
+        super::auction::place_bid, super::auction::list_bids, super::auction::stream_listing_events,
         super::auction::get_deal, super::auction::confirm_deal, super::auction::decline_deal,
         super::contracts::list_contracts, super::contracts::get_contract,
-        super::contracts::contract_document,
+        super::contracts::get_contract_document,
         super::contracts::sign_contract, super::contracts::certify_contract,
         super::contracts::cancel_contract, super::contracts::terminate_contract,
         super::contracts::list_contract_installments, super::contracts::list_installments,
@@ -46,10 +46,10 @@ use super::Routes;
         super::insurance::review_claim, super::insurance::approve_claim, super::insurance::reject_claim,
         super::insurance::pay_claim, super::insurance::write_off_claim, super::insurance::record_recovery,
         super::clock::get_clock, super::clock::advance_clock,
-        super::open_data::list_deals, super::open_data::list_deals_csv, super::open_data::get_deal, super::open_data::changes,
+        super::open_data::list_open_deals, super::open_data::list_open_deals_csv, super::open_data::get_open_deal, super::open_data::list_open_data_changes,
         super::stats::get_stats,
         super::audit_trail::get_audit_stream,
-        super::signals::listing_signals, super::signals::township_signals,
+        super::signals::list_listing_signals, super::signals::list_township_signals,
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError)),
     modifiers(&CommonResponses),
@@ -105,13 +105,13 @@ impl Modify for CommonResponses {
         for (path, item) in doc.paths.paths.iter_mut() {
             let public_service = matches!(path.as_str(), "/healthz" | "/metrics");
             let ops = [
-                item.get.as_mut(),
-                item.post.as_mut(),
-                item.put.as_mut(),
-                item.patch.as_mut(),
-                item.delete.as_mut(),
+                (item.get.as_mut(), false),
+                (item.post.as_mut(), true),
+                (item.put.as_mut(), false),
+                (item.patch.as_mut(), false),
+                (item.delete.as_mut(), false),
             ];
-            for op in ops.into_iter().flatten() {
+            for (op, is_post) in ops.into_iter().filter_map(|(op, p)| op.map(|op| (op, p))) {
                 let protected = op.security.as_ref().is_some_and(|s| !s.is_empty());
                 let mut codes: Vec<(&str, &str)> = vec![("500", "internal error")];
                 if !public_service {
@@ -125,6 +125,14 @@ impl Modify for CommonResponses {
                 }
                 if protected {
                     codes.extend([("401", "missing or invalid token"), ("403", "not allowed")]);
+                }
+                if protected && is_post {
+                    // Idempotency-Key (API.md): a duplicate still running after 10 s, or whose
+                    // claim a retry took over.
+                    codes.push((
+                        "409",
+                        "conflict (or a duplicate Idempotency-Key request still running)",
+                    ));
                 }
                 for (code, desc) in codes {
                     op.responses

@@ -12,6 +12,7 @@ pub mod insurance;
 pub mod listings;
 pub mod open_data;
 pub mod orgs;
+pub mod pages;
 pub mod parcels;
 pub mod registrations;
 pub mod service;
@@ -371,6 +372,7 @@ pub fn routes() -> Routes {
     stats::routes(&mut r);
     audit_trail::routes(&mut r);
     signals::routes(&mut r);
+    pages::routes(&mut r);
     r
 }
 

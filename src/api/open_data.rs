@@ -19,14 +19,22 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub fn routes(r: &mut Routes) {
-    r.add(Method::GET, "/api/v1/open-data/deals", list_deals)
-        .add(Method::GET, "/api/v1/open-data/deals.csv", list_deals_csv)
+    r.add(Method::GET, "/api/v1/open-data/deals", list_open_deals)
+        .add(
+            Method::GET,
+            "/api/v1/open-data/deals.csv",
+            list_open_deals_csv,
+        )
         .add(
             Method::GET,
             "/api/v1/open-data/deals/{listing_id}",
-            get_deal,
+            get_open_deal,
         )
-        .add(Method::GET, "/api/v1/open-data/changes", changes);
+        .add(
+            Method::GET,
+            "/api/v1/open-data/changes",
+            list_open_data_changes,
+        );
 }
 
 /// A published record with its place on the change feed.
@@ -149,7 +157,7 @@ async fn load_page(
         (status = 400, description = "bad query string"),
         (status = 422, description = "limit out of range"),
     ))]
-pub async fn list_deals(
+pub async fn list_open_deals(
     state: web::Data<AppState>,
     anonymous: Anonymous,
     q: web::Query<PageQuery>,
@@ -178,7 +186,7 @@ pub async fn list_deals(
         (status = 400, description = "bad query string"),
         (status = 422, description = "limit out of range"),
     ))]
-pub async fn list_deals_csv(
+pub async fn list_open_deals_csv(
     state: web::Data<AppState>,
     anonymous: Anonymous,
     q: web::Query<CsvPageQuery>,
@@ -207,10 +215,10 @@ pub async fn list_deals_csv(
 }
 
 /// One published record (public); 404 while the listing has no outcome.
-#[utoipa::path(get, path = "/api/v1/open-data/deals/{listing_id}", operation_id = "get_open_deal", tag = "open data",
+#[utoipa::path(get, path = "/api/v1/open-data/deals/{listing_id}", tag = "open data",
     params(("listing_id" = uuid::Uuid, Path, description = "listing id")),
     responses((status = 200, body = OpenDealOut), (status = 404, description = "not published")))]
-pub async fn get_deal(
+pub async fn get_open_deal(
     state: web::Data<AppState>,
     anonymous: Anonymous,
     id: web::Path<String>,
@@ -240,7 +248,7 @@ pub struct ChangesQuery {
 #[utoipa::path(get, path = "/api/v1/open-data/changes", tag = "open data",
     params(ChangesQuery),
     responses((status = 200, body = ChangesOut), (status = 422, description = "limit or since out of range")))]
-pub async fn changes(
+pub async fn list_open_data_changes(
     state: web::Data<AppState>,
     anonymous: Anonymous,
     q: web::Query<ChangesQuery>,

@@ -23,23 +23,39 @@ pub fn routes(r: &mut Routes) {
     r.add(
         Method::POST,
         "/api/v1/listings/{id}/registrations",
-        register,
+        create_registration,
     )
     .add(
         Method::GET,
         "/api/v1/listings/{id}/registrations",
-        list_for_listing,
+        list_listing_registrations,
     )
     .add(Method::GET, "/api/v1/registrations/{id}", get_registration)
-    .add(Method::GET, "/api/v1/me/registrations", my_registrations)
-    .add(Method::POST, "/api/v1/registrations/{id}/qualify", qualify)
-    .add(Method::POST, "/api/v1/registrations/{id}/reject", reject)
+    .add(
+        Method::GET,
+        "/api/v1/me/registrations",
+        list_my_registrations,
+    )
+    .add(
+        Method::POST,
+        "/api/v1/registrations/{id}/qualify",
+        qualify_registration,
+    )
+    .add(
+        Method::POST,
+        "/api/v1/registrations/{id}/reject",
+        reject_registration,
+    )
     .add(
         Method::POST,
         "/api/v1/registrations/{id}/deposit",
         confirm_deposit,
     )
-    .add(Method::POST, "/api/v1/registrations/{id}/refund", refund);
+    .add(
+        Method::POST,
+        "/api/v1/registrations/{id}/refund",
+        refund_deposit,
+    );
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -70,8 +86,11 @@ pub struct RegistrationOut {
     pub updated_at: DateTime<Utc>,
 }
 
-/// What the owner collective sees of a registration: no personal data.
+/// What the owner collective sees of a registration: no personal data. Closed in the
+/// document (`additionalProperties: false`, from `deny_unknown_fields`), so a full
+/// registration never also matches this branch of `RegistrationItem`'s `oneOf`.
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RegistrationSummary {
     pub id: String,
     pub status: RegistrationStatus,
@@ -127,7 +146,7 @@ impl From<Registration> for RegistrationSummary {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RegisterBody {
+pub struct RegistrationBody {
     /// Legal name of the person or company (受让方).
     #[schema(
         min_length = 1,
@@ -191,8 +210,8 @@ pub struct RefundBody {
     pub receipt_ref: String,
 }
 
-impl From<RegisterBody> for RegisterInput {
-    fn from(b: RegisterBody) -> Self {
+impl From<RegistrationBody> for RegisterInput {
+    fn from(b: RegistrationBody) -> Self {
         RegisterInput {
             legal_name: b.legal_name,
             id_type: b.id_type,
@@ -246,11 +265,11 @@ where
 }
 
 /// Register for an announced listing (investor with a verified e-mail).
-#[utoipa::path(post, path = "/api/v1/listings/{id}/registrations", operation_id = "register_for_listing", tag = "registrations", security(("bearer" = [])),
+#[utoipa::path(post, path = "/api/v1/listings/{id}/registrations", tag = "registrations", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "listing id")),
-    request_body = RegisterBody,
+    request_body = RegistrationBody,
     responses((status = 201, body = RegistrationOut), (status = 409, description = "registration closed, or already registered", body = crate::error::Problem)))]
-pub async fn register(
+pub async fn create_registration(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
@@ -259,7 +278,7 @@ pub async fn register(
     let listing_id = parse_id(&id)?;
     let ctx = state.ctx(Some(caller));
     let r = db::run(&state.pool, move |conn| {
-        app::registrations::register(&ctx, conn, &listing_id, input::<RegisterBody, _>(body))
+        app::registrations::register(&ctx, conn, &listing_id, input::<RegistrationBody, _>(body))
     })
     .await?;
     let o = out(&state.data_key, r);
@@ -282,7 +301,7 @@ pub struct RegistrationListQuery {
 #[utoipa::path(get, path = "/api/v1/listings/{id}/registrations", tag = "registrations", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "listing id"), RegistrationListQuery),
     responses((status = 200, body = Page<RegistrationItem>)))]
-pub async fn list_for_listing(
+pub async fn list_listing_registrations(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
@@ -352,7 +371,7 @@ pub struct MyRegistrationsQuery {
 #[utoipa::path(get, path = "/api/v1/me/registrations", tag = "registrations", security(("bearer" = [])),
     params(MyRegistrationsQuery),
     responses((status = 200, body = Page<RegistrationOut>)))]
-pub async fn my_registrations(
+pub async fn list_my_registrations(
     state: web::Data<AppState>,
     caller: Caller,
     qs: web::Query<MyRegistrationsQuery>,
@@ -384,7 +403,7 @@ pub async fn my_registrations(
     params(("id" = uuid::Uuid, Path, description = "registration id")),
     request_body = QualifyBody,
     responses((status = 200, body = RegistrationOut), (status = 409, description = "not applied, or registration closed", body = crate::error::Problem)))]
-pub async fn qualify(
+pub async fn qualify_registration(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
@@ -405,7 +424,7 @@ pub async fn qualify(
     params(("id" = uuid::Uuid, Path, description = "registration id")),
     request_body = RejectBody,
     responses((status = 200, body = RegistrationOut), (status = 409, description = "not applied, or registration closed", body = crate::error::Problem)))]
-pub async fn reject(
+pub async fn reject_registration(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
@@ -445,7 +464,7 @@ pub async fn confirm_deposit(
     params(("id" = uuid::Uuid, Path, description = "registration id")),
     request_body = RefundBody,
     responses((status = 200, body = RegistrationOut), (status = 409, description = "deposit not refund_due", body = crate::error::Problem)))]
-pub async fn refund(
+pub async fn refund_deposit(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,

@@ -11,9 +11,9 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub fn routes(r: &mut Routes) {
-    r.add(Method::GET, "/healthz", healthz)
-        .add(Method::GET, "/readyz", readyz)
-        .add(Method::GET, "/metrics", metrics);
+    r.add(Method::GET, "/healthz", get_health)
+        .add(Method::GET, "/readyz", get_readiness)
+        .add(Method::GET, "/metrics", get_metrics);
 }
 
 #[derive(Serialize, ToSchema)]
@@ -43,7 +43,7 @@ pub struct Databases {
 /// The process is alive.
 #[utoipa::path(get, path = "/healthz", tag = "service",
     responses((status = 200, description = "alive", body = Status)))]
-pub async fn healthz() -> HttpResponse {
+pub async fn get_health() -> HttpResponse {
     HttpResponse::Ok().json(Status {
         status: "ok".into(),
     })
@@ -55,7 +55,7 @@ pub async fn healthz() -> HttpResponse {
 #[utoipa::path(get, path = "/readyz", tag = "service",
     responses((status = 200, description = "ready", body = Readiness),
         (status = 503, description = "the primary database does not answer")))]
-pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn get_readiness(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let primary = ping(&state.pool);
     let replica = async {
         match &state.replica {
@@ -99,7 +99,7 @@ async fn ping(pool: &db::Pool) -> Result<(), ApiError> {
 /// `landx_business_metrics_ok{family}` is 0).
 #[utoipa::path(get, path = "/metrics", tag = "service",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
-pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn get_metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let mut text = state
         .metrics
         .scrape(&state.pool)

@@ -20,12 +20,12 @@ pub fn routes(r: &mut Routes) {
     r.add(
         Method::GET,
         "/api/v1/listings/{id}/signals",
-        listing_signals,
+        list_listing_signals,
     )
     .add(
         Method::GET,
         "/api/v1/townships/{id}/signals",
-        township_signals,
+        list_township_signals,
     );
 }
 
@@ -122,7 +122,7 @@ impl From<SignalPage> for SignalPageOut {
 #[utoipa::path(get, path = "/api/v1/listings/{id}/signals", tag = "signals", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "listing id"), SignalsQuery),
     responses((status = 200, body = SignalPageOut)))]
-pub async fn listing_signals(
+pub async fn list_listing_signals(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,
@@ -151,7 +151,7 @@ pub async fn listing_signals(
 #[utoipa::path(get, path = "/api/v1/townships/{id}/signals", tag = "signals", security(("bearer" = [])),
     params(("id" = uuid::Uuid, Path, description = "township id"), SignalsQuery),
     responses((status = 200, body = SignalPageOut)))]
-pub async fn township_signals(
+pub async fn list_township_signals(
     state: web::Data<AppState>,
     caller: Caller,
     id: web::Path<String>,

@@ -15,7 +15,7 @@ use crate::crypto::DataKey;
 use crate::db::models::{OneTimeToken, RefreshToken, User};
 use crate::db::queries::{self, NewUser, PageReq, UserFilter};
 use crate::db::{self, DbConn};
-use crate::domain::account::{AccountState, TokenPurpose};
+use crate::domain::account::{AccountState, LinkState, TokenPurpose};
 use crate::domain::roles::{org_mismatches, Role};
 use crate::domain::validate;
 use crate::error::{ApiError, FieldError};
@@ -498,6 +498,21 @@ pub fn accept_invitation(
         "password",
         TokenPurpose::Invitation,
     )
+}
+
+/// What the mailed link with `token` of `purpose` is worth now (read only: the pages behind
+/// the links show it before anything is done, and say why a use failed).
+pub fn link_state(
+    ctx: &Ctx,
+    conn: &mut DbConn,
+    purpose: TokenPurpose,
+    token: &str,
+) -> Result<LinkState, ApiError> {
+    if token.is_empty() || token.len() > MAX_TOKEN_CHARS {
+        return Ok(LinkState::Unknown);
+    }
+    let found = queries::one_time_token_times(conn, &sha256_hex(token), purpose)?;
+    Ok(LinkState::of(found, ctx.now.naive_utc()))
 }
 
 /// Sets a new password from a one-time token of `purpose`; every existing token of the user

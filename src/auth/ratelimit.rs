@@ -141,6 +141,18 @@ pub fn client_key(client: &str) -> String {
 
 /// The client address: the peer, or — when the peer is a trusted proxy — the right-most
 /// `X-Forwarded-For` entry that is not itself a trusted proxy.
+/// The key an HTTP request's client is throttled by: its address (IPv6: its /64), read
+/// through `X-Forwarded-For` only from a trusted proxy.
+pub fn request_client(req: &actix_web::HttpRequest, trusted: &[String]) -> String {
+    client_key(&client_ip(
+        req.peer_addr().map(|a| a.ip()),
+        req.headers()
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok()),
+        trusted,
+    ))
+}
+
 pub fn client_ip(peer: Option<IpAddr>, forwarded_for: Option<&str>, trusted: &[String]) -> String {
     let Some(peer) = peer else {
         return "unknown".into();

@@ -304,6 +304,20 @@ pub fn live_one_time_token_user(
     })
 }
 
+/// The expiry and use of the token of `purpose` with this hash, if there is one.
+pub fn one_time_token_times(
+    conn: &mut DbConn,
+    hash: &str,
+    purpose: TokenPurpose,
+) -> QResult<Option<(NaiveDateTime, Option<NaiveDateTime>)>> {
+    one_time_tokens::table
+        .filter(one_time_tokens::token_hash.eq(hash))
+        .filter(one_time_tokens::purpose.eq(purpose.as_str()))
+        .select((one_time_tokens::expires_at, one_time_tokens::used_at))
+        .first(conn)
+        .optional()
+}
+
 pub fn insert_one_time_token(conn: &mut DbConn, t: &OneTimeToken) -> QResult<()> {
     diesel::insert_into(one_time_tokens::table)
         .values(t)

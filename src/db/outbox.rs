@@ -112,3 +112,12 @@ pub fn list_mail(conn: &mut DbConn) -> QResult<Vec<OutboxMail>> {
         .select(OutboxMail::as_select())
         .load(conn)
 }
+
+/// The newest `n` mails, newest first (ids are UUIDv7: time-ordered).
+pub fn recent_mail(conn: &mut DbConn, n: i64) -> QResult<Vec<OutboxMail>> {
+    outbox::table
+        .order(outbox::id.desc())
+        .select(OutboxMail::as_select())
+        .limit(n)
+        .load(conn)
+}

@@ -158,9 +158,69 @@ pub fn reseal_mails(conn: &mut DbConn, key: &DataKey) -> Result<usize, ApiError>
     })
 }
 
+// ---- reading the outbox (`landx mail list`) --------------------------------------------------
+
+/// A mail of the outbox as a developer reads it: address and body opened.
+#[derive(Debug, Clone)]
+pub struct ReadMail {
+    pub created_at: DateTime<Utc>,
+    pub sent: bool,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+}
+
+impl ReadMail {
+    /// The links of its body (`http://` or `https://` up to the first space or line end).
+    pub fn links(&self) -> Vec<&str> {
+        links_in(&self.body)
+    }
+}
+
+/// The links of a mail body, in order.
+pub fn links_in(body: &str) -> Vec<&str> {
+    body.split(|c: char| c.is_whitespace())
+        .filter(|w| w.starts_with("http://") || w.starts_with("https://"))
+        .collect()
+}
+
+/// The newest mails (at most `limit`, newest first), to `to` only when given (compared
+/// without case); of the newest `scan` mails, since addresses are sealed and only open here.
+/// A mail sealed under a key this process lacks shows as such instead of its text.
+pub fn recent(
+    conn: &mut DbConn,
+    to: Option<&str>,
+    limit: usize,
+    scan: i64,
+) -> Result<Vec<ReadMail>, ApiError> {
+    let wanted = to.map(|t| t.trim().to_lowercase());
+    Ok(crate::db::outbox::recent_mail(conn, scan)?
+        .into_iter()
+        .map(|m| ReadMail {
+            created_at: m.created_at.and_utc(),
+            sent: m.sent_at.is_some(),
+            to: open(&m.to_addr).unwrap_or_else(|| "(sealed under another key)".into()),
+            subject: m.subject,
+            body: open(&m.body).unwrap_or_else(|| "(sealed under another key)".into()),
+        })
+        .filter(|m| wanted.as_ref().is_none_or(|w| m.to.to_lowercase() == *w))
+        .take(limit)
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_are_found_in_a_body() {
+        let body = "您好：\n请打开以下链接：\nhttp://x.test/verify-email?token=ab_c-1\n\nPlease.\nhttps://y/z";
+        assert_eq!(
+            links_in(body),
+            vec!["http://x.test/verify-email?token=ab_c-1", "https://y/z"]
+        );
+        assert!(links_in("no links here").is_empty());
+    }
 
     #[test]
     fn sealed_values_open_and_clear_ones_read_as_stored() {

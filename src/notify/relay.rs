@@ -2,7 +2,8 @@
 //! and marks them sent; failures retry with exponential backoff.
 
 use chrono::{DateTime, Duration, Utc};
-use lettre::message::header::ContentType;
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::Body;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{FileTransport, Message as LettreMessage, SmtpTransport, Transport};
@@ -50,19 +51,46 @@ impl Sender {
         }
     }
 
+    /// The body as this transport writes it. Mail files are read by people (a developer
+    /// looking for a link): UTF-8 as is (8bit), so Chinese text and links read in any editor.
+    /// SMTP gets quoted-printable, which every server relays (8bit needs 8BITMIME) and every
+    /// client decodes. Never base64: nobody can read it.
+    pub fn body(&self, text: &str) -> Body {
+        match self {
+            Sender::File(_) => eight_bit(text).unwrap_or_else(|| quoted_printable(text)),
+            Sender::Smtp(_) => quoted_printable(text),
+        }
+    }
+
     pub fn send(&self, from: &str, m: &OutboxMail) -> Result<(), String> {
         let msg = LettreMessage::builder()
             .from(from.parse().map_err(|e| format!("mail.from: {e}"))?)
             .to(m.to_addr.parse().map_err(|e| format!("recipient: {e}"))?)
             .subject(m.subject.clone())
             .header(ContentType::TEXT_PLAIN)
-            .body(m.body.clone())
+            .body(self.body(&m.body))
             .map_err(|e| e.to_string())?;
         match self {
             Sender::File(t) => t.send(&msg).map(|_| ()).map_err(|e| e.to_string()),
             Sender::Smtp(t) => t.send(&msg).map(|_| ()).map_err(|e| e.to_string()),
         }
     }
+}
+
+/// `text` as an 8bit body (RFC 2045: lines of at most 998 octets ending in CRLF, no NUL), or
+/// `None` when it can't be one. (lettre's own choice refuses 8bit past 76 octets a line,
+/// which any Chinese sentence is.)
+fn eight_bit(text: &str) -> Option<Body> {
+    let crlf = text.replace("\r\n", "\n").replace('\n', "\r\n");
+    let fits = crlf
+        .split("\r\n")
+        .all(|line| line.len() <= 998 && !line.contains(['\0', '\r']));
+    fits.then(|| Body::dangerous_pre_encoded(crlf.into_bytes(), ContentTransferEncoding::EightBit))
+}
+
+fn quoted_printable(text: &str) -> Body {
+    Body::new_with_encoding(text.to_string(), ContentTransferEncoding::QuotedPrintable)
+        .unwrap_or_else(|_| Body::new(text.to_string()))
 }
 
 /// Backoff after `attempts` failures: 5 s doubling, at most one hour.
@@ -108,6 +136,20 @@ pub fn relay_once(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mail_bodies_are_8bit_when_they_fit() {
+        let body = eight_bit("您好：\n请打开以下链接验证邮箱，链接在四十八小时内有效，过期请重新申请：\nhttp://x/verify-email?token=a\n").unwrap();
+        assert_eq!(body.encoding(), ContentTransferEncoding::EightBit);
+        let text = String::from_utf8(body.into_vec()).unwrap();
+        assert!(text.contains("\r\nhttp://x/verify-email?token=a\r\n"));
+        assert!(eight_bit(&"长".repeat(400)).is_none());
+        assert!(eight_bit("a\rb").is_none());
+        assert_eq!(
+            quoted_printable("链接").encoding(),
+            ContentTransferEncoding::QuotedPrintable
+        );
+    }
 
     #[test]
     fn backoff_grows_and_caps() {

@@ -30,6 +30,7 @@ mod hardening_trading;
 mod insurance;
 mod listings;
 mod mail;
+mod mail_links;
 mod migrations;
 mod open_data;
 mod openapi;

@@ -357,3 +357,30 @@ fn searches_perform_due_closes_and_closed_listings_stay_put() {
         ]
     );
 }
+
+/// A query sent with raw UTF-8 bytes (`curl "…?q=护塘"`) is not a valid request target: the
+/// HTTP layer (actix-http's h1 codec) answers a bare 400 before any of landx's code runs, so
+/// it can't be problem+json (README: clients must percent-encode). Percent-encoded, the same
+/// search is answered.
+#[test]
+fn unencoded_query_bytes_are_refused_by_the_http_layer_and_encoded_ones_answered() {
+    use std::io::{Read, Write};
+    let app = TestApp::start();
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut raw = std::net::TcpStream::connect(&addr).unwrap();
+    raw.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    raw.write_all(
+        format!(
+            "GET /api/v1/listings?q=护塘 HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    let _ = raw.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    let r = app.get(&format!("/api/v1/listings?q={}", enc("护塘")), None);
+    assert_eq!(r.status, 200, "{}", r.text);
+}

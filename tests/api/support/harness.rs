@@ -5,7 +5,7 @@
 //! a run meant for PostgreSQL must never pass on SQLite.
 //!
 //! `benches/` include this file too (through `tests/common/mod.rs`), so it only depends on
-//! `super::db` next to it.
+//! `super::db` and `super::contract` next to it.
 
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -168,7 +168,11 @@ impl Client {
         for (k, v) in headers {
             req = req.set(k, v);
         }
+        let typed = headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
         let result = match body {
+            Some(b) if typed => req.send_string(&b),
             Some(b) => req.set("Content-Type", "application/json").send_string(&b),
             None => req.call(),
         };
@@ -186,7 +190,10 @@ impl Client {
                 (n, v)
             })
             .collect();
+        let content_type = res.header("content-type").map(str::to_string);
         let text = res.into_string().unwrap_or_default();
+        // Every answer is one the OpenAPI document describes (see `contract`).
+        super::contract::check(method, path, status, content_type.as_deref(), &text);
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         Ok(Resp {
             status,

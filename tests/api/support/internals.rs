@@ -9,6 +9,13 @@ use landx::db::Pool;
 use super::db::Audit;
 use super::harness::{test_settings, TestApp, TestDb};
 
+// ---- the pages of the e-mailed links --------------------------------------------------------
+
+/// The paths of the pages behind the e-mailed links (HTML, not part of the JSON API).
+pub fn page_paths() -> &'static [&'static str] {
+    &landx::api::pages::PATHS
+}
+
 // ---- demo data -------------------------------------------------------------------------------
 
 pub const DEMO_PASSWORD: &str = landx::demo::DEMO_PASSWORD;

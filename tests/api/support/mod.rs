@@ -3,6 +3,7 @@
 //! bidders), readers of what the server stored, and the few uses of library internals
 //! (`internals`, `db`, `harness`): the only places that name `landx::` paths.
 
+pub mod contract;
 pub mod contracts;
 pub mod db;
 pub mod feed;
