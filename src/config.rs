@@ -146,6 +146,12 @@ pub struct Database {
     pub sqlite_busy_timeout_ms: u64,
     /// SQLite `synchronous` level: `FULL` (default) or `NORMAL`, `OFF`, `EXTRA`.
     pub sqlite_synchronous: String,
+    /// Optional read replica (a PostgreSQL hot standby; empty = none): anonymous public reads
+    /// (search, listing pages, bid history, open data, statistics) go there; every action and
+    /// every read by a signed-in caller stays on `url`.
+    pub replica_url: String,
+    /// After a replica read fails for want of the replica, reads skip it for this long.
+    pub replica_retry_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -320,6 +326,8 @@ impl Default for Database {
             migrate_on_start: true,
             sqlite_busy_timeout_ms: 5000,
             sqlite_synchronous: "FULL".into(),
+            replica_url: String::new(),
+            replica_retry_ms: 5000,
         }
     }
 }
@@ -468,6 +476,9 @@ impl Settings {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         DatabaseUrl::parse(&self.database.url)?;
+        if !self.database.replica_url.is_empty() {
+            DatabaseUrl::parse(&self.database.replica_url)?;
+        }
         if self.is_production() && self.auth.jwt_secret.expose_secret().len() < 32 {
             return Err(ConfigError::Invalid(
                 "auth.jwt_secret (LANDX_AUTH__JWT_SECRET) must be at least 32 bytes in production"
@@ -577,6 +588,9 @@ impl Settings {
         let mut value = serde_json::to_value(self).unwrap_or_default();
         if let Some(url) = value.pointer_mut("/database/url") {
             *url = serde_json::Value::String(redact_url_password(&self.database.url));
+        }
+        if let Some(url) = value.pointer_mut("/database/replica_url") {
+            *url = serde_json::Value::String(redact_url_password(&self.database.replica_url));
         }
         let mut out = String::new();
         if let serde_json::Value::Object(map) = value {

@@ -58,6 +58,11 @@ pub enum ApiError {
     RateLimited { retry_after_secs: u64 },
     #[error("service unavailable; retry later")]
     Unavailable,
+    /// A read served by the read replica reached work only the primary may do (settling what
+    /// fell due): the read is run again on the primary. Never answered as such; if it were,
+    /// it would be a 503 like `Unavailable`.
+    #[error("service unavailable; retry later")]
+    PrimaryRequired,
     /// The cause is logged, never answered.
     #[error("internal error")]
     Internal(String),
@@ -89,7 +94,7 @@ impl ApiError {
             ApiError::NotEligible(_) => "not_eligible",
             ApiError::AuctionClosed(_) => "auction_closed",
             ApiError::RateLimited { .. } => "rate_limited",
-            ApiError::Unavailable => "unavailable",
+            ApiError::Unavailable | ApiError::PrimaryRequired => "unavailable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -159,7 +164,7 @@ impl ResponseError for ApiError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable | ApiError::PrimaryRequired => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -174,7 +179,7 @@ impl ResponseError for ApiError {
             ApiError::RateLimited { retry_after_secs } => {
                 res.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
-            ApiError::Unavailable => {
+            ApiError::Unavailable | ApiError::PrimaryRequired => {
                 res.insert_header((header::RETRY_AFTER, "1"));
             }
             ApiError::Unauthorized(_) => {

@@ -17,6 +17,8 @@ use secrecy::ExposeSecret;
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub pool: Pool,
+    /// The read replica (`database.replica_url`), for anonymous public reads.
+    pub replica: Option<Arc<crate::db::replica::Replica>>,
     /// The one clock of the application: `clock.travel` wraps the given one in a
     /// [`TravelClock`] (its offset loaded by `crate::app::clock::refresh`).
     pub clock: Arc<dyn Clock>,
@@ -52,6 +54,12 @@ impl AppState {
         } else {
             clock
         };
+        // `Settings::validate` has checked the URL; a settings value built without it that
+        // names a bad replica URL leaves the replica out rather than failing every read.
+        let replica = crate::db::connect_replica(&settings).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "read replica left out");
+            None
+        });
         let settings = Arc::new(settings);
         let metrics = Arc::new(Metrics::default());
         let live_feed = Arc::new(Hub::new(
@@ -64,6 +72,7 @@ impl AppState {
         AppState {
             settings,
             pool,
+            replica,
             clock,
             jwt: Arc::new(jwt),
             metrics,
@@ -110,5 +119,23 @@ impl AppState {
             self.settings.clone(),
             self.data_key.clone(),
         )
+    }
+}
+
+impl AppState {
+    /// Runs a public read. An anonymous caller's read may be served by the read replica
+    /// (`database.replica_url`); a signed-in caller, who may have just acted, reads the
+    /// primary, so nobody misses their own bid or change.
+    pub async fn public_read<T, F>(
+        &self,
+        anonymous: bool,
+        f: F,
+    ) -> Result<T, crate::error::ApiError>
+    where
+        F: Fn(&mut crate::db::DbConn) -> Result<T, crate::error::ApiError> + Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        let replica = self.replica.as_ref().filter(|_| anonymous);
+        crate::db::replica::run_read(&self.pool, replica, f).await
     }
 }

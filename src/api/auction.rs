@@ -150,11 +150,13 @@ pub async fn list_bids(
                 .map_err(|_| ApiError::BadRequest("invalid cursor".into()))
         })
         .transpose()?;
+    let anonymous = caller.0.is_none();
     let ctx = state.ctx(caller.0);
-    let list = db::run(&state.pool, move |conn| {
-        trading::list_bids(&ctx, conn, &listing_id, before, limit)
-    })
-    .await?;
+    let list = state
+        .public_read(anonymous, move |conn| {
+            trading::list_bids(&ctx, conn, &listing_id, before, limit)
+        })
+        .await?;
     let page = BidPage {
         items: list
             .bids

@@ -101,3 +101,17 @@ impl FromRequest for MaybeCaller {
         })
     }
 }
+
+/// Whether the request carries no credentials at all (no `Authorization` header): such a
+/// reader never acted, so its public reads may be served by the read replica. Checked
+/// without a database lookup.
+pub struct Anonymous(pub bool);
+
+impl FromRequest for Anonymous {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(Ok(Anonymous(bearer(req).is_none())))
+    }
+}

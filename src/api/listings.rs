@@ -485,8 +485,11 @@ pub async fn get_listing(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
+    let anonymous = caller.0.is_none();
     let ctx = state.ctx(caller.0);
-    let v = db::run(&state.pool, move |conn| app::listings::get(&ctx, conn, &id)).await?;
+    let v = state
+        .public_read(anonymous, move |conn| app::listings::get(&ctx, conn, &id))
+        .await?;
     Ok(HttpResponse::Ok().json(ListingOut::from(v)))
 }
 
@@ -598,11 +601,13 @@ pub async fn search_listings(
         mine: qs.mine == Some(true),
         cursor,
     };
+    let anonymous = caller.0.is_none();
     let ctx = state.ctx(caller.0);
-    let page = db::run(&state.pool, move |conn| {
-        app::listings::search(&ctx, conn, search)
-    })
-    .await?;
+    let page = state
+        .public_read(anonymous, move |conn| {
+            app::listings::search(&ctx, conn, search.clone())
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(Page {
         items: page
             .items

@@ -7,11 +7,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::extract::Anonymous;
 use super::{
     bad_year, decode_cursor, encode_cursor, parse_id, query_id, word_list, Page, PageQuery, Routes,
 };
 use crate::app::open_data::{self, Published};
-use crate::db::{self, open_data::OpenFilter};
+use crate::db::open_data::OpenFilter;
 use crate::domain::listing::ListingStatus;
 use crate::domain::open_data::{business_year, is_published, OpenDeal};
 use crate::error::ApiError;
@@ -107,6 +108,7 @@ impl OpenDealsFilter {
 /// A page of published records and the cursor of the next one.
 async fn load_page(
     state: &AppState,
+    anonymous: bool,
     filter: &OpenDealsFilter,
     limit: Option<i64>,
     cursor: Option<&str>,
@@ -121,10 +123,11 @@ async fn load_page(
     }
     let filter = filter.to_filter()?;
     let after = cursor.map(decode_cursor).transpose()?;
-    let mut rows = db::run(&state.pool, move |conn| {
-        open_data::list(conn, &filter, after.as_deref(), limit)
-    })
-    .await?;
+    let mut rows = state
+        .public_read(anonymous, move |conn| {
+            open_data::list(conn, &filter, after.as_deref(), limit)
+        })
+        .await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(usize::try_from(limit).unwrap_or(0));
     let next_cursor = more
@@ -148,11 +151,19 @@ async fn load_page(
     ))]
 pub async fn list_deals(
     state: web::Data<AppState>,
+    anonymous: Anonymous,
     q: web::Query<PageQuery>,
     f: web::Query<OpenDealsFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let (items, next_cursor) =
-        load_page(&state, &f, q.limit, q.cursor.as_deref(), (50, 200)).await?;
+    let (items, next_cursor) = load_page(
+        &state,
+        anonymous.0,
+        &f,
+        q.limit,
+        q.cursor.as_deref(),
+        (50, 200),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(Page { items, next_cursor }))
 }
 
@@ -169,11 +180,19 @@ pub async fn list_deals(
     ))]
 pub async fn list_deals_csv(
     state: web::Data<AppState>,
+    anonymous: Anonymous,
     q: web::Query<CsvPageQuery>,
     f: web::Query<OpenDealsFilter>,
 ) -> Result<HttpResponse, ApiError> {
-    let (items, next_cursor) =
-        load_page(&state, &f, q.limit, q.cursor.as_deref(), (10_000, 10_000)).await?;
+    let (items, next_cursor) = load_page(
+        &state,
+        anonymous.0,
+        &f,
+        q.limit,
+        q.cursor.as_deref(),
+        (10_000, 10_000),
+    )
+    .await?;
     let body = to_csv(&items)?;
     let mut resp = HttpResponse::Ok();
     resp.insert_header((header::CONTENT_TYPE, "text/csv; charset=utf-8"))
@@ -193,10 +212,13 @@ pub async fn list_deals_csv(
     responses((status = 200, body = OpenDealOut), (status = 404, description = "not published")))]
 pub async fn get_deal(
     state: web::Data<AppState>,
+    anonymous: Anonymous,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_id(&id)?;
-    let p = db::run(&state.pool, move |conn| open_data::get(conn, &id)).await?;
+    let p = state
+        .public_read(anonymous.0, move |conn| open_data::get(conn, &id))
+        .await?;
     Ok(HttpResponse::Ok().json(OpenDealOut::from(p)))
 }
 
@@ -220,6 +242,7 @@ pub struct ChangesQuery {
     responses((status = 200, body = ChangesOut), (status = 422, description = "limit or since out of range")))]
 pub async fn changes(
     state: web::Data<AppState>,
+    anonymous: Anonymous,
     q: web::Query<ChangesQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let since = q.since.unwrap_or(0);
@@ -230,10 +253,11 @@ pub async fn changes(
     if !(1..=200).contains(&limit) {
         return Err(ApiError::field("limit", "must be between 1 and 200"));
     }
-    let page = db::run(&state.pool, move |conn| {
-        open_data::changes(conn, since, limit)
-    })
-    .await?;
+    let page = state
+        .public_read(anonymous.0, move |conn| {
+            open_data::changes(conn, since, limit)
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(ChangesOut {
         items: page.items.into_iter().map(Into::into).collect(),
         next_since: page.next_since,

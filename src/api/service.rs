@@ -22,6 +22,24 @@ pub struct Status {
     pub status: String,
 }
 
+/// Readiness: the primary answers; each database's state on its own.
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ok` (the primary answers; otherwise the answer is 503)
+    pub status: String,
+    pub databases: Databases,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Databases {
+    /// `ok`
+    pub primary: String,
+    /// `ok`, `unavailable` (its reads go to the primary meanwhile), or absent without a
+    /// replica.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
+}
+
 /// The process is alive.
 #[utoipa::path(get, path = "/healthz", tag = "service",
     responses((status = 200, description = "alive", body = Status)))]
@@ -31,20 +49,45 @@ pub async fn healthz() -> HttpResponse {
     })
 }
 
-/// The database answers.
+/// The primary database answers (else 503 `unavailable`); the read replica, when configured,
+/// is reported beside it and never makes the instance unready (its reads fall back to the
+/// primary).
 #[utoipa::path(get, path = "/readyz", tag = "service",
-    responses((status = 200, description = "ready", body = Status)))]
+    responses((status = 200, description = "ready", body = Readiness),
+        (status = 503, description = "the primary database does not answer")))]
 pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    db::run(&state.pool, |conn| {
+    let primary = ping(&state.pool);
+    let replica = async {
+        match &state.replica {
+            None => None,
+            Some(r) => Some(match ping(&r.pool).await {
+                Ok(()) => {
+                    r.answered();
+                    "ok"
+                }
+                Err(_) => "unavailable",
+            }),
+        }
+    };
+    let (primary, replica) = futures_util::future::join(primary, replica).await;
+    primary?;
+    Ok(HttpResponse::Ok().json(Readiness {
+        status: "ok".into(),
+        databases: Databases {
+            primary: "ok".into(),
+            replica: replica.map(str::to_string),
+        },
+    }))
+}
+
+async fn ping(pool: &db::Pool) -> Result<(), ApiError> {
+    db::run(pool, |conn| {
         db::queries::ping(conn).map_err(|e| {
             tracing::warn!(error = %e, "readiness check failed");
             ApiError::Unavailable
         })
     })
-    .await?;
-    Ok(HttpResponse::Ok().json(Status {
-        status: "ok".into(),
-    }))
+    .await
 }
 
 /// Prometheus text exposition.
@@ -57,11 +100,14 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
 #[utoipa::path(get, path = "/metrics", tag = "service",
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let text = state
+    let mut text = state
         .metrics
         .scrape(&state.pool)
         .await
         .map_err(|e| ApiError::internal(format!("metrics encoding: {e}")))?;
+    if let Some(r) = &state.replica {
+        text.push_str(&r.metrics_text());
+    }
     Ok(HttpResponse::Ok()
         .content_type(crate::metrics::CONTENT_TYPE)
         .body(text))

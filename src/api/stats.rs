@@ -8,7 +8,6 @@ use utoipa::IntoParams;
 use super::extract::MaybeCaller;
 use super::{bad_year, query_id, Routes};
 use crate::app::stats::{self, Stats};
-use crate::db;
 use crate::domain::calendar::shanghai_year;
 use crate::domain::open_data::business_year;
 use crate::error::ApiError;
@@ -47,15 +46,17 @@ pub async fn get_stats(
     q: web::Query<StatsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let q = q.into_inner();
+    let anonymous = caller.0.is_none();
     let ctx = state.ctx(caller.0);
     let year = match q.year {
         Some(y) => business_year(y).ok_or_else(bad_year)?,
         None => shanghai_year(ctx.now),
     };
     let township = query_id(q.township_id, "township_id")?;
-    let s = db::run(&state.pool, move |conn| {
-        stats::compute(&ctx, conn, year, township.as_deref())
-    })
-    .await?;
+    let s = state
+        .public_read(anonymous, move |conn| {
+            stats::compute(&ctx, conn, year, township.as_deref())
+        })
+        .await?;
     Ok(HttpResponse::Ok().json(s))
 }

@@ -19,6 +19,7 @@ pub mod orgs;
 pub mod outbox;
 pub mod queries;
 pub mod registrations;
+pub mod replica;
 pub mod schema;
 pub mod signals;
 pub mod stats;
@@ -172,6 +173,33 @@ pub fn connect(settings: &Settings) -> Result<Pool, StartupError> {
         .map_err(|e| StartupError::Database(e.to_string()))
 }
 
+/// The read replica's pool, when `database.replica_url` is set. Built without connecting, so
+/// a replica that is down at start only sends reads to the primary until it answers.
+pub fn connect_replica(
+    settings: &Settings,
+) -> Result<Option<std::sync::Arc<replica::Replica>>, StartupError> {
+    if settings.database.replica_url.is_empty() {
+        return Ok(None);
+    }
+    let mut db = settings.database.clone();
+    db.url = db.replica_url.clone();
+    let manager = Manager::new(&db)?;
+    let inner = r2d2::Pool::builder()
+        .max_size(db.pool_size)
+        .min_idle(Some(0))
+        .connection_timeout(Duration::from_millis(db.pool_timeout_ms.min(1000)))
+        .test_on_check_out(false)
+        .build_unchecked(manager);
+    let pool = Pool {
+        inner,
+        waiting: Default::default(),
+    };
+    Ok(Some(replica::Replica::new(
+        pool,
+        Duration::from_millis(db.replica_retry_ms),
+    )))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(transparent)]
@@ -237,6 +265,7 @@ pub fn write_tx<T>(
     conn: &mut DbConn,
     f: impl FnOnce(&mut DbConn) -> Result<T, ApiError>,
 ) -> Result<T, ApiError> {
+    replica::guard_write()?;
     if in_transaction(conn) {
         return conn.transaction(f);
     }

@@ -36,6 +36,7 @@ mod orgs;
 mod parcels;
 mod registrations;
 mod rent;
+mod replica;
 mod resilience;
 mod search;
 mod shared_limits;

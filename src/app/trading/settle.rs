@@ -68,7 +68,7 @@ pub fn settle_for_read(
 ) -> Result<Option<Listing>, ApiError> {
     match settle(conn, listing_id, now, rules) {
         Ok(l) => Ok(l),
-        Err(e @ ApiError::Unavailable) => Err(e),
+        Err(e @ (ApiError::Unavailable | ApiError::PrimaryRequired)) => Err(e),
         Err(e) => {
             tracing::error!(listing_id, error = %e, "settling a listing failed; read as stored");
             Ok(q::find_listing(conn, listing_id)?)
