@@ -17,7 +17,7 @@ import uuid
 import aiohttp
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster import MAIL_DOMAIN, Cluster  # noqa: E402
+from cluster import MAIL_DOMAIN, Cluster, http_get  # noqa: E402
 from world import PASSWORD, Api, build  # noqa: E402
 
 J = {"Content-Type": "application/json"}
@@ -198,6 +198,52 @@ async def probe(c, listing, stop, marks):
         await asyncio.sleep(0.25)
 
 
+async def health_monitor(cl, p, marks, timeout=240):
+    """From the repair on: when the service is whole again (every instance up behind the LB,
+    the replica streaming, the probe answered) and when every mail that was waiting at the
+    repair has been sent."""
+    waiting = set()
+    for _ in range(40):
+        try:
+            waiting = {r[0] for r in await asyncio.to_thread(
+                cl.psql, "SELECT id FROM outbox WHERE sent_at IS NULL")}
+            break
+        except RuntimeError:
+            await asyncio.sleep(0.25)
+    p.mail_waiting = len(waiting)
+    p.service_at = p.mail_at = None
+    t0 = time.time()
+    while time.time() - t0 < timeout and (p.service_at is None or p.mail_at is None):
+        now = time.time()
+        if p.service_at is None:
+            up = await asyncio.to_thread(cl.backends_up)
+            streaming = (not cl.want_replica) or await asyncio.to_thread(cl.replica_streaming)
+            probe_ok = bool(marks) and marks[-1][1] and marks[-1][0] > p.repaired_at
+            if up == cl.n and streaming and probe_ok:
+                p.service_at = now
+        if p.mail_at is None:
+            try:
+                unsent = {r[0] for r in await asyncio.to_thread(
+                    cl.psql, "SELECT id FROM outbox WHERE sent_at IS NULL")}
+                if not (unsent & waiting):
+                    p.mail_at = now
+            except RuntimeError:
+                pass
+        await asyncio.sleep(0.25)
+
+
+def replica_reads(cl):
+    """landx_replica_reads_total of every running instance, by who served them."""
+    out = collections.Counter()
+    for i, port in enumerate(cl.inst_ports):
+        st, text = http_get(f"http://127.0.0.1:{port}/metrics", 3)
+        for line in text.splitlines() if st == 200 else []:
+            if line.startswith("landx_replica_reads_total{"):
+                who = line.split('served_by="')[1].split('"')[0]
+                out[who] += int(float(line.rsplit(" ", 1)[1]))
+    return out
+
+
 def outbox_ids(cl):
     return {r[0] for r in cl.psql("SELECT id FROM outbox")}
 
@@ -288,23 +334,18 @@ async def run_phase(no, fault, cl, world, session, args, mail_before):
     traffic.append(asyncio.create_task(signups(c, no, stop)))
     traffic.append(asyncio.create_task(searcher(c, listing, world["township_id"], world["t0"].year, stop)))
     traffic.append(asyncio.create_task(probe(c, listing, stop, marks)))
+    reads0 = await asyncio.to_thread(replica_reads, cl)
     await asyncio.sleep(args.before_secs)
     await inject(cl, p, args)
+    monitor = asyncio.create_task(health_monitor(cl, p, marks, args.mail_timeout))
     await asyncio.sleep(args.after_secs)
+    await asyncio.wait_for(monitor, args.mail_timeout + 30)
     stop.set()
     await asyncio.gather(*traffic)
-    # Full health: every instance up behind the LB, the replica streaming, the outbox empty.
-    up_at = await asyncio.to_thread(cl.wait_backends, cl.n, 60)
-    streaming_at = None
-    for _ in range(120):
-        if not cl.want_replica or cl.replica_streaming():
-            streaming_at = time.time()
-            break
-        await asyncio.sleep(0.5)
-    drained_at = await wait_drained(cl, args.mail_timeout)
-    healthy = [t for t in (up_at, streaming_at, drained_at)]
-    p.recovered = (max(healthy) - p.repaired_at) if None not in healthy else None
-    p.mail_recovered = (drained_at - p.repaired_at) if drained_at else None
+    p.replica_reads = (await asyncio.to_thread(replica_reads, cl)) - reads0
+    p.recovered = None if p.service_at is None else p.service_at - p.repaired_at
+    p.mail_recovered = None if p.mail_at is None else p.mail_at - p.repaired_at
+    await wait_drained(cl, args.mail_timeout)
     fails = [t for t, ok in marks if not ok and t >= p.fault_at]
     p.outage = (max(fails) - min(fails) + 0.25) if fails else 0.0
     mail_now = outbox_ids(cl)
@@ -365,22 +406,25 @@ def mail_check(p, sink):
 def table(phases):
     out = ["| fault | bids tried / acked (201) | acked lost | duplicate bids | deals | closed once, one deal | "
            "mails owed | mails lost | mails duplicated | signups without exactly one mail | 5xx ≠ 503 | 503 | no answer | "
-           "client-visible outage (s) | full health after repair (s) | SSE reconnects / missed events |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "client-visible outage (s) | service whole after repair (s) | mail caught up after repair (s) | "
+           "SSE reconnects / missed events |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for p in phases:
         n503 = sum(v for (a, s), v in p.statuses.items() if s == 503)
         rec = f"{p.recovered:.1f}" if p.recovered is not None else "never"
+        mrec = f"{p.mail_recovered:.1f} ({p.mail_waiting} waiting)" if p.mail_recovered is not None else "never"
         out.append(
             f"| {p.name} | {p.bids_tried} / {p.acked_n} | {len(p.lost)} | {p.dup_bids} | {p.deals} | "
             f"{'yes' if p.closed_once else 'NO'} | {len(p.mail_expected)} | {len(p.mail_lost)} | "
             f"{len(p.mail_dup)} | {len(p.signup_bad)} | {len(p.bad5xx)} | {n503} | {p.transport} | "
-            f"{p.outage:.1f} | {rec} | {p.watch_reconnects} / {p.feed_missing} |")
+            f"{p.outage:.1f} | {rec} | {mrec} | {p.watch_reconnects} / {p.feed_missing} |")
     return "\n".join(out)
 
 
 def failed(p):
     return bool(p.lost or p.dup_bids or p.deals != 1 or not p.closed_once or p.mail_lost
-                or p.mail_dup or p.signup_bad or p.bad5xx or p.recovered is None)
+                or p.mail_dup or p.signup_bad or p.bad5xx or p.recovered is None
+                or p.mail_recovered is None)
 
 
 async def main():
@@ -436,7 +480,9 @@ async def main():
                   f"a search loop per phase. Run {time.strftime('%Y-%m-%d %H:%M')}, "
                   f"{time.time() - T_START:.0f} s in all.", "", table(phases), ""]
         for p in phases:
-            report.append(f"- **{p.name}**: {'; '.join(p.notes)}. Status codes: "
+            rr = p.replica_reads
+            report.append(f"- **{p.name}**: {'; '.join(p.notes)}. Public reads served by the replica "
+                          f"{rr.get('replica', 0)}, by the primary {rr.get('primary', 0)}. Status codes: "
                           + ", ".join(f"{a} {s}×{n}" for (a, s), n in sorted(p.statuses.items(), key=str)))
             for b in p.bad5xx[:5]:
                 report.append(f"  - 5xx: {b}")

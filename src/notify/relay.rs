@@ -24,7 +24,7 @@ use crate::db::models::OutboxMail;
 use crate::db::{outbox, DbConn};
 use crate::error::ApiError;
 
-enum Transport {
+enum Channel {
     File(FileTransport),
     Smtp(Box<SmtpTransport>),
 }
@@ -38,24 +38,24 @@ struct Unmarked {
 
 /// The transport of one process and the mails it sent but could not yet mark sent.
 pub struct Sender {
-    transport: Transport,
+    channel: Channel,
     unmarked: Mutex<Vec<Unmarked>>,
 }
 
 impl Sender {
     pub fn from_settings(s: &MailSettings) -> Result<Self, String> {
         Ok(Sender {
-            transport: Self::transport(s)?,
+            channel: Self::channel(s)?,
             unmarked: Mutex::new(Vec::new()),
         })
     }
 
-    fn transport(s: &MailSettings) -> Result<Transport, String> {
+    fn channel(s: &MailSettings) -> Result<Channel, String> {
         match s.transport.as_str() {
             "file" => {
                 std::fs::create_dir_all(&s.file_dir)
                     .map_err(|e| format!("mail.file_dir {}: {e}", s.file_dir))?;
-                Ok(Transport::File(FileTransport::new(&s.file_dir)))
+                Ok(Channel::File(FileTransport::new(&s.file_dir)))
             }
             "smtp" => {
                 let mut b = SmtpTransport::builder_dangerous(&s.smtp_host)
@@ -75,7 +75,7 @@ impl Sender {
                         s.smtp_password.expose_secret().to_string(),
                     ));
                 }
-                Ok(Transport::Smtp(Box::new(b.build())))
+                Ok(Channel::Smtp(Box::new(b.build())))
             }
             other => Err(format!("unknown mail.transport `{other}`")),
         }
@@ -91,9 +91,9 @@ impl Sender {
             .header(ContentType::TEXT_PLAIN)
             .body(m.body.clone())
             .map_err(|e| e.to_string())?;
-        match &self.transport {
-            Transport::File(t) => t.send(&msg).map(|_| ()).map_err(|e| e.to_string()),
-            Transport::Smtp(t) => t.send(&msg).map(|_| ()).map_err(|e| e.to_string()),
+        match &self.channel {
+            Channel::File(t) => t.send(&msg).map(|_| ()).map_err(|e| e.to_string()),
+            Channel::Smtp(t) => t.send(&msg).map(|_| ()).map_err(|e| e.to_string()),
         }
     }
 
