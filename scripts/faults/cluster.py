@@ -285,6 +285,8 @@ defaults
     timeout http-request 10s
     timeout queue 10s
     timeout http-keep-alive 10s
+    # A readiness check slower than this counts as failed.
+    timeout check 2s
 
 frontend api
     bind 127.0.0.1:{self.ports['lb']}

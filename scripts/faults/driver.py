@@ -45,6 +45,7 @@ class Phase:
         self.fault_at = None
         self.repaired_at = None
         self.notes = []
+        self.samples = []  # the first 5xx answers: (t, actor, status, method, path, body)
 
 
 class Clients:
@@ -65,6 +66,9 @@ class Clients:
                 self.p.statuses[(actor, st)] += 1
                 if st >= 500:
                     self.p.failures.append(time.time())
+                    if len(self.p.samples) < 8:
+                        self.p.samples.append((round(time.time() - T_START, 1), actor, st, method,
+                                               path.split("?")[0], text[:160]))
                     if st != 503:
                         self.p.bad5xx.append((actor, st, method, path, text[:200]))
                 try:
@@ -441,6 +445,7 @@ async def main():
     ap.add_argument("--mail-timeout", type=float, default=150)
     ap.add_argument("--report", default=None, help="also write the Markdown report here")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    ap.add_argument("--show-5xx", type=int, default=0, help="list the first n 5xx answers per phase")
     args = ap.parse_args()
     faults = [f for f in args.faults.split(",") if f]
     for f in faults:
@@ -484,6 +489,8 @@ async def main():
             report.append(f"- **{p.name}**: {'; '.join(p.notes)}. Public reads served by the replica "
                           f"{rr.get('replica', 0)}, by the primary {rr.get('primary', 0)}. Status codes: "
                           + ", ".join(f"{a} {s}×{n}" for (a, s), n in sorted(p.statuses.items(), key=str)))
+            for smp in p.samples[:args.show_5xx]:
+                report.append(f"  - first 5xx: {smp}")
             for b in p.bad5xx[:5]:
                 report.append(f"  - 5xx: {b}")
             if p.lost:

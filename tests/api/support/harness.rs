@@ -542,7 +542,8 @@ pub fn try_run_jobs_with(
     sender: &Arc<landx::notify::relay::Sender>,
 ) -> Result<(), landx::error::ApiError> {
     let (state, sender) = (state.clone(), sender.clone());
-    actix_web::rt::System::new().block_on(async move { landx::jobs::run_once(&state, sender).await })
+    actix_web::rt::System::new()
+        .block_on(async move { landx::jobs::run_once(&state, sender).await })
 }
 
 /// One pass of the background workers of the instance `state`.
