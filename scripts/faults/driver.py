@@ -376,12 +376,22 @@ async def run_phase(no, fault, cl, world, session, args, mail_before):
     db_bids = {r[0]: int(r[1]) for r in rows}
     db_seq = {int(r[2]): int(r[1]) for r in rows}
     deals = cl.psql(f"SELECT id, price_fen FROM deals WHERE listing_id = '{listing}'")
-    _, hist, _ = await c.req("admin", "GET", f"/api/v1/listings/{listing}/bids?limit=200")
-    public_amounts = [b["amount_fen"] for b in (hist or {}).get("items", [])]
+    # The public bid history, every page (what a client sees, not only the table).
+    public_amounts, cursor = set(), None
+    for _ in range(1000):
+        q = f"?limit=200&cursor={cursor}" if cursor else "?limit=200"
+        st, hist, _ = await c.req("admin", "GET", f"/api/v1/listings/{listing}/bids{q}")
+        if st != 200:
+            await asyncio.sleep(0.5)
+            continue
+        public_amounts |= {b["amount_fen"] for b in hist["items"]}
+        cursor = hist.get("next_cursor")
+        if not cursor:
+            break
     p.acked_n = len(p.acked)
     p.lost = [i for i, (amt, _) in p.acked.items() if db_bids.get(i) != amt]
     top = max(db_bids.values()) if db_bids else None
-    p.lost += [i for i, (amt, _) in p.acked.items() if amt not in public_amounts and len(db_bids) <= 200]
+    p.lost += [i for i, (amt, _) in p.acked.items() if amt not in public_amounts]
     p.lost = sorted(set(p.lost))
     p.dup_bids = (len(db_bids) - len(set(db_bids.values()))) + sum(
         1 for ids in p.key_ids.values() if len(ids) > 1)
