@@ -29,6 +29,15 @@ fn start_with_replica(replica_url: String) -> TestApp {
     })
 }
 
+/// A replica URL of the test's backend where no database answers.
+fn unreachable_replica() -> String {
+    if matches!(requested_by_env(), Requested::Postgres(_)) {
+        "postgres://postgres@127.0.0.1:1/landx_no_replica".to_string()
+    } else {
+        "sqlite:///nonexistent-landx-dir/replica/landx.db".to_string()
+    }
+}
+
 fn replica_reads(app: &TestApp, served_by: &str) -> i64 {
     metric(
         &app.scrape(),
@@ -142,12 +151,7 @@ fn a_read_that_must_settle_what_fell_due_is_served_by_the_primary() {
 /// readiness stays 200 and names the replica `unavailable`.
 #[test]
 fn a_replica_that_is_down_hands_its_reads_to_the_primary() {
-    let unreachable = if matches!(requested_by_env(), Requested::Postgres(_)) {
-        "postgres://postgres@127.0.0.1:1/landx_no_replica".to_string()
-    } else {
-        "sqlite:///nonexistent-landx-dir/replica/landx.db".to_string()
-    };
-    let app = start_with_replica(unreachable);
+    let app = start_with_replica(unreachable_replica());
     let w = World::new(&app);
     let a = listing(&app, &w, "50.00", RESERVE);
 
@@ -175,12 +179,7 @@ fn a_replica_that_is_down_hands_its_reads_to_the_primary() {
 /// balancer answered 503 to every request for seconds though each instance served them all.
 #[test]
 fn readiness_does_not_wait_for_a_replica_that_does_not_answer() {
-    let unreachable = if matches!(requested_by_env(), Requested::Postgres(_)) {
-        "postgres://postgres@127.0.0.1:1/landx_no_replica".to_string()
-    } else {
-        "sqlite:///nonexistent-landx-dir/replica/landx.db".to_string()
-    };
-    let app = start_with_replica(unreachable);
+    let app = start_with_replica(unreachable_replica());
     for _ in 0..3 {
         let started = std::time::Instant::now();
         let ready = app.get("/readyz", None);
