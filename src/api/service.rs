@@ -40,6 +40,9 @@ pub struct Databases {
     pub replica: Option<String>,
 }
 
+/// How long readiness waits for the read replica's answer before calling it `unavailable`.
+const REPLICA_CHECK: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// The process is alive.
 #[utoipa::path(get, path = "/healthz", tag = "service",
     responses((status = 200, description = "alive", body = Status)))]
@@ -60,13 +63,18 @@ pub async fn get_readiness(state: web::Data<AppState>) -> Result<HttpResponse, A
     let replica = async {
         match &state.replica {
             None => None,
-            Some(r) => Some(match ping(&r.pool).await {
-                Ok(()) => {
-                    r.answered();
-                    "ok"
-                }
-                Err(_) => "unavailable",
-            }),
+            // Bounded: a replica that doesn't answer would hold the check for its pool's
+            // whole connection timeout, and a load balancer timing checks out after about a
+            // second would take every instance out of rotation, though they serve everything.
+            Some(r) => Some(
+                match actix_web::rt::time::timeout(REPLICA_CHECK, ping(&r.pool)).await {
+                    Ok(Ok(())) => {
+                        r.answered();
+                        "ok"
+                    }
+                    Ok(Err(_)) | Err(_) => "unavailable",
+                },
+            ),
         }
     };
     let (primary, replica) = futures_util::future::join(primary, replica).await;

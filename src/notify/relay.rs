@@ -1,9 +1,19 @@
 //! The outbox relay: claims due mails with a lease (safe with several instances), sends them
 //! and marks them sent; failures retry with exponential backoff.
+//!
+//! Delivery is at least once, made as close to exactly once as SMTP allows:
+//! - every mail carries `Message-ID: <outbox id@sender's domain>`, the same on every attempt
+//!   and from every instance, so a receiver (or a test) can tell a re-send from a new mail;
+//! - a mail sent whose "sent" mark could not be written (the database went away between the
+//!   SMTP answer and the UPDATE) is remembered and marked at the start of the next pass, while
+//!   its lease still holds, instead of being sent again when the lease runs out. Only a process
+//!   that dies in that window leaves a mail to be sent twice (with the same Message-ID).
 
-use chrono::{DateTime, Duration, Utc};
+use std::sync::Mutex;
+
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use lettre::message::header::{ContentTransferEncoding, ContentType};
-use lettre::message::Body;
+use lettre::message::{Body, Mailbox};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{FileTransport, Message as LettreMessage, SmtpTransport, Transport};
@@ -14,18 +24,38 @@ use crate::db::models::OutboxMail;
 use crate::db::{outbox, DbConn};
 use crate::error::ApiError;
 
-pub enum Sender {
+enum Channel {
     File(FileTransport),
     Smtp(Box<SmtpTransport>),
 }
 
+/// A mail the transport accepted whose "sent" mark is still to be written (under its claim).
+struct Unmarked {
+    id: String,
+    claim: String,
+    sent_at: NaiveDateTime,
+}
+
+/// The transport of one process and the mails it sent but could not yet mark sent.
+pub struct Sender {
+    channel: Channel,
+    unmarked: Mutex<Vec<Unmarked>>,
+}
+
 impl Sender {
     pub fn from_settings(s: &MailSettings) -> Result<Self, String> {
+        Ok(Sender {
+            channel: Self::channel(s)?,
+            unmarked: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn channel(s: &MailSettings) -> Result<Channel, String> {
         match s.transport.as_str() {
             "file" => {
                 std::fs::create_dir_all(&s.file_dir)
                     .map_err(|e| format!("mail.file_dir {}: {e}", s.file_dir))?;
-                Ok(Sender::File(FileTransport::new(&s.file_dir)))
+                Ok(Channel::File(FileTransport::new(&s.file_dir)))
             }
             "smtp" => {
                 let mut b = SmtpTransport::builder_dangerous(&s.smtp_host)
@@ -45,7 +75,7 @@ impl Sender {
                         s.smtp_password.expose_secret().to_string(),
                     ));
                 }
-                Ok(Sender::Smtp(Box::new(b.build())))
+                Ok(Channel::Smtp(Box::new(b.build())))
             }
             other => Err(format!("unknown mail.transport `{other}`")),
         }
@@ -56,25 +86,46 @@ impl Sender {
     /// SMTP gets quoted-printable, which every server relays (8bit needs 8BITMIME) and every
     /// client decodes. Never base64: nobody can read it.
     pub fn body(&self, text: &str) -> Body {
-        match self {
-            Sender::File(_) => eight_bit(text).unwrap_or_else(|| quoted_printable(text)),
-            Sender::Smtp(_) => quoted_printable(text),
+        match &self.channel {
+            Channel::File(_) => eight_bit(text).unwrap_or_else(|| quoted_printable(text)),
+            Channel::Smtp(_) => quoted_printable(text),
         }
     }
 
     pub fn send(&self, from: &str, m: &OutboxMail) -> Result<(), String> {
+        let from: Mailbox = from.parse().map_err(|e| format!("mail.from: {e}"))?;
         let msg = LettreMessage::builder()
-            .from(from.parse().map_err(|e| format!("mail.from: {e}"))?)
+            .message_id(Some(message_id(&m.id, &from)))
+            .from(from)
             .to(m.to_addr.parse().map_err(|e| format!("recipient: {e}"))?)
             .subject(m.subject.clone())
             .header(ContentType::TEXT_PLAIN)
             .body(self.body(&m.body))
             .map_err(|e| e.to_string())?;
-        match self {
-            Sender::File(t) => t.send(&msg).map(|_| ()).map_err(|e| e.to_string()),
-            Sender::Smtp(t) => t.send(&msg).map(|_| ()).map_err(|e| e.to_string()),
+        match &self.channel {
+            Channel::File(t) => t.send(&msg).map(|_| ()).map_err(|e| e.to_string()),
+            Channel::Smtp(t) => t.send(&msg).map(|_| ()).map_err(|e| e.to_string()),
         }
     }
+
+    fn unmarked(&self) -> std::sync::MutexGuard<'_, Vec<Unmarked>> {
+        self.unmarked.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Writes the marks left over from earlier passes; an error leaves the rest for later.
+    fn mark_leftovers(&self, conn: &mut DbConn) -> Result<(), ApiError> {
+        let mut left = self.unmarked();
+        while let Some(u) = left.last() {
+            outbox::mark_mail_sent(conn, &u.id, &u.claim, u.sent_at)?;
+            left.pop();
+        }
+        Ok(())
+    }
+}
+
+/// `<outbox id@domain of the sender>`: one mail, one Message-ID, however often it is sent.
+pub fn message_id(outbox_id: &str, from: &Mailbox) -> String {
+    format!("<{outbox_id}@{}>", from.email.domain())
 }
 
 /// `text` as an 8bit body (RFC 2045: lines of at most 998 octets ending in CRLF, no NUL), or
@@ -106,6 +157,8 @@ pub fn relay_once(
     settings: &MailSettings,
     now: DateTime<Utc>,
 ) -> Result<usize, ApiError> {
+    // Mails already sent are marked before any new one is claimed.
+    sender.mark_leftovers(conn)?;
     let claim = uuid::Uuid::new_v4().to_string();
     let lease = now + Duration::seconds(120);
     let batch = outbox::claim_mail(
@@ -116,19 +169,36 @@ pub fn relay_once(
         settings.batch_size,
     )?;
     let mut sent = 0;
+    let mut first_error = None;
     for m in batch {
         // The outbox holds address and body sealed: opened only here, to send.
-        match super::opened(&m).and_then(|clear| sender.send(&settings.from, &clear)) {
+        let marked = match super::opened(&m).and_then(|clear| sender.send(&settings.from, &clear)) {
             Ok(()) => {
-                outbox::mark_mail_sent(conn, &m.id, &claim, now.naive_utc())?;
                 sent += 1;
+                outbox::mark_mail_sent(conn, &m.id, &claim, now.naive_utc()).inspect_err(|e| {
+                    // Sent, not marked: remembered, so the next pass marks it (within the
+                    // lease) instead of sending it again.
+                    tracing::warn!(mail_id = %m.id, error = %e, "mail sent but not marked; marking it next pass");
+                    sender.unmarked().push(Unmarked {
+                        id: m.id.clone(),
+                        claim: claim.clone(),
+                        sent_at: now.naive_utc(),
+                    });
+                })
             }
             Err(e) => {
                 tracing::warn!(mail_id = %m.id, attempts = m.attempts + 1, error = %e, "mail not sent; will retry");
                 let next = now + backoff(m.attempts);
-                outbox::mark_mail_failed(conn, &m.id, &claim, next.naive_utc(), &e)?;
+                // Unrecorded, the failure leaves the mail claimed: retried when the lease ends.
+                outbox::mark_mail_failed(conn, &m.id, &claim, next.naive_utc(), &e)
             }
+        };
+        if let Err(e) = marked {
+            first_error.get_or_insert(e);
         }
+    }
+    if let Some(e) = first_error {
+        return Err(e.into());
     }
     Ok(sent)
 }

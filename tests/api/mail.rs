@@ -81,3 +81,82 @@ fn mail_is_relayed_over_smtp_with_retry() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["id"], id.as_str());
 }
+
+/// The database goes away between the SMTP server's acceptance of a mail and the relay's
+/// "sent" mark (a PostgreSQL restart, a locked SQLite file): the next pass marks it, so it is
+/// not sent a second time when its lease runs out. Every attempt carries the Message-ID
+/// `<outbox id@sender's domain>`, so a receiver can tell a re-send from a new mail.
+#[test]
+fn a_mail_accepted_while_the_database_drops_is_not_sent_twice() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    use crate::support::db::{exec, is_postgres};
+    use crate::support::harness::try_run_jobs_with;
+    use crate::support::internals::pool_for;
+    use crate::support::mail::start_smtp_calling;
+
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let app = TestApp::start_with(|s| {
+        s.mail.transport = "smtp".into();
+        s.mail.smtp_host = "127.0.0.1".into();
+        s.mail.smtp_port = port;
+        s.database.sqlite_busy_timeout_ms = 100;
+    });
+    register_ok(&app, "lina@example.cn", "李娜");
+    let outside = pool_for(&app.settings.database.url);
+    let pg = is_postgres(&outside);
+    let first = Arc::new(AtomicBool::new(true));
+    let got = start_smtp_calling(port, move || {
+        if !first.swap(false, Ordering::SeqCst) {
+            return;
+        }
+        if pg {
+            // Every connection of the application is cut, as a restart of the server does.
+            exec(
+                &outside,
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            );
+        } else {
+            // The file is locked for a second: the mark waits 100 ms and fails.
+            use diesel::connection::SimpleConnection;
+            let mut conn = outside.get().unwrap();
+            conn.batch_execute("BEGIN EXCLUSIVE").unwrap();
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                conn.batch_execute("COMMIT").unwrap();
+            });
+        }
+    });
+    let sender = Arc::new(landx::notify::relay::Sender::from_settings(&app.settings.mail).unwrap());
+
+    // Sent, and the mark failed: the pass says so.
+    assert!(try_run_jobs_with(&app.state, &sender).is_err());
+    assert_eq!(got.lock().unwrap().len(), 1);
+    assert!(app.outbox()[0].sent_at.is_none());
+
+    // The database is back; the next pass marks it (a pass may still meet the dead
+    // connection, or the lock, and fail first).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.outbox()[0].sent_at.is_none() {
+        assert!(std::time::Instant::now() < deadline, "never marked sent");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let _ = try_run_jobs_with(&app.state, &sender);
+    }
+    // Long after the lease: nothing is sent again.
+    app.advance(Duration::minutes(10));
+    try_run_jobs_with(&app.state, &sender).expect("jobs pass");
+    let msgs = got.lock().unwrap().clone();
+    assert_eq!(msgs.len(), 1, "sent exactly once");
+    let mail = &app.outbox()[0];
+    assert_eq!(mail.attempts, 1);
+    let (headers, _) = parse_message(&msgs[0]);
+    assert_eq!(
+        mail_header(&headers, "message-id"),
+        Some(format!("<{}@landx.local>", mail.id).as_str())
+    );
+}

@@ -29,6 +29,15 @@ fn start_with_replica(replica_url: String) -> TestApp {
     })
 }
 
+/// A replica URL of the test's backend where no database answers.
+fn unreachable_replica() -> String {
+    if matches!(requested_by_env(), Requested::Postgres(_)) {
+        "postgres://postgres@127.0.0.1:1/landx_no_replica".to_string()
+    } else {
+        "sqlite:///nonexistent-landx-dir/replica/landx.db".to_string()
+    }
+}
+
 fn replica_reads(app: &TestApp, served_by: &str) -> i64 {
     metric(
         &app.scrape(),
@@ -142,12 +151,7 @@ fn a_read_that_must_settle_what_fell_due_is_served_by_the_primary() {
 /// readiness stays 200 and names the replica `unavailable`.
 #[test]
 fn a_replica_that_is_down_hands_its_reads_to_the_primary() {
-    let unreachable = if matches!(requested_by_env(), Requested::Postgres(_)) {
-        "postgres://postgres@127.0.0.1:1/landx_no_replica".to_string()
-    } else {
-        "sqlite:///nonexistent-landx-dir/replica/landx.db".to_string()
-    };
-    let app = start_with_replica(unreachable);
+    let app = start_with_replica(unreachable_replica());
     let w = World::new(&app);
     let a = listing(&app, &w, "50.00", RESERVE);
 
@@ -166,4 +170,26 @@ fn a_replica_that_is_down_hands_its_reads_to_the_primary() {
     assert_eq!(ready.status, 200, "{}", ready.text);
     assert_eq!(ready.body["databases"]["primary"], "ok");
     assert_eq!(ready.body["databases"]["replica"], "unavailable");
+}
+
+/// Readiness answers at once when the replica doesn't: load balancers time their checks out
+/// after about a second. Found by `scripts/faults.sh`: with the replica stopped, `/readyz`
+/// waited for the replica pool's whole connection timeout (1 s), HAProxy's checks (every 1 s,
+/// timing out after 1 s) failed, and every instance in turn was taken out of rotation, so the
+/// balancer answered 503 to every request for seconds though each instance served them all.
+#[test]
+fn readiness_does_not_wait_for_a_replica_that_does_not_answer() {
+    let app = start_with_replica(unreachable_replica());
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let ready = app.get("/readyz", None);
+        let took = started.elapsed();
+        assert_eq!(ready.status, 200, "{}", ready.text);
+        assert_eq!(ready.body["databases"]["replica"], "unavailable");
+        // The replica's pool alone waits 1 s for a connection; the check must not.
+        assert!(
+            took < std::time::Duration::from_millis(900),
+            "readiness took {took:?}"
+        );
+    }
 }

@@ -87,6 +87,8 @@ pub fn lines(pool: &Pool, sql: &str) -> Vec<String> {
 #[derive(Debug, Clone, QueryableByName)]
 pub struct Mail {
     #[diesel(sql_type = Text)]
+    pub id: String,
+    #[diesel(sql_type = Text)]
     pub to_addr: String,
     #[diesel(sql_type = Text)]
     pub subject: String,
@@ -103,7 +105,7 @@ pub struct Mail {
 pub fn outbox(pool: &Pool) -> Vec<Mail> {
     load(
         pool,
-        "SELECT to_addr, subject, body, attempts, sent_at, last_error FROM outbox ORDER BY id",
+        "SELECT id, to_addr, subject, body, attempts, sent_at, last_error FROM outbox ORDER BY id",
     )
 }
 

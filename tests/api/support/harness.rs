@@ -542,6 +542,17 @@ impl TestApp {
     }
 }
 
+/// One pass of the background workers of the instance `state` with a relay `sender` kept
+/// from pass to pass (as a running process keeps it); the pass's first failure, if any.
+pub fn try_run_jobs_with(
+    state: &AppState,
+    sender: &Arc<landx::notify::relay::Sender>,
+) -> Result<(), landx::error::ApiError> {
+    let (state, sender) = (state.clone(), sender.clone());
+    actix_web::rt::System::new()
+        .block_on(async move { landx::jobs::run_once(&state, sender).await })
+}
+
 /// One pass of the background workers of the instance `state`.
 pub fn run_jobs_of(state: &AppState) {
     let sender =

@@ -9,22 +9,36 @@ use base64::Engine;
 
 /// A minimal SMTP server: answers 220/250/354/221 and keeps each DATA block.
 pub fn start_smtp(port: u16) -> Arc<Mutex<Vec<String>>> {
+    start_smtp_calling(port, || {})
+}
+
+/// [`start_smtp`] that calls `accepted` after keeping each message and before answering 250
+/// (a fault injected between the server's acceptance and the sender learning of it).
+pub fn start_smtp_calling(
+    port: u16,
+    accepted: impl Fn() + Send + Sync + 'static,
+) -> Arc<Mutex<Vec<String>>> {
     let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind smtp port");
     let got = Arc::new(Mutex::new(Vec::new()));
     let g = got.clone();
+    let accepted: Arc<dyn Fn() + Send + Sync> = Arc::new(accepted);
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let Ok(stream) = stream else { break };
-            let g = g.clone();
+            let (g, accepted) = (g.clone(), accepted.clone());
             std::thread::spawn(move || {
-                let _ = smtp_session(stream, &g);
+                let _ = smtp_session(stream, &g, &*accepted);
             });
         }
     });
     got
 }
 
-fn smtp_session(stream: TcpStream, got: &Mutex<Vec<String>>) -> std::io::Result<()> {
+fn smtp_session(
+    stream: TcpStream,
+    got: &Mutex<Vec<String>>,
+    accepted: &dyn Fn(),
+) -> std::io::Result<()> {
     stream.set_read_timeout(Some(std::time::Duration::from_secs(20)))?;
     let mut w = stream.try_clone()?;
     let mut r = BufReader::new(stream);
@@ -61,6 +75,7 @@ fn smtp_session(stream: TcpStream, got: &Mutex<Vec<String>>) -> std::io::Result<
             got.lock()
                 .unwrap()
                 .push(String::from_utf8_lossy(&data).into_owned());
+            accepted();
             w.write_all(b"250 2.0.0 queued\r\n")?;
         } else if cmd == "QUIT" {
             w.write_all(b"221 2.0.0 bye\r\n")?;
