@@ -6,6 +6,7 @@ pub mod auth;
 pub mod clock;
 pub mod contracts;
 pub mod docs;
+pub mod documents;
 pub mod extract;
 pub mod insurance;
 pub mod listings;
@@ -370,6 +371,7 @@ pub fn routes() -> Routes {
     stats::routes(&mut r);
     audit_trail::routes(&mut r);
     signals::routes(&mut r);
+    documents::routes(&mut r);
     r
 }
 

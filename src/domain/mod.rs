@@ -10,6 +10,7 @@ pub mod auction;
 pub mod calendar;
 pub mod claim;
 pub mod contract;
+pub mod document;
 pub mod deal;
 pub mod installment;
 pub mod listing;

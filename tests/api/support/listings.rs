@@ -4,6 +4,7 @@ use std::collections::HashSet;
 
 use serde_json::{json, Value};
 
+use super::documents::attach_listing_documents;
 use super::harness::{Client, Resp, TestApp};
 use super::http::{expect, fields, s, walk};
 use super::world::User;
@@ -75,6 +76,7 @@ pub fn new_listing(c: &Client, owner: &User, body: Value) -> Value {
         r.header("location").map(String::from),
         Some(format!("/api/v1/listings/{}", r.id()))
     );
+    attach_listing_documents(c, owner, &r.id());
     r.body
 }
 

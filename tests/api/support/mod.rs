@@ -5,6 +5,7 @@
 
 pub mod contracts;
 pub mod db;
+pub mod documents;
 pub mod feed;
 pub mod harness;
 pub mod http;
