@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::extract::MaybeCaller;
 use super::{created, parse_id, Page, PageQuery, Routes};
-use crate::app::document_store::{Spool, CHUNK_BYTES};
+use crate::app::document_store::{Spool, Spooled, CHUNK_BYTES};
 use crate::app::documents::{self, Accepted, UploadRequest};
 use crate::auth::Caller;
 use crate::db;
@@ -157,14 +157,38 @@ pub async fn upload_document(
 /// Bytes gathered before one write to the spool file.
 const WRITE_BUFFER: usize = 256 * 1024;
 
-/// Streams the body into a spool file: hashed as it arrives, the type checked on its first
-/// bytes, the size limit enforced as it grows; file writes run off the async workers.
+/// Streams an upload's body into a spool file (see [`spool_payload`]), its first bytes
+/// checked against the declared type.
 async fn receive(
     state: &AppState,
     a: &Accepted,
-    mut payload: web::Payload,
-) -> Result<crate::app::document_store::Spooled, ApiError> {
-    let settings = state.settings.documents.clone();
+    payload: web::Payload,
+) -> Result<Spooled, ApiError> {
+    spool_payload(&state.settings.documents, a.max_bytes, payload, |head| {
+        documents::check_head(a, head)
+    })
+    .await
+    .map_err(|e| match e {
+        ApiError::TooLarge(_) => documents::over_limit(a),
+        other => other,
+    })
+}
+
+/// Streams a body into a spool file: hashed as it arrives, `head` checked on its first bytes
+/// (as soon as they are in), 413 as soon as it grows past `max`; file writes run off the
+/// async workers, at most [`WRITE_BUFFER`] bytes at a time. Also used by the
+/// `Idempotency-Key` layer, which fingerprints an upload by its content's hash.
+pub async fn spool_payload<S, E>(
+    settings: &crate::config::Documents,
+    max: u64,
+    mut payload: S,
+    head: impl Fn(&[u8]) -> Result<(), ApiError>,
+) -> Result<Spooled, ApiError>
+where
+    S: futures_util::Stream<Item = Result<web::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let settings = settings.clone();
     let mut spool = blocking(move || Spool::create(&settings)).await?;
     let mut buf: Vec<u8> = Vec::with_capacity(WRITE_BUFFER);
     let mut received: u64 = 0;
@@ -173,12 +197,14 @@ async fn receive(
         let chunk =
             chunk.map_err(|e| ApiError::BadRequest(format!("the body could not be read: {e}")))?;
         received += chunk.len() as u64;
-        if received > a.max_bytes {
-            return Err(documents::over_limit(a));
+        if received > max {
+            return Err(ApiError::TooLarge(format!(
+                "a document may have at most {max} bytes"
+            )));
         }
         buf.extend_from_slice(&chunk);
         if !head_checked && buf.len() >= crate::domain::document::MediaType::SNIFF_LEN {
-            documents::check_head(a, &buf)?;
+            head(&buf)?;
             head_checked = true;
         }
         if buf.len() >= WRITE_BUFFER {
@@ -187,13 +213,40 @@ async fn receive(
         }
     }
     if !head_checked {
-        documents::check_head(a, &buf)?;
+        head(&buf)?;
     }
     blocking(move || {
         spool.write(&buf)?;
         spool.finish()
     })
     .await
+}
+
+/// A spooled body as a request payload again, read back [`WRITE_BUFFER`] bytes at a time.
+pub fn replay(spooled: Spooled) -> actix_web::dev::Payload {
+    let stream = futures_util::stream::unfold(Some((spooled, 0u64)), |state| async move {
+        let (spooled, offset) = state?;
+        let read = blocking(move || {
+            let piece = spooled.read_at(offset, WRITE_BUFFER)?;
+            Ok((spooled, piece))
+        })
+        .await;
+        match read {
+            Ok((_, piece)) if piece.is_empty() => None,
+            Ok((spooled, piece)) => {
+                let next = offset + piece.len() as u64;
+                Some((Ok(web::Bytes::from(piece)), Some((spooled, next))))
+            }
+            Err(e) => Some((
+                Err(actix_web::error::PayloadError::Io(std::io::Error::other(
+                    e.to_string(),
+                ))),
+                None,
+            )),
+        }
+    });
+    let boxed: actix_http::BoxedPayloadStream = Box::pin(stream);
+    actix_web::dev::Payload::from(boxed)
 }
 
 async fn blocking<T: Send + 'static>(

@@ -152,6 +152,16 @@ impl Spooled {
     pub fn head(&self) -> &[u8] {
         &self.head
     }
+
+    /// Up to `len` bytes from `offset` (empty at the end).
+    pub fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>, ApiError> {
+        let mut f = File::open(self.path.path()).map_err(io)?;
+        f.seek(SeekFrom::Start(offset)).map_err(io)?;
+        let mut buf = vec![0u8; len];
+        let n = read_full(&mut f, &mut buf).map_err(io)?;
+        buf.truncate(n);
+        Ok(buf)
+    }
 }
 
 /// The file of a content in `documents.dir`: `<dir>/<first two hex>/<sha256>`.
