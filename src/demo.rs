@@ -416,8 +416,16 @@ fn attach_listing_documents(ctx: &Ctx, conn: &mut DbConn, id: &str) -> Result<()
     use crate::app::documents::{self, UploadRequest};
     use crate::domain::document::{MediaType, OwnerType};
     for (kind, filename, text) in [
-        ("resolution", "村民代表会议决议.pdf", "Villagers' representatives resolution"),
-        ("commission", "农户委托书.pdf", "Household commission letters"),
+        (
+            "resolution",
+            "村民代表会议决议.pdf",
+            "Villagers' representatives resolution",
+        ),
+        (
+            "commission",
+            "农户委托书.pdf",
+            "Household commission letters",
+        ),
     ] {
         let bytes = sample_pdf(&format!("{text} - listing {id}"));
         let accepted = documents::accept_upload(
@@ -457,7 +465,10 @@ pub fn sample_pdf(line: &str) -> Vec<u8> {
         "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R \
          /Resources << /Font << /F1 5 0 R >> >> >>"
             .to_string(),
-        format!("<< /Length {} >>\nstream\n{stream}\nendstream", stream.len()),
+        format!(
+            "<< /Length {} >>\nstream\n{stream}\nendstream",
+            stream.len()
+        ),
         "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
     ];
     let mut out = b"%PDF-1.4\n".to_vec();
@@ -467,7 +478,9 @@ pub fn sample_pdf(line: &str) -> Vec<u8> {
         out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
     }
     let xref = out.len();
-    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
     for off in offsets {
         out.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
     }

@@ -16,7 +16,9 @@ use crate::app::documents::{self, Accepted, UploadRequest};
 use crate::auth::Caller;
 use crate::db;
 use crate::db::documents::Document;
-use crate::domain::document::{content_disposition, parse_range, DocumentKind, OwnerType, RangeAsk};
+use crate::domain::document::{
+    content_disposition, parse_range, DocumentKind, OwnerType, RangeAsk,
+};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -26,7 +28,11 @@ pub fn routes(r: &mut Routes) {
         "/api/v1/{owner}/{id}/documents",
         upload_document,
     )
-    .add(Method::GET, "/api/v1/{owner}/{id}/documents", list_documents)
+    .add(
+        Method::GET,
+        "/api/v1/{owner}/{id}/documents",
+        list_documents,
+    )
     .add(Method::GET, "/api/v1/documents/{id}", get_document)
     .add(Method::DELETE, "/api/v1/documents/{id}", delete_document)
     .add(
@@ -366,7 +372,10 @@ pub async fn get_document_content(
     res.insert_header((header::CONTENT_TYPE, d.content_type.clone()))
         .insert_header((header::ETAG, etag))
         .insert_header((header::ACCEPT_RANGES, "bytes"))
-        .insert_header((header::CONTENT_DISPOSITION, content_disposition(&d.filename)));
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            content_disposition(&d.filename),
+        ));
     if status == StatusCode::PARTIAL_CONTENT {
         res.insert_header((
             header::CONTENT_RANGE,
@@ -376,9 +385,8 @@ pub async fn get_document_content(
     // One chunk at a time, each read on the blocking pool when the client is ready for it.
     let pool = state.pool.clone();
     let settings = state.settings.documents.clone();
-    let body = futures_util::stream::unfold(
-        (first, len, Some(blob)),
-        move |(offset, left, blob)| {
+    let body =
+        futures_util::stream::unfold((first, len, Some(blob)), move |(offset, left, blob)| {
             let pool = pool.clone();
             let settings = settings.clone();
             async move {
@@ -407,7 +415,6 @@ pub async fn get_document_content(
                     Err(e) => Some((Err(e.into()), (offset, 0, None))),
                 }
             }
-        },
-    );
+        });
     Ok(res.no_chunking(len).streaming(body))
 }

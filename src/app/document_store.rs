@@ -254,11 +254,13 @@ pub fn read_piece(
     let chunk = blob.chunk_bytes as u64;
     let seq = (offset / chunk) as i64;
     let within = (offset % chunk) as usize;
-    let bytes = dq::read_chunk(conn, &blob.sha256, seq)?.ok_or_else(|| {
-        ApiError::internal(format!("blob {} lacks chunk {seq}", blob.sha256))
-    })?;
+    let bytes = dq::read_chunk(conn, &blob.sha256, seq)?
+        .ok_or_else(|| ApiError::internal(format!("blob {} lacks chunk {seq}", blob.sha256)))?;
     let end = (within + len).min(bytes.len());
-    Ok(bytes.get(within..end).map(<[u8]>::to_vec).unwrap_or_default())
+    Ok(bytes
+        .get(within..end)
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default())
 }
 
 /// The SHA-256 and size of a blob's stored bytes as they are now (`None`: missing).

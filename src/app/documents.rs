@@ -196,7 +196,11 @@ pub fn accept_upload(
         })?;
     let mut errors = Vec::new();
     let kinds = DocumentKind::of(owner_type);
-    let words = kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", ");
+    let words = kinds
+        .iter()
+        .map(|k| k.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     let kind = match req.kind.as_deref().map(|k| (k, DocumentKind::parse(k))) {
         Some((_, Some(k))) if k.owner() == owner_type => Some(k),
         Some(_) => {

@@ -97,7 +97,10 @@ pub fn kinds_of(
         .select(documents::kind)
         .distinct()
         .load(conn)?;
-    Ok(words.iter().filter_map(|w| DocumentKind::parse(w)).collect())
+    Ok(words
+        .iter()
+        .filter_map(|w| DocumentKind::parse(w))
+        .collect())
 }
 
 pub fn delete(conn: &mut DbConn, id: &str) -> QResult<usize> {

@@ -331,7 +331,10 @@ mod tests {
                 DocumentKind::ParcelMap
             ]
         );
-        assert_eq!(DocumentKind::of(OwnerType::Claim), vec![DocumentKind::Evidence]);
+        assert_eq!(
+            DocumentKind::of(OwnerType::Claim),
+            vec![DocumentKind::Evidence]
+        );
         for o in OwnerType::ALL {
             assert_eq!(OwnerType::from_collection(o.collection()), Some(*o));
         }
@@ -340,7 +343,10 @@ mod tests {
     #[test]
     fn media_types_are_decided_by_the_bytes() {
         assert_eq!(MediaType::sniff(b"%PDF-1.7\n"), Some(MediaType::Pdf));
-        assert_eq!(MediaType::sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), Some(MediaType::Jpeg));
+        assert_eq!(
+            MediaType::sniff(&[0xFF, 0xD8, 0xFF, 0xE0]),
+            Some(MediaType::Jpeg)
+        );
         assert_eq!(
             MediaType::sniff(b"\x89PNG\r\n\x1a\n...."),
             Some(MediaType::Png)
@@ -357,7 +363,10 @@ mod tests {
 
     #[test]
     fn file_names_are_names_not_paths() {
-        assert_eq!(check_filename(" 村民会议决议.pdf ").unwrap(), "村民会议决议.pdf");
+        assert_eq!(
+            check_filename(" 村民会议决议.pdf ").unwrap(),
+            "村民会议决议.pdf"
+        );
         assert!(check_filename("../etc/passwd").is_err());
         assert!(check_filename("a\\b.pdf").is_err());
         assert!(check_filename("..").is_err());

@@ -74,8 +74,18 @@ fn listing_documents_each_kind_the_submit_rule_and_freezing() {
 
     // Each kind of a listing, each accepted type, decided by the bytes.
     let files: [(&str, &str, &str, Vec<u8>); 3] = [
-        ("resolution", "村民会议决议.pdf", "application/pdf", pdf("resolution")),
-        ("commission", "委托书（第1组）.jpg", "image/jpeg", jpeg("commission")),
+        (
+            "resolution",
+            "村民会议决议.pdf",
+            "application/pdf",
+            pdf("resolution"),
+        ),
+        (
+            "commission",
+            "委托书（第1组）.jpg",
+            "image/jpeg",
+            jpeg("commission"),
+        ),
         ("parcel_map", "地块四至图.png", "image/png", png("map")),
     ];
     let mut ids = Vec::new();
@@ -98,8 +108,11 @@ fn listing_documents_each_kind_the_submit_rule_and_freezing() {
         );
         let got = ok(app.get(&format!("/api/v1/documents/{}", r.id()), w.ht.t()));
         assert_eq!(&got, d);
-        let (status, _, body) =
-            app.get_bytes(&format!("/api/v1/documents/{}/content", r.id()), w.ht.t(), &[]);
+        let (status, _, body) = app.get_bytes(
+            &format!("/api/v1/documents/{}/content", r.id()),
+            w.ht.t(),
+            &[],
+        );
         assert_eq!((status, &body), (200, bytes));
         ids.push(r.id());
         if *kind == "resolution" {
@@ -108,7 +121,10 @@ fn listing_documents_each_kind_the_submit_rule_and_freezing() {
         }
     }
     // Paginated like every list, in upload order.
-    let first = app.get(&format!("/api/v1/listings/{id}/documents?limit=2"), w.ht.t());
+    let first = app.get(
+        &format!("/api/v1/listings/{id}/documents?limit=2"),
+        w.ht.t(),
+    );
     assert_eq!(doc_ids(&first), ids[..2].to_vec());
     let cursor = s(&first.body["next_cursor"]);
     let second = app.get(
@@ -117,15 +133,20 @@ fn listing_documents_each_kind_the_submit_rule_and_freezing() {
     );
     assert_eq!(doc_ids(&second), ids[2..].to_vec());
     assert!(second.body["next_cursor"].is_null());
-    app.get(&format!("/api/v1/listings/{id}/documents?limit=201"), w.ht.t())
-        .assert_field("limit");
+    app.get(
+        &format!("/api/v1/listings/{id}/documents?limit=201"),
+        w.ht.t(),
+    )
+    .assert_field("limit");
 
     // Every upload is on the listing's audit stream with its SHA-256.
     for (doc, (_, _, _, bytes)) in ids.iter().zip(&files) {
         let recs = doc_audit(&app, doc);
         assert_eq!(recs.len(), 1, "{recs:?}");
         assert_eq!(recs[0].0, "document.uploaded");
-        assert!(recs[0].1.starts_with(&format!("sha256={} ", sha_hex(bytes))));
+        assert!(recs[0]
+            .1
+            .starts_with(&format!("sha256={} ", sha_hex(bytes))));
         assert_eq!(recs[0].2, format!("listing:{id}"));
     }
 
@@ -148,7 +169,9 @@ fn listing_documents_each_kind_the_submit_rule_and_freezing() {
         .assert_problem(404, "not_found");
     let recs = doc_audit(&app, &ids[2]);
     assert_eq!(recs[1].0, "document.deleted");
-    assert!(recs[1].1.starts_with(&format!("sha256={} ", sha_hex(&files[2].3))));
+    assert!(recs[1]
+        .1
+        .starts_with(&format!("sha256={} ", sha_hex(&files[2].3))));
 
     // Others who see the draft may read but not upload; those who don't get 404.
     upload_as(&app, w.cj_staff.t(), &id).assert_problem(403, "forbidden");
@@ -157,7 +180,10 @@ fn listing_documents_each_kind_the_submit_rule_and_freezing() {
     upload_as(&app, w.jg.t(), &id).assert_problem(404, "not_found");
     upload_as(&app, w.investor.t(), &id).assert_problem(404, "not_found");
     upload_as(&app, None, &id).assert_problem(401, "unauthorized");
-    assert_eq!(doc_ids(&docs_of(&app, w.cj_staff.t(), "listings", &id)).len(), 3);
+    assert_eq!(
+        doc_ids(&docs_of(&app, w.cj_staff.t(), "listings", &id)).len(),
+        3
+    );
     for token in [w.jg.t(), w.sy_staff.t(), w.investor.t(), None] {
         docs_of(&app, token, "listings", &id).assert_problem(404, "not_found");
         app.get(&format!("/api/v1/documents/{}", ids[0]), token)
@@ -216,9 +242,8 @@ fn bad_uploads_are_refused_before_anything_is_stored() {
     let w = World::new(&app);
     let id = bare_draft(&app, &w);
     let path = |q: &str| format!("/api/v1/listings/{id}/documents?{q}");
-    let send = |q: &str, ct: Option<&str>, body: &[u8]| {
-        app.send_bytes(&path(q), w.ht.t(), ct, body)
-    };
+    let send =
+        |q: &str, ct: Option<&str>, body: &[u8]| app.send_bytes(&path(q), w.ht.t(), ct, body);
     let ok_q = "kind=resolution&filename=a.pdf";
     // The type: the declared one must be accepted, and the bytes must show it.
     send(ok_q, Some("text/plain"), b"%PDF-1.4 hello").assert_problem(415, "unsupported_media_type");
@@ -229,13 +254,27 @@ fn bad_uploads_are_refused_before_anything_is_stored() {
     send(ok_q, Some("image/jpeg"), b"").assert_problem(415, "unsupported_media_type");
     send(ok_q, Some("image/jpeg"), b"\xFF\xD8").assert_problem(415, "unsupported_media_type");
     // Kind and file name.
-    send("kind=id_copy&filename=a.pdf", Some("application/pdf"), &pdf("x")).assert_field("kind");
-    send("kind=nonsense&filename=a.pdf", Some("application/pdf"), &pdf("x")).assert_field("kind");
+    send(
+        "kind=id_copy&filename=a.pdf",
+        Some("application/pdf"),
+        &pdf("x"),
+    )
+    .assert_field("kind");
+    send(
+        "kind=nonsense&filename=a.pdf",
+        Some("application/pdf"),
+        &pdf("x"),
+    )
+    .assert_field("kind");
     send("filename=a.pdf", Some("application/pdf"), &pdf("x")).assert_field("kind");
     send("kind=resolution", Some("application/pdf"), &pdf("x")).assert_field("filename");
     for bad in ["..%2Fetc%2Fpasswd", "a%5Cb.pdf", "%20", "a%E2%80%AEfdp.exe"] {
-        send(&format!("kind=resolution&filename={bad}"), Some("application/pdf"), &pdf("x"))
-            .assert_field("filename");
+        send(
+            &format!("kind=resolution&filename={bad}"),
+            Some("application/pdf"),
+            &pdf("x"),
+        )
+        .assert_field("filename");
     }
     send(
         &format!("kind=resolution&filename={}", "a".repeat(256)),
@@ -289,7 +328,8 @@ fn bad_uploads_are_refused_before_anything_is_stored() {
 fn announce_huge_upload(app: &TestApp, token: &str, path: &str) -> (u16, String) {
     let addr = app.base.trim_start_matches("http://").to_string();
     let mut sock = std::net::TcpStream::connect(&addr).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     write!(
         sock,
         "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
@@ -300,7 +340,9 @@ fn announce_huge_upload(app: &TestApp, token: &str, path: &str) -> (u16, String)
     let mut buf = vec![0u8; 8192];
     let mut got = Vec::new();
     while !String::from_utf8_lossy(&got).contains("}") {
-        let n = sock.read(&mut buf).expect("an answer before any body byte was sent");
+        let n = sock
+            .read(&mut buf)
+            .expect("an answer before any body byte was sent");
         if n == 0 {
             break;
         }
@@ -323,25 +365,57 @@ fn registration_documents_are_personal_data() {
     let b = enrol(&app, &w, &a, Plan::person("王建国").unqualified().unpaid());
     let files = [
         ("id_copy", "身份证复印件.jpg", "image/jpeg", jpeg("id")),
-        ("business_licence", "营业执照.pdf", "application/pdf", pdf("licence")),
+        (
+            "business_licence",
+            "营业执照.pdf",
+            "application/pdf",
+            pdf("licence"),
+        ),
         ("qualification", "农机操作证.png", "image/png", png("qual")),
     ];
     let mut ids = Vec::new();
     for (kind, name, ct, bytes) in &files {
-        let r = upload(&app, Some(b.token()), "registrations", &b.reg, kind, name, ct, bytes);
+        let r = upload(
+            &app,
+            Some(b.token()),
+            "registrations",
+            &b.reg,
+            kind,
+            name,
+            ct,
+            bytes,
+        );
         assert_eq!(r.status, 201, "{kind}: {}", r.text);
         assert_eq!(r.body["owner_type"], "registration");
         ids.push(r.id());
     }
     // A listing's kind isn't a registration's.
-    upload(&app, Some(b.token()), "registrations", &b.reg, "resolution", "a.pdf", "application/pdf", &pdf("r"))
-        .assert_field("kind");
+    upload(
+        &app,
+        Some(b.token()),
+        "registrations",
+        &b.reg,
+        "resolution",
+        "a.pdf",
+        "application/pdf",
+        &pdf("r"),
+    )
+    .assert_field("kind");
     // The registrant, its township's staff and admins read them; staff don't file them.
     for token in [Some(b.token()), w.cj_staff.t(), w.admin()] {
         assert_eq!(doc_ids(&docs_of(&app, token, "registrations", &b.reg)), ids);
     }
-    upload(&app, w.cj_staff.t(), "registrations", &b.reg, "id_copy", "a.jpg", "image/jpeg", &jpeg("s"))
-        .assert_problem(403, "forbidden");
+    upload(
+        &app,
+        w.cj_staff.t(),
+        "registrations",
+        &b.reg,
+        "id_copy",
+        "a.jpg",
+        "image/jpeg",
+        &jpeg("s"),
+    )
+    .assert_problem(403, "forbidden");
     // The owner collective sees the listing, not the registrant's papers.
     let other = enrol(&app, &w, &a, Plan::person("李四").unqualified().unpaid());
     for token in [w.ht.t(), w.sy_staff.t(), Some(other.token()), w.jg.t()] {
@@ -349,11 +423,21 @@ fn registration_documents_are_personal_data() {
         app.get(&format!("/api/v1/documents/{}", ids[0]), token)
             .assert_problem(404, "not_found");
         assert_eq!(
-            app.get_bytes(&format!("/api/v1/documents/{}/content", ids[0]), token, &[]).0,
+            app.get_bytes(&format!("/api/v1/documents/{}/content", ids[0]), token, &[])
+                .0,
             404
         );
-        upload(&app, token, "registrations", &b.reg, "id_copy", "a.jpg", "image/jpeg", &jpeg("o"))
-            .assert_problem(404, "not_found");
+        upload(
+            &app,
+            token,
+            "registrations",
+            &b.reg,
+            "id_copy",
+            "a.jpg",
+            "image/jpeg",
+            &jpeg("o"),
+        )
+        .assert_problem(404, "not_found");
         delete(&app, token, &ids[0]).assert_problem(404, "not_found");
     }
     docs_of(&app, None, "registrations", &b.reg).assert_problem(401, "unauthorized");
@@ -363,8 +447,17 @@ fn registration_documents_are_personal_data() {
     assert_eq!(delete(&app, Some(b.token()), &ids[2]).status, 204);
     qualify(&app, &w, &b.reg);
     delete(&app, Some(b.token()), &ids[0]).assert_problem(409, "invalid_state");
-    upload(&app, Some(b.token()), "registrations", &b.reg, "qualification", "b.png", "image/png", &png("late"))
-        .assert_problem(409, "invalid_state");
+    upload(
+        &app,
+        Some(b.token()),
+        "registrations",
+        &b.reg,
+        "qualification",
+        "b.png",
+        "image/png",
+        &png("late"),
+    )
+    .assert_problem(409, "invalid_state");
     // On the listing's stream.
     let recs = doc_audit(&app, &ids[0]);
     assert_eq!(recs[0].2, format!("listing:{}", a.id));
@@ -381,15 +474,58 @@ fn contract_documents_and_the_signed_scan_rule() {
     let d = confirmed_deal(&app, &w, ("2027-03-01", "2030-02-28"));
     let c = &d.contract;
     // The parties and the township's staff file documents; the runner-up sees nothing.
-    let draft_scan = upload_pdf(&app, d.winner().t(), "contracts", c, "signed_scan", "合同草稿.pdf");
-    upload(&app, w.sy_staff.t(), "contracts", c, "signed_scan", "a.pdf", "application/pdf", &pdf("x"))
-        .assert_problem(404, "not_found");
-    upload(&app, d.runner_up.inv.t(), "contracts", c, "signed_scan", "a.pdf", "application/pdf", &pdf("x"))
-        .assert_problem(404, "not_found");
-    upload(&app, w.insurer.t(), "contracts", c, "signed_scan", "a.pdf", "application/pdf", &pdf("x"))
-        .assert_problem(404, "not_found");
-    upload(&app, w.ht.t(), "contracts", c, "evidence", "a.pdf", "application/pdf", &pdf("x"))
-        .assert_field("kind");
+    let draft_scan = upload_pdf(
+        &app,
+        d.winner().t(),
+        "contracts",
+        c,
+        "signed_scan",
+        "合同草稿.pdf",
+    );
+    upload(
+        &app,
+        w.sy_staff.t(),
+        "contracts",
+        c,
+        "signed_scan",
+        "a.pdf",
+        "application/pdf",
+        &pdf("x"),
+    )
+    .assert_problem(404, "not_found");
+    upload(
+        &app,
+        d.runner_up.inv.t(),
+        "contracts",
+        c,
+        "signed_scan",
+        "a.pdf",
+        "application/pdf",
+        &pdf("x"),
+    )
+    .assert_problem(404, "not_found");
+    upload(
+        &app,
+        w.insurer.t(),
+        "contracts",
+        c,
+        "signed_scan",
+        "a.pdf",
+        "application/pdf",
+        &pdf("x"),
+    )
+    .assert_problem(404, "not_found");
+    upload(
+        &app,
+        w.ht.t(),
+        "contracts",
+        c,
+        "evidence",
+        "a.pdf",
+        "application/pdf",
+        &pdf("x"),
+    )
+    .assert_field("kind");
     // A draft's document may be removed by its uploader.
     let draft_id = s(&draft_scan["id"]);
     delete(&app, w.ht.t(), &draft_id).assert_problem(403, "forbidden");
@@ -398,16 +534,35 @@ fn contract_documents_and_the_signed_scan_rule() {
     sign_both(&app, &w, &d);
     let r = ct::act(&app, w.cj_staff.t(), c, "certify", json!({}));
     assert_eq!(fields(&r), vec!["documents"]);
-    let scan = upload_pdf(&app, w.cj_staff.t(), "contracts", c, "signed_scan", "土地经营权流转合同（签字版）.pdf");
+    let scan = upload_pdf(
+        &app,
+        w.cj_staff.t(),
+        "contracts",
+        c,
+        "signed_scan",
+        "土地经营权流转合同（签字版）.pdf",
+    );
     assert_eq!(scan["owner_type"], "contract");
     // Signed: no longer a draft, so final.
     delete(&app, w.cj_staff.t(), &s(&scan["id"])).assert_problem(409, "invalid_state");
     let certified = ok(ct::act(&app, w.cj_staff.t(), c, "certify", json!({})));
     assert_eq!(certified["status"], "certified");
-    upload(&app, w.ht.t(), "contracts", c, "signed_scan", "b.pdf", "application/pdf", &pdf("late"))
-        .assert_problem(409, "invalid_state");
+    upload(
+        &app,
+        w.ht.t(),
+        "contracts",
+        c,
+        "signed_scan",
+        "b.pdf",
+        "application/pdf",
+        &pdf("late"),
+    )
+    .assert_problem(409, "invalid_state");
     for token in [w.ht.t(), d.winner().t(), w.cj_staff.t(), w.admin()] {
-        assert_eq!(doc_ids(&docs_of(&app, token, "contracts", c)), vec![s(&scan["id"])]);
+        assert_eq!(
+            doc_ids(&docs_of(&app, token, "contracts", c)),
+            vec![s(&scan["id"])]
+        );
     }
     docs_of(&app, None, "contracts", c).assert_problem(401, "unauthorized");
     docs_of(&app, w.jg.t(), "contracts", c).assert_problem(404, "not_found");
@@ -423,24 +578,85 @@ fn claim_evidence_is_filed_by_the_claimants() {
     let c = certified_contract(&app, &w, w.cj(), Terms::standard());
     let i1 = s(&ins::installment(&app, &c.investor.token, &c.id, 1)["id"]);
     let p = ins::quote_ok(&app, &c.investor.token, &c.id, 1, &axny);
-    ok(ins::issue(&app, &w.insurer.token, &s(&p["id"]), "AXNY-2027-DOC-1"));
+    ok(ins::issue(
+        &app,
+        &w.insurer.token,
+        &s(&p["id"]),
+        "AXNY-2027-DOC-1",
+    ));
     day(&app, "2027-03-02");
     let claim = created(&ins::file_claim(&app, &c.owner.token, &i1), "claim");
-    let ev = upload(&app, c.owner.t(), "claims", &claim, "evidence", "催缴通知书.jpg", "image/jpeg", &jpeg("notice"));
+    let ev = upload(
+        &app,
+        c.owner.t(),
+        "claims",
+        &claim,
+        "evidence",
+        "催缴通知书.jpg",
+        "image/jpeg",
+        &jpeg("notice"),
+    );
     assert_eq!(ev.status, 201, "{}", ev.text);
-    let staff_ev = upload_pdf(&app, c.staff.t(), "claims", &claim, "evidence", "违约认定.pdf");
+    let staff_ev = upload_pdf(
+        &app,
+        c.staff.t(),
+        "claims",
+        &claim,
+        "evidence",
+        "违约认定.pdf",
+    );
     // The investor and the insurer read the claim but don't file its evidence.
-    upload(&app, c.investor.t(), "claims", &claim, "evidence", "a.pdf", "application/pdf", &pdf("i"))
-        .assert_problem(403, "forbidden");
-    upload(&app, w.insurer.t(), "claims", &claim, "evidence", "a.pdf", "application/pdf", &pdf("u"))
-        .assert_problem(403, "forbidden");
+    upload(
+        &app,
+        c.investor.t(),
+        "claims",
+        &claim,
+        "evidence",
+        "a.pdf",
+        "application/pdf",
+        &pdf("i"),
+    )
+    .assert_problem(403, "forbidden");
+    upload(
+        &app,
+        w.insurer.t(),
+        "claims",
+        &claim,
+        "evidence",
+        "a.pdf",
+        "application/pdf",
+        &pdf("u"),
+    )
+    .assert_problem(403, "forbidden");
     for token in [c.investor.t(), w.insurer.t(), c.owner.t()] {
-        assert_eq!(docs_of(&app, token, "claims", &claim).body["items"].as_array().unwrap().len(), 2);
+        assert_eq!(
+            docs_of(&app, token, "claims", &claim).body["items"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
     }
     docs_of(&app, w.jg.t(), "claims", &claim).assert_problem(404, "not_found");
     // Under review: more evidence may come, none may go.
-    ok(ins::decide(&app, &w.insurer.token, &claim, "review", json!({})));
-    assert_eq!(upload_pdf(&app, c.owner.t(), "claims", &claim, "evidence", "补充材料.pdf")["kind"], "evidence");
+    ok(ins::decide(
+        &app,
+        &w.insurer.token,
+        &claim,
+        "review",
+        json!({}),
+    ));
+    assert_eq!(
+        upload_pdf(
+            &app,
+            c.owner.t(),
+            "claims",
+            &claim,
+            "evidence",
+            "补充材料.pdf"
+        )["kind"],
+        "evidence"
+    );
     delete(&app, c.staff.t(), &s(&staff_ev["id"])).assert_problem(409, "invalid_state");
     let recs = doc_audit(&app, &ev.id());
     assert_eq!(recs[0].2, format!("contract:{}", c.id));
@@ -459,7 +675,16 @@ fn chinese_file_names_etags_and_ranges() {
         x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
         bytes.push((x >> 16) as u8);
     }
-    let r = upload(&app, w.ht.t(), "listings", &id, "resolution", name, "application/pdf", &bytes);
+    let r = upload(
+        &app,
+        w.ht.t(),
+        "listings",
+        &id,
+        "resolution",
+        name,
+        "application/pdf",
+        &bytes,
+    );
     assert_eq!(r.status, 201, "{}", r.text);
     assert_eq!(r.body["filename"], name);
     let doc = r.id();
@@ -487,8 +712,16 @@ fn chinese_file_names_etags_and_ranges() {
     let chunk = 1usize << 20;
     for (range, first, last) in [
         ("bytes=0-9".to_string(), 0, 9),
-        (format!("bytes={}-{}", chunk - 5, chunk + 4), chunk - 5, chunk + 4),
-        (format!("bytes={}-", 2 * chunk + 3), 2 * chunk + 3, bytes.len() - 1),
+        (
+            format!("bytes={}-{}", chunk - 5, chunk + 4),
+            chunk - 5,
+            chunk + 4,
+        ),
+        (
+            format!("bytes={}-", 2 * chunk + 3),
+            2 * chunk + 3,
+            bytes.len() - 1,
+        ),
         ("bytes=-7".to_string(), bytes.len() - 7, bytes.len() - 1),
         (format!("bytes=5-{}", bytes.len() * 2), 5, bytes.len() - 1),
     ] {
@@ -505,7 +738,10 @@ fn chinese_file_names_etags_and_ranges() {
     for hs in [
         vec![("Range", format!("bytes={}-", bytes.len()))],
         vec![("Range", "bytes=0-1,5-6".to_string())],
-        vec![("Range", "bytes=0-9".to_string()), ("If-Range", "\"stale\"".to_string())],
+        vec![
+            ("Range", "bytes=0-9".to_string()),
+            ("If-Range", "\"stale\"".to_string()),
+        ],
     ] {
         let hs: Vec<(&str, &str)> = hs.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let (status, _, body) = app.get_bytes(&path, w.ht.t(), &hs);
@@ -515,16 +751,37 @@ fn chinese_file_names_etags_and_ranges() {
     let (status, _, body) = app.get_bytes(&path, w.ht.t(), &[("If-None-Match", &etag)]);
     assert_eq!((status, body.len()), (304, 0));
     // The same content filed twice is stored once.
-    let again = upload(&app, w.ht.t(), "listings", &id, "commission", "副本.pdf", "application/pdf", &bytes);
+    let again = upload(
+        &app,
+        w.ht.t(),
+        "listings",
+        &id,
+        "commission",
+        "副本.pdf",
+        "application/pdf",
+        &bytes,
+    );
     assert_eq!(again.status, 201);
-    assert_eq!(crate::support::db::count(app.pool(), "document_blobs", "1 = 1"), 1);
-    assert_eq!(crate::support::db::count(app.pool(), "document_chunks", "1 = 1"), 3);
+    assert_eq!(
+        crate::support::db::count(app.pool(), "document_blobs", "1 = 1"),
+        1
+    );
+    assert_eq!(
+        crate::support::db::count(app.pool(), "document_chunks", "1 = 1"),
+        3
+    );
     // Removing one copy keeps the content the other names; removing both removes it.
     assert_eq!(delete(&app, w.ht.t(), &again.id()).status, 204);
     assert_eq!(app.get_bytes(&path, w.ht.t(), &[]).2.len(), bytes.len());
     assert_eq!(delete(&app, w.ht.t(), &doc).status, 204);
-    assert_eq!(crate::support::db::count(app.pool(), "document_blobs", "1 = 1"), 0);
-    assert_eq!(crate::support::db::count(app.pool(), "document_chunks", "1 = 1"), 0);
+    assert_eq!(
+        crate::support::db::count(app.pool(), "document_blobs", "1 = 1"),
+        0
+    );
+    assert_eq!(
+        crate::support::db::count(app.pool(), "document_chunks", "1 = 1"),
+        0
+    );
 }
 
 fn percent_decode(s: &str) -> String {
@@ -533,7 +790,9 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            out.push(u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap(), 16).unwrap());
+            out.push(
+                u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap(), 16).unwrap(),
+            );
             i += 3;
         } else {
             out.push(b[i]);
@@ -548,10 +807,18 @@ fn an_upload_honours_its_idempotency_key() {
     let app = TestApp::start_for_trading();
     let w = World::new(&app);
     let id = bare_draft(&app, &w);
-    let path = format!("/api/v1/listings/{id}/documents?kind=resolution&filename=%E5%86%B3%E8%AE%AE.pdf");
+    let path =
+        format!("/api/v1/listings/{id}/documents?kind=resolution&filename=%E5%86%B3%E8%AE%AE.pdf");
     let send = |key: &str, body: &[u8]| {
-        app.try_send_bytes("POST", &path, w.ht.t(), Some("application/pdf"), body, &[("Idempotency-Key", key)])
-            .unwrap()
+        app.try_send_bytes(
+            "POST",
+            &path,
+            w.ht.t(),
+            Some("application/pdf"),
+            body,
+            &[("Idempotency-Key", key)],
+        )
+        .unwrap()
     };
     let first = send("scan-1", &pdf("one"));
     assert_eq!(first.status, 201, "{}", first.text);
@@ -606,7 +873,10 @@ fn content_changed_behind_the_servers_back_is_detected() {
     let b = upload_pdf(&app, w.ht.t(), "listings", &id, "commission", "委托书.pdf");
     let (code, out) = verify(&app);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("documents intact: 2 document(s) verified"), "{out}");
+    assert!(
+        out.contains("documents intact: 2 document(s) verified"),
+        "{out}"
+    );
     // Someone swaps the bytes of the resolution in the database.
     app.exec_sql(&format!(
         "UPDATE document_chunks SET bytes = {} WHERE sha256 = '{}'",
@@ -615,7 +885,10 @@ fn content_changed_behind_the_servers_back_is_detected() {
     ));
     let (code, out) = verify(&app);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains(&format!("document {} TAMPERED", s(&a["id"]))), "{out}");
+    assert!(
+        out.contains(&format!("document {} TAMPERED", s(&a["id"]))),
+        "{out}"
+    );
     assert!(!out.contains(&s(&b["id"])), "{out}");
     // Pointing a document's row at other content is caught by its audit record.
     app.exec_sql(&format!(
@@ -626,7 +899,10 @@ fn content_changed_behind_the_servers_back_is_detected() {
     let (code, out) = verify(&app);
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains(&format!("document {} TAMPERED: its SHA-256 differs", s(&a["id"]))),
+        out.contains(&format!(
+            "document {} TAMPERED: its SHA-256 differs",
+            s(&a["id"])
+        )),
         "{out}"
     );
 }
@@ -642,12 +918,24 @@ fn contents_may_live_in_a_directory() {
     let w = World::new(&app);
     let id = bare_draft(&app, &w);
     let bytes = pdf("kept in a directory");
-    let d = upload(&app, w.ht.t(), "listings", &id, "resolution", "决议.pdf", "application/pdf", &bytes);
+    let d = upload(
+        &app,
+        w.ht.t(),
+        "listings",
+        &id,
+        "resolution",
+        "决议.pdf",
+        "application/pdf",
+        &bytes,
+    );
     assert_eq!(d.status, 201, "{}", d.text);
     let sha = s(&d.body["sha256"]);
     let file = root.join(&sha[..2]).join(&sha);
     assert_eq!(std::fs::read(&file).unwrap(), bytes);
-    assert_eq!(crate::support::db::count(app.pool(), "document_chunks", "1 = 1"), 0);
+    assert_eq!(
+        crate::support::db::count(app.pool(), "document_chunks", "1 = 1"),
+        0
+    );
     let (status, _, body) = app.get_bytes(
         &format!("/api/v1/documents/{}/content", d.id()),
         w.ht.t(),
@@ -658,7 +946,10 @@ fn contents_may_live_in_a_directory() {
     std::fs::write(&file, pdf("swapped on disk")).unwrap();
     let (code, out) = verify(&app);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains(&format!("document {} TAMPERED", d.id())), "{out}");
+    assert!(
+        out.contains(&format!("document {} TAMPERED", d.id())),
+        "{out}"
+    );
     // Unused afterwards: the spool directory holds no leftovers.
     let tmp: Vec<_> = std::fs::read_dir(root.join("tmp")).unwrap().collect();
     assert!(tmp.is_empty(), "{tmp:?}");

@@ -23,7 +23,9 @@ pub fn pdf(label: &str) -> Vec<u8> {
         out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
     }
     let xref = out.len();
-    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
     for off in offsets {
         out.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
     }
@@ -93,7 +95,11 @@ pub fn upload_pdf(
         "application/pdf",
         &pdf(&format!("{collection} {id} {kind} {filename}")),
     );
-    assert_eq!(r.status, 201, "upload {kind} to {collection}/{id}: {}", r.text);
+    assert_eq!(
+        r.status, 201,
+        "upload {kind} to {collection}/{id}: {}",
+        r.text
+    );
     r.body
 }
 
@@ -105,6 +111,13 @@ pub fn attach_listing_documents(c: &Client, owner: &User, listing_id: &str) {
 
 /// [`attach_listing_documents`] with a bare token.
 pub fn attach_listing_documents_with(c: &Client, token: Option<&str>, listing_id: &str) {
-    upload_pdf(c, token, "listings", listing_id, "resolution", "村民会议决议.pdf");
+    upload_pdf(
+        c,
+        token,
+        "listings",
+        listing_id,
+        "resolution",
+        "村民会议决议.pdf",
+    );
     upload_pdf(c, token, "listings", listing_id, "commission", "委托书.pdf");
 }
