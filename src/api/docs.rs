@@ -54,7 +54,7 @@ use super::Routes;
         super::documents::get_document, super::documents::get_document_content,
         super::documents::delete_document,
     ),
-    components(schemas(crate::error::Problem, crate::error::FieldError)),
+    components(schemas(crate::error::Problem, crate::error::FieldError, super::documents::DocumentOwner)),
     modifiers(&CommonResponses),
 )]
 pub struct ApiDoc;
