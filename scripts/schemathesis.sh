@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 cargo build --quiet --bin landx
-BIN="$PWD/target/debug/landx"
+BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/landx"
 WORK=$(mktemp -d)
 PORT="${LANDX_SCHEMA_PORT:-18080}"
 BASE="http://127.0.0.1:$PORT"

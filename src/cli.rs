@@ -1,5 +1,5 @@
 //! Command line: `serve` (default), `migrate`, `config`, `admin create`, `audit verify`,
-//! `audit heads`, `crypto rehash`, `demo seed`, `mail list`.
+//! `audit heads`, `documents verify`, `crypto rehash`, `demo seed`, `mail list`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -50,6 +50,11 @@ pub enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Uploaded documents' tools.
+    Documents {
+        #[command(subcommand)]
+        command: DocumentsCommand,
     },
     /// Personal-data key tools.
     Crypto {
@@ -106,6 +111,13 @@ pub enum DemoCommand {
     /// Fill an empty database with the Caojing pilot: township, villages, parcels, listings in
     /// each state and one demo account per role.
     Seed,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DocumentsCommand {
+    /// Re-hash every stored document content and compare it with the SHA-256 it was filed
+    /// with (and that its filing's audit record carries); name every document that differs.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -482,6 +494,37 @@ pub fn main_with(cli: Cli) -> i32 {
                     println!(
                         "audit trail BROKEN at stream `{}` seq {} (record {}): {}",
                         b.stream, b.seq, b.id, b.problem
+                    );
+                    1
+                }
+                Err(e) => {
+                    eprintln!("landx: {e}");
+                    2
+                }
+            }
+        }
+        Command::Documents {
+            command: DocumentsCommand::Verify,
+        } => {
+            let result = db::connect(&settings)
+                .map_err(|e| e.to_string())
+                .and_then(|pool| pool.get().map_err(|e| e.to_string()))
+                .and_then(|mut conn| {
+                    crate::app::documents::verify(&settings.documents, &mut conn)
+                        .map_err(|e| format!("{e:?}"))
+                });
+            match result {
+                Ok((found, checked)) if found.is_empty() => {
+                    println!("documents intact: {checked} document(s) verified");
+                    0
+                }
+                Ok((found, checked)) => {
+                    for t in &found {
+                        println!("document {} TAMPERED: {}", t.document_id, t.problem);
+                    }
+                    println!(
+                        "{} of {checked} document(s) differ from what was filed",
+                        found.len()
                     );
                     1
                 }

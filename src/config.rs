@@ -23,6 +23,33 @@ pub struct Settings {
     pub crypto: Crypto,
     pub audit: Audit,
     pub clock: ClockSettings,
+    pub documents: Documents,
+}
+
+/// Uploaded documents (`[documents]`): scans filed with listings, registrations, contracts
+/// and claims.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default)]
+pub struct Documents {
+    /// Largest accepted upload, bytes (a larger `Content-Length` is refused before the body
+    /// is read; a body that grows past it while streaming is refused there).
+    pub max_bytes: u64,
+    /// Empty: contents are kept in the database (content-addressed chunks). Otherwise a
+    /// directory (created if missing) holding one file per distinct content, named by its
+    /// SHA-256; metadata stays in the database.
+    pub dir: String,
+    /// Certifying a contract needs a `signed_scan` document.
+    pub require_signed_scan: bool,
+}
+
+impl Default for Documents {
+    fn default() -> Self {
+        Documents {
+            max_bytes: 20 * 1024 * 1024,
+            dir: String::new(),
+            require_signed_scan: false,
+        }
+    }
 }
 
 /// The test clock (`[clock]`): admin routes that move the server's time forward. Never in
@@ -297,6 +324,7 @@ impl Default for Settings {
             crypto: Crypto::default(),
             audit: Audit::default(),
             clock: ClockSettings::default(),
+            documents: Documents::default(),
         }
     }
 }
@@ -483,6 +511,11 @@ impl Settings {
             return Err(ConfigError::Invalid(
                 "auth.jwt_secret (LANDX_AUTH__JWT_SECRET) must be at least 32 bytes in production"
                     .into(),
+            ));
+        }
+        if self.documents.max_bytes == 0 || self.documents.max_bytes > (1 << 40) {
+            return Err(ConfigError::Invalid(
+                "documents.max_bytes must be between 1 and 2^40".into(),
             ));
         }
         if self.is_production() && self.clock.travel {

@@ -404,7 +404,94 @@ fn create_listing(
         },
     };
     let ctx = s.acting(&cast.collective);
-    Ok(listings::create(&ctx, conn, || Ok(draft))?.listing.id)
+    let id = listings::create(&ctx, conn, || Ok(draft))?.listing.id;
+    attach_listing_documents(&ctx, conn, &id)?;
+    Ok(id)
+}
+
+/// The collective files the villagers' resolution and the households' commission letters
+/// (small generated PDFs) with a new listing, as submitting requires.
+fn attach_listing_documents(ctx: &Ctx, conn: &mut DbConn, id: &str) -> Result<(), ApiError> {
+    use crate::app::document_store::Spooled;
+    use crate::app::documents::{self, UploadRequest};
+    use crate::domain::document::{MediaType, OwnerType};
+    for (kind, filename, text) in [
+        (
+            "resolution",
+            "村民代表会议决议.pdf",
+            "Villagers' representatives resolution",
+        ),
+        (
+            "commission",
+            "农户委托书.pdf",
+            "Household commission letters",
+        ),
+    ] {
+        let bytes = sample_pdf(&format!("{text} - listing {id}"));
+        let accepted = documents::accept_upload(
+            ctx,
+            conn,
+            OwnerType::Listing,
+            id,
+            UploadRequest {
+                kind: Some(kind.into()),
+                filename: Some(filename.into()),
+                content_type: Some(MediaType::Pdf.mime().into()),
+                content_length: Some(bytes.len() as u64),
+            },
+        )?;
+        let spooled = Spooled::from_bytes(&ctx.settings.documents, &bytes)?;
+        documents::store(ctx, conn, &accepted, spooled)?;
+    }
+    Ok(())
+}
+
+/// A small one-page PDF showing `line` (ASCII: the standard fonts have no Chinese glyphs).
+pub fn sample_pdf(line: &str) -> Vec<u8> {
+    let text: String = line
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && !"()\\".contains(c) || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let stream = format!("BT /F1 14 Tf 72 760 Td ({text}) Tj ET");
+    let objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R \
+         /Resources << /Font << /F1 5 0 R >> >> >>"
+            .to_string(),
+        format!(
+            "<< /Length {} >>\nstream\n{stream}\nendstream",
+            stream.len()
+        ),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_string(),
+    ];
+    let mut out = b"%PDF-1.4\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, o) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for off in offsets {
+        out.extend_from_slice(format!("{off:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
 }
 
 fn submit(s: &Seeder, conn: &mut DbConn, cast: &Cast, id: &str) -> Result<(), ApiError> {

@@ -44,6 +44,12 @@ pub enum ApiError {
     Conflict(String),
     #[error("request body is larger than 1 MiB")]
     PayloadTooLarge,
+    /// A body over a limit other than the JSON one (a document).
+    #[error("{0}")]
+    TooLarge(String),
+    /// An upload whose type (checked by its bytes) isn't accepted.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("validation failed")]
     Validation(Vec<FieldError>),
     #[error("{0}")]
@@ -87,7 +93,8 @@ impl ApiError {
             ApiError::InvalidState(_) => "invalid_state",
             ApiError::AlreadyLeading => "already_leading",
             ApiError::Conflict(_) => "conflict",
-            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::PayloadTooLarge | ApiError::TooLarge(_) => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Validation(_) => "validation_failed",
             ApiError::BidTooLow(_) => "bid_too_low",
             ApiError::IdempotencyKeyReused => "idempotency_key_reused",
@@ -159,7 +166,8 @@ impl ResponseError for ApiError {
             | ApiError::AlreadyLeading
             | ApiError::Conflict(_)
             | ApiError::AuctionClosed(_) => StatusCode::CONFLICT,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::PayloadTooLarge | ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Validation(_) | ApiError::BidTooLow(_) | ApiError::IdempotencyKeyReused => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }

@@ -136,6 +136,15 @@ fn bytes_to_payload(buf: web::Bytes) -> Payload {
     Payload::from(pl)
 }
 
+/// The route whose body is a file (a document upload).
+const UPLOAD_ROUTE: &str = "/api/v1/{owner}/{id}/documents";
+
+/// A request's body as the layer read it: in memory (JSON), or spooled to a file (uploads).
+enum Body {
+    Bytes(web::Bytes),
+    Spooled(crate::app::document_store::Spooled),
+}
+
 /// The middleware factory.
 pub struct Idempotency;
 
@@ -218,12 +227,50 @@ where
                     return Ok(respond(req, e.error_response()));
                 }
             };
-            let body = match req.extract::<web::Bytes>().await {
-                Ok(b) => b,
-                Err(e) => return Ok(respond(req, e.error_response())),
+            // A document upload is fingerprinted by its query (kind, file name), declared type
+            // and content hash, its body spooled to a file, never held in memory.
+            let upload = req.match_pattern().as_deref() == Some(UPLOAD_ROUTE);
+            let (path, hash, body) = if upload {
+                let max = state.settings.documents.max_bytes;
+                let declared = req
+                    .headers()
+                    .get(header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                if declared.is_some_and(|n| n > max) {
+                    let e = ApiError::TooLarge(format!("a document may have at most {max} bytes"));
+                    return Ok(respond(req, e.error_response()));
+                }
+                let payload = actix_web::HttpMessage::take_payload(&mut req);
+                let spooled = match crate::api::documents::spool_payload(
+                    &state.settings.documents,
+                    max,
+                    payload,
+                    |_| Ok(()),
+                )
+                .await
+                {
+                    Ok(s) => s,
+                    Err(e) => return Ok(respond(req, e.error_response())),
+                };
+                let content_type = req
+                    .headers()
+                    .get(header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                let path = format!("{}?{}", req.path(), req.query_string());
+                let content = format!("sha256:{} type:{content_type}", spooled.sha256());
+                let hash = fingerprint("POST", &path, content.as_bytes());
+                (path, hash, Body::Spooled(spooled))
+            } else {
+                let body = match req.extract::<web::Bytes>().await {
+                    Ok(b) => b,
+                    Err(e) => return Ok(respond(req, e.error_response())),
+                };
+                let path = req.path().to_string();
+                let hash = fingerprint("POST", &path, &body);
+                (path, hash, Body::Bytes(body))
             };
-            let path = req.path().to_string();
-            let hash = fingerprint("POST", &path, &body);
             let user = caller.id.clone();
             let started = std::time::Instant::now();
             let fence = loop {
@@ -286,7 +333,10 @@ where
                     }
                 }
             };
-            req.set_payload(bytes_to_payload(body));
+            req.set_payload(match body {
+                Body::Bytes(b) => bytes_to_payload(b),
+                Body::Spooled(s) => crate::api::documents::replay(s),
+            });
             // The handler's write transactions mark the claim committed with the action.
             let res = match rows::with_fence(fence.clone(), srv.call(req)).await {
                 Ok(r) => r,

@@ -50,8 +50,11 @@ use super::Routes;
         super::stats::get_stats,
         super::audit_trail::get_audit_stream,
         super::signals::list_listing_signals, super::signals::list_township_signals,
+        super::documents::upload_document, super::documents::list_documents,
+        super::documents::get_document, super::documents::get_document_content,
+        super::documents::delete_document,
     ),
-    components(schemas(crate::error::Problem, crate::error::FieldError)),
+    components(schemas(crate::error::Problem, crate::error::FieldError, super::documents::DocumentOwner)),
     modifiers(&CommonResponses),
 )]
 pub struct ApiDoc;
@@ -82,6 +85,7 @@ impl Modify for CommonResponses {
                 )
                 .build()
         };
+        describe_uploads(doc);
         // Every failure is answered as problem+json, whatever a handler's attribute says.
         for item in doc.paths.paths.values_mut() {
             let ops = [
@@ -142,6 +146,33 @@ impl Modify for CommonResponses {
                 }
             }
         }
+    }
+}
+
+/// A document upload's body is the raw file: one binary body per accepted type, and no 413
+/// of the JSON limit (its own limit is `documents.max_bytes`).
+fn describe_uploads(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::request_body::RequestBodyBuilder;
+    use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
+    for item in doc.paths.paths.values_mut() {
+        let Some(op) = item.post.as_mut() else {
+            continue;
+        };
+        if op.operation_id.as_deref() != Some("upload_document") {
+            continue;
+        }
+        let mut body = RequestBodyBuilder::new()
+            .description(Some(
+                "the file itself: a PDF, JPEG or PNG (checked by its first bytes)",
+            ))
+            .required(Some(utoipa::openapi::Required::True));
+        for mime in crate::domain::document::MediaType::ALL.map(|m| m.mime()) {
+            let binary = ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Binary)));
+            body = body.content(mime, ContentBuilder::new().schema(Some(binary)).build());
+        }
+        op.request_body = Some(body.build());
     }
 }
 

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod console;
 pub mod contracts;
 pub mod docs;
+pub mod documents;
 pub mod extract;
 pub mod insurance;
 pub mod listings;
@@ -373,6 +374,7 @@ pub fn routes() -> Routes {
     audit_trail::routes(&mut r);
     signals::routes(&mut r);
     pages::routes(&mut r);
+    documents::routes(&mut r);
     r
 }
 

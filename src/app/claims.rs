@@ -27,7 +27,11 @@ use crate::notify::{self, templates::insurance as mail};
 
 /// May the caller read this claim: the insurer its company's; the others when they may read
 /// the contract (the collective its village's, staff their township's, the investor its own).
-fn may_read_claim(conn: &mut DbConn, caller: &Caller, c: &Claim) -> Result<bool, ApiError> {
+pub(crate) fn may_read_claim(
+    conn: &mut DbConn,
+    caller: &Caller,
+    c: &Claim,
+) -> Result<bool, ApiError> {
     if caller.is(Role::Insurer) {
         return Ok(caller.insurer_id.as_deref() == Some(c.insurer_id.as_str()));
     }

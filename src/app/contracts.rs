@@ -23,6 +23,7 @@ use crate::db::{write_tx, DbConn};
 use crate::domain::access::Caller;
 use crate::domain::calendar::{shanghai_date, shanghai_year};
 use crate::domain::contract::{ContractEvent, ContractStatus, Party, TerminationGround};
+use crate::domain::document::{check_certification_documents, OwnerType};
 use crate::domain::installment::{self, InstallmentStatus, PaymentKind};
 use crate::domain::listing::ListingEvent;
 use crate::domain::numbering::{certification_counter, certification_no};
@@ -425,6 +426,11 @@ pub fn certify(
     let c = readable(ctx, conn, id)?;
     require_overseer(caller, &c, "certify")?;
     valid_body?;
+    let kinds = super::documents::kinds_of(conn, OwnerType::Contract, &c.id)?;
+    let required = ctx.settings.documents.require_signed_scan;
+    if let Some(e) = check_certification_documents(&kinds, required) {
+        return Err(ApiError::Validation(vec![e]));
+    }
     let (actor, now, rules) = (ctx.actor(), ctx.now, ctx.rules());
     let c = write_tx(conn, |conn| {
         let mut c = cq::find_contract_for_update(conn, id)?.ok_or(ApiError::NotFound)?;

@@ -16,6 +16,7 @@ use crate::db::listings::{self as q, ListingSearch, NewListing};
 use crate::db::models::{Listing, Parcel};
 use crate::db::{self, queries, DbConn};
 use crate::domain::access::{listing_visible, Caller};
+use crate::domain::document::{check_listing_documents, OwnerType};
 use crate::domain::listing as domain;
 use crate::domain::listing::{
     announcement_too_short, check_relist_price, check_submit, Consent, IntendedUse, ListingEvent,
@@ -511,7 +512,10 @@ pub fn submit(
                     locked_elsewhere: locked.contains(&p.id),
                 })
                 .collect();
-            let errors = check_submit(&l.terms(), &facts, ctx.now, &ctx.rules().submit_limits());
+            let mut errors =
+                check_submit(&l.terms(), &facts, ctx.now, &ctx.rules().submit_limits());
+            let kinds = super::documents::kinds_of(conn, OwnerType::Listing, &l.id)?;
+            errors.extend(check_listing_documents(&kinds));
             if !errors.is_empty() {
                 return Err(ApiError::Validation(errors));
             }
@@ -716,6 +720,7 @@ pub fn relist(
         q::insert_listing(conn, &l, &parcel_ids).map_err(db::unique_or(|| {
             ApiError::InvalidState("this failed listing was already relisted".into())
         }))?;
+        super::documents::copy_to_relisted(conn, caller, ctx.actor(), &old.id, &l.id, ctx.now)?;
         old.relisted_as_id = Some(l.id.clone());
         old.updated_at = ctx.now.naive_utc();
         q::save_listing(conn, &old)?;

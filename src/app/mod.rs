@@ -11,6 +11,8 @@ pub mod clock;
 pub mod contract_document;
 pub mod contracts;
 pub mod deposits;
+pub mod document_store;
+pub mod documents;
 pub mod limits;
 pub mod listings;
 pub mod open_data;

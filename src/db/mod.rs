@@ -9,6 +9,7 @@ pub mod audit_trail;
 pub mod business_counts;
 pub mod clock;
 pub mod contracts;
+pub mod documents;
 pub mod idempotency;
 pub mod insurance;
 pub mod limits;

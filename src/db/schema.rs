@@ -508,6 +508,41 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    /// One row per distinct uploaded content (content-addressed by SHA-256).
+    document_blobs (sha256) {
+        sha256 -> Text,
+        size_bytes -> BigInt,
+        chunk_bytes -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    /// A blob's bytes in order (absent when contents are kept in `documents.dir`).
+    document_chunks (sha256, seq) {
+        sha256 -> Text,
+        seq -> BigInt,
+        bytes -> Binary,
+    }
+}
+
+diesel::table! {
+    /// A document filed with a listing, registration, contract or claim.
+    documents (id) {
+        id -> Text,
+        owner_type -> Text,
+        owner_id -> Text,
+        kind -> Text,
+        filename -> Text,
+        content_type -> Text,
+        size_bytes -> BigInt,
+        sha256 -> Text,
+        uploaded_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(bids -> registrations (registration_id));
 diesel::joinable!(deals -> registrations (registration_id));
 diesel::joinable!(registrations -> listings (listing_id));
@@ -550,4 +585,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     limit_clients,
     limit_client_hits,
     limit_logins,
+    document_blobs,
+    document_chunks,
+    documents,
 );

@@ -11,6 +11,7 @@ pub mod calendar;
 pub mod claim;
 pub mod contract;
 pub mod deal;
+pub mod document;
 pub mod installment;
 pub mod listing;
 pub mod money;

@@ -855,6 +855,7 @@ fn the_parcels_are_never_free_between_the_listing_and_the_contract() {
     body["consent"]["commissions_received"] = json!(12);
     body["consent"]["resolution_date"] = json!(shanghai_today(&app).to_string());
     let draft = ok_created(app.post("/api/v1/listings", w.ht.t(), body));
+    crate::support::documents::attach_listing_documents(&app, &w.ht, &draft);
     let submits: Vec<u16> = std::thread::scope(|scope| {
         let client = (*app).clone();
         let token = w.ht.token.clone();

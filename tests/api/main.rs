@@ -17,6 +17,7 @@ mod contracts;
 mod deals;
 mod demo;
 mod deposits;
+mod documents;
 mod feed_fanout;
 mod foundation;
 mod hardening_audit;

@@ -296,6 +296,7 @@ pub fn list_again(app: &TestApp, w: &World, parcel: &str) -> Resp {
     body["consent"]["commissions_received"] = json!(12);
     let r = app.post("/api/v1/listings", w.ht.t(), body);
     assert_eq!(r.status, 201, "new listing: {}", r.text);
+    super::documents::attach_listing_documents(app, &w.ht, &r.id());
     listing_act(app, w.ht.t(), &r.id(), "submit", json!({}))
 }
 

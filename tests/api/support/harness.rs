@@ -176,6 +176,79 @@ impl Client {
             Some(b) => req.set("Content-Type", "application/json").send_string(&b),
             None => req.call(),
         };
+        Self::answer(result)
+    }
+
+    /// Sends raw bytes as the body with its own `Content-Type` (`None`: no such header);
+    /// `Err` only when no HTTP answer came.
+    pub fn try_send_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> Result<Resp, String> {
+        let mut req = ureq::request(method, &self.url(path)).timeout(REQUEST_TIMEOUT);
+        if let Some(t) = token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        if let Some(ct) = content_type {
+            req = req.set("Content-Type", ct);
+        }
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        Self::answer(req.send_bytes(body))
+    }
+
+    /// [`Client::try_send_bytes`]; a transport error fails the test.
+    pub fn send_bytes(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Resp {
+        self.try_send_bytes("POST", path, token, content_type, body, &[])
+            .unwrap_or_else(|e| panic!("POST {path}: transport error {e}"))
+    }
+
+    /// `GET` answering the raw bytes of the body (for downloads): status, headers, bytes.
+    pub fn get_bytes(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> (u16, Vec<(String, String)>, Vec<u8>) {
+        let mut req = ureq::get(&self.url(path)).timeout(REQUEST_TIMEOUT);
+        if let Some(t) = token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        let res = match req.call() {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("GET {path}: transport error {e}"),
+        };
+        let status = res.status();
+        let headers = res
+            .headers_names()
+            .into_iter()
+            .map(|n| {
+                let v = res.header(&n).unwrap_or_default().to_string();
+                (n, v)
+            })
+            .collect();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut res.into_reader(), &mut bytes).expect("read body");
+        (status, headers, bytes)
+    }
+
+    fn answer(result: Result<ureq::Response, ureq::Error>) -> Result<Resp, String> {
         let res = match result {
             Ok(r) => r,
             Err(ureq::Error::Status(_, r)) => r,

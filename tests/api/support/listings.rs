@@ -4,6 +4,7 @@ use std::collections::HashSet;
 
 use serde_json::{json, Value};
 
+use super::documents::attach_listing_documents;
 use super::harness::{Client, Resp, TestApp};
 use super::http::{expect, fields, s, walk};
 use super::world::User;
@@ -75,6 +76,7 @@ pub fn new_listing(c: &Client, owner: &User, body: Value) -> Value {
         r.header("location").map(String::from),
         Some(format!("/api/v1/listings/{}", r.id()))
     );
+    attach_listing_documents(c, owner, &r.id());
     r.body
 }
 
@@ -186,17 +188,30 @@ pub type AuditRow = (
 );
 
 /// The records of a listing written on its own stream, checking that stream: sequence 1..
-/// without gaps and the hash chain (only the listing itself writes to it in these tests).
+/// without gaps and the hash chain. Besides the listing itself only its documents write to
+/// it in these tests (the resolution and commission every listing carries).
 pub fn listing_audit_rows(app: &TestApp, id: &str) -> Vec<AuditRow> {
-    let mut recs = app.audit_for(id);
-    recs.sort_by_key(|r| r.seq);
-    for (i, r) in recs.iter().enumerate() {
-        assert_eq!(r.stream, format!("listing:{id}"), "listing stream");
-        assert_eq!(r.entity_type, "listing");
+    let mut stream = super::db::audit_where(
+        app.pool(),
+        &format!("stream = {}", super::db::lit(&format!("listing:{id}"))),
+    );
+    stream.sort_by_key(|r| r.seq);
+    for (i, r) in stream.iter().enumerate() {
+        assert!(
+            matches!(r.entity_type.as_str(), "listing" | "document"),
+            "only the listing and its documents: {}",
+            r.entity_type
+        );
         assert_eq!(r.seq, i as i64 + 1, "gap-free stream sequence");
         if i > 0 {
-            assert_eq!(r.prev_hash, recs[i - 1].hash, "hash chain");
+            assert_eq!(r.prev_hash, stream[i - 1].hash, "hash chain");
         }
+    }
+    let mut recs = app.audit_for(id);
+    recs.sort_by_key(|r| r.seq);
+    for r in &recs {
+        assert_eq!(r.stream, format!("listing:{id}"), "listing stream");
+        assert_eq!(r.entity_type, "listing");
     }
     recs.into_iter()
         .map(|r| (r.action, r.from_state, r.to_state, r.actor_role, r.reason))

@@ -6,6 +6,7 @@
 pub mod contract;
 pub mod contracts;
 pub mod db;
+pub mod documents;
 pub mod feed;
 pub mod harness;
 pub mod http;

@@ -228,6 +228,7 @@ pub fn live_auction(
         .date_naive()
         .to_string());
     let id = created(&c.post("/api/v1/listings", coll.t(), body), "listing");
+    super::documents::attach_listing_documents(c, &coll, &id);
     expect(
         c.post(
             &format!("/api/v1/listings/{id}/submit"),
