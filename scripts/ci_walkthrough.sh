@@ -45,8 +45,12 @@ case "$MODE" in
   client)
     curl -fs "http://127.0.0.1:$PORT/openapi.json" -o "$WORK/openapi.json"
     openapi-spec-validator "$WORK/openapi.json"
+    # The generator knows raw binary bodies only as application/octet-stream: the document
+    # upload's PDF/JPEG/PNG bodies are read as that (the client then sends the last of them,
+    # image/png, as the Content-Type: the walk-through files PNG scans).
+    printf 'content_type_overrides:\n  application/pdf: application/octet-stream\n  image/jpeg: application/octet-stream\n  image/png: application/octet-stream\n' >"$WORK/generator.yml"
     openapi-python-client generate --path "$WORK/openapi.json" --output-path "$WORK/gen/landx_client" \
-      --meta none >"$WORK/generate.log" 2>&1 || { cat "$WORK/generate.log"; exit 1; }
+      --meta none --config "$WORK/generator.yml" >"$WORK/generate.log" 2>&1 || { cat "$WORK/generate.log"; exit 1; }
     # Every operation and schema must make it into the client: a warning means one didn't.
     if grep -qiE 'warning|error|could not' "$WORK/generate.log"; then cat "$WORK/generate.log"; exit 1; fi
     PYTHONPATH="$WORK/gen" python3 "$ROOT/scripts/walkthrough_client.py"

@@ -77,7 +77,15 @@ L=$(post 201 /listings "$COLL" "{\"title\":\"护塘村土地经营权流转\",\"
   \"registration_closes_at\":\"$(iso $CLOSES)\",\"auction_starts_at\":\"$(iso $STARTS)\",
   \"auction_ends_at\":\"$(iso $ENDS)\",\"consent\":{\"resolution_date\":\"$(date -u -d "@$((NOW - 30 * 86400))" +%F)\",
   \"members_agreeing\":27,\"members_total\":35,\"commissions_received\":12}}" | jq -r .id)
-# (Documents the listing needs before it is submitted are uploaded here.)
+# Before it is submitted, the listing needs its villagers' meeting resolution and the
+# households' commission letters (scans: the file itself is the body; the name percent-encoded
+# by jq's @uri, since -G would move the body into the query).
+PDF=$(mktemp); printf '%%PDF-1.4\n%% 护塘村 scan\n1 0 obj<<>>endobj\ntrailer<<>>\n%%%%EOF\n' >"$PDF"
+for doc in "resolution 村民会议决议.pdf" "commission 委托书.pdf"; do
+  set -- $doc
+  call 201 POST "/listings/$L/documents?kind=$1&filename=$(printf %s "$2" | jq -sRr @uri)" "$COLL" \
+    -H 'Content-Type: application/pdf' --data-binary "@$PDF" | jq -r '"filed: \(.kind) \(.filename) \(.sha256[:12])…"' >&2
+done
 post 200 "/listings/$L/submit" "$COLL" '{}' | jq -r '"submitted: \(.listing_no) \(.status)"' >&2
 post 200 "/listings/$L/approve" "$STAFF" '{}' | jq -r '"approved: \(.status)"' >&2
 

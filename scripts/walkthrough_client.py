@@ -8,6 +8,7 @@ Usage (CI: .ci/run): generate the client into a directory on PYTHONPATH as `land
 then run with the same environment as walkthrough.sh (B, ADMIN_EMAIL, ADMIN_PASSWORD, LANDX).
 """
 
+import io
 import os
 import re
 import shlex
@@ -17,8 +18,10 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from landx_client import AuthenticatedClient, Client
+from landx_client.types import File
 from landx_client.api.auction import place_bid
 from landx_client.api.deals import get_deal
+from landx_client.api.documents import upload_document
 from landx_client.api.auth import (
     confirm_password_reset,
     login_account,
@@ -105,7 +108,13 @@ def main():
         "registration_closes_at": iso(closes), "auction_starts_at": iso(starts), "auction_ends_at": iso(ends),
         "consent": {"resolution_date": (now - timedelta(days=30)).date().isoformat(),
                     "members_agreeing": 20, "members_total": 25, "commissions_received": 7}})).id
-    # (Documents the listing needs before it is submitted are uploaded here.)
+    # Before it is submitted, the listing needs its villagers' meeting resolution and the
+    # households' commission letters: scans, the file itself as the body.
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(17)
+    for kind, name in (("resolution", "星火村村民会议决议.png"), ("commission", "星火村委托书.png")):
+        doc = call(upload_document, 201, coll, owner=models.DocumentOwner.LISTINGS, id=listing,
+                   kind=kind, filename=name, body=File(payload=io.BytesIO(png), file_name=name, mime_type="image/png"))
+        assert doc.kind == kind and doc.filename == name, doc
     submitted = call(submit_listing, 200, coll, id=listing)
     assert submitted.listing_no, submitted
     call(approve_listing, 200, staff, id=listing)
