@@ -45,21 +45,22 @@ function queryString(query) {
   return s ? `?${s}` : '';
 }
 
-async function send(method, path, { body, query, idempotencyKey, accept } = {}) {
+async function send(method, path, { body, raw, query, idempotencyKey, accept } = {}) {
   const headers = { Accept: accept || 'application/json' };
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (raw !== undefined) headers['Content-Type'] = raw.type || 'application/octet-stream';
+  else if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (session) headers.Authorization = `Bearer ${session.access}`;
   if (idempotencyKey) headers['Idempotency-Key'] = idempotencyKey;
   return fetch(BASE + path + queryString(query), {
     method,
     headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
+    body: raw !== undefined ? raw : body === undefined ? undefined : JSON.stringify(body),
     credentials: 'omit',
     cache: 'no-store',
   });
 }
 
-async function read(res) {
+async function read(res, as) {
   if (res.status === 204) return null;
   const type = res.headers.get('Content-Type') || '';
   if (!res.ok) {
@@ -69,6 +70,7 @@ async function read(res) {
     p.retryAfter = res.headers.get('Retry-After');
     throw p;
   }
+  if (as === 'blob') return res.blob();
   if (type.includes('json')) return res.json();
   return res.text();
 }
@@ -104,12 +106,17 @@ export async function api(method, path, opts = {}) {
     const ok = session && session.access !== usedAccess ? true : await refreshing;
     if (ok) res = await send(method, path, opts);
   }
-  return read(res);
+  return read(res, opts.as);
 }
 
 export const get = (path, query) => api('GET', path, { query });
 export const post = (path, body = {}, opts = {}) => api('POST', path, { ...opts, body });
 export const patch = (path, body) => api('PATCH', path, { body });
+export const del = (path) => api('DELETE', path);
+/** Sends a file (a Blob) as the raw body, its type as Content-Type. */
+export const upload = (path, file, query) => api('POST', path, { raw: file, query });
+/** Fetches bytes with the session's token (never a token in a URL): resolves to a Blob. */
+export const getBlob = (path) => api('GET', path, { as: 'blob', accept: '*/*' });
 
 /** Pages through a list: `{items, next}`, `next()` giving the following page or null. */
 export async function page(path, query = {}) {

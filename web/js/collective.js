@@ -1,10 +1,10 @@
 // The village collective (村集体): its parcels, its listings (create, edit, submit with each
 // submit rule's error beside its field, relist), deals and contracts are on their own screens.
 
-import { get, page, post, patch, currentUser } from './api.js';
+import { get, page, post, patch, del, upload, getBlob, currentUser, Problem } from './api.js';
 import { h, clear, field, form, table, paged, section, go, fieldError } from './ui.js';
-import { perMu, mu, date, dateTime, parseYuan, shanghaiToUtc, utcToShanghai } from './format.js';
-import { status, LAND_TYPE, USE } from './labels.js';
+import { perMu, mu, date, dateTime, fileSize, parseYuan, shanghaiToUtc, utcToShanghai } from './format.js';
+import { status, problemText, LAND_TYPE, USE, LISTING_DOC_KIND } from './labels.js';
 
 /** `/app/collective`: parcels and listings of the village. */
 export async function home(main) {
@@ -96,7 +96,98 @@ export const LISTING_RULES = {
   'consent.members_agreeing': '同意人数须达到成员总数的三分之二以上',
   'consent.members_total': '成员总数须大于0',
   'consent.commissions_received': '委托书份数须等于所选地块承包农户数之和',
+  documents: '提交审核前须上传至少一份村民会议决议和一份委托书',
 };
+
+let docSeq = 0;
+
+/**
+ * The listing's 附件 (scans filed with it): each one's kind, name and size, a download (the
+ * bytes fetched with the session's token, handed over as a blob URL) and, while the listing is
+ * a draft or returned, delete; an upload control. It sits inside the listing form as the
+ * `documents` field, so a refused submit's `documents` error shows beside it.
+ * `setListing(l)` points it at a (just saved) listing.
+ */
+function documentsBox() {
+  const n = ++docSeq;
+  const errId = `docs-${n}-err`;
+  const err = h('p', { class: 'field-error', id: errId, role: 'alert' });
+  const list = h('div', { class: 'doc-list' });
+  const hint = h('p', { class: 'hint', id: `docs-${n}-hint` });
+  const kind = h('select', { id: `docs-${n}-kind`, 'aria-describedby': `${hint.id} ${errId}` },
+    Object.entries(LISTING_DOC_KIND).map(([v, t]) => h('option', { value: v }, t)));
+  const file = h('input', {
+    type: 'file', id: `docs-${n}-file`, accept: 'application/pdf,image/jpeg,image/png,.pdf,.jpg,.jpeg,.png',
+    'aria-describedby': `${hint.id} ${errId}`,
+  });
+  const send = h('button', { type: 'button', class: 'btn' }, '上传附件');
+  let listing = null;
+  const fail = (e) => {
+    if (e instanceof Problem) err.replaceChildren(problemText(e), h('span', { class: 'detail', lang: 'en' }, ` (${e.message})`));
+    else err.textContent = e?.message || String(e);
+  };
+  const editable = () => listing && ['draft', 'returned'].includes(listing.status);
+  const download = async (d) => {
+    const blob = await getBlob(`/documents/${d.id}/content`);
+    const url = URL.createObjectURL(blob);
+    const a = h('a', { href: url, download: d.filename, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  };
+  const guarded = (run) => async (ev) => {
+    const b = ev.currentTarget;
+    b.disabled = true;
+    err.textContent = '';
+    try { await run(); } catch (e) { fail(e); } finally { b.disabled = false; }
+  };
+  const refresh = async () => {
+    const on = editable();
+    kind.disabled = !on;
+    file.disabled = !on;
+    send.disabled = !on;
+    hint.textContent = !listing ? '先保存草稿（或点“保存并提交审核”）后即可上传附件。'
+      : on ? '可上传 PDF、JPEG 或 PNG 文件，每个不超过 20 MB。提交审核前须有村民会议决议和委托书。'
+        : '该挂牌已不在草稿或退回状态，附件不能再修改。';
+    if (!listing) { list.replaceChildren(h('p', { class: 'empty' }, '还没有附件')); return; }
+    const items = [];
+    let p = await page(`/listings/${listing.id}/documents`, { limit: 100 });
+    for (;;) {
+      items.push(...p.items);
+      if (!p.next) break;
+      p = await p.next();
+    }
+    list.replaceChildren(table([
+      ['类型', (d) => LISTING_DOC_KIND[d.kind] || d.kind],
+      ['文件名', (d) => d.filename],
+      ['大小', (d) => fileSize(d.size_bytes)],
+      ['上传时间', (d) => dateTime(d.created_at)],
+      ['操作', (d) => h('span', { class: 'actions-row' },
+        h('button', { type: 'button', class: 'btn', 'aria-label': `下载 ${d.filename}`, onclick: guarded(() => download(d)) }, '下载'),
+        on ? h('button', {
+          type: 'button', class: 'btn', 'aria-label': `删除 ${d.filename}`,
+          onclick: guarded(async () => { await del(`/documents/${d.id}`); await refresh(); }),
+        }, '删除') : null)],
+    ], items, { caption: '已上传附件', empty: '还没有附件' }));
+  };
+  send.addEventListener('click', guarded(async () => {
+    const f = file.files[0];
+    if (!f) throw new Error('请选择要上传的文件');
+    await upload(`/listings/${listing.id}/documents`, f, { kind: kind.value, filename: f.name });
+    file.value = '';
+    await refresh();
+  }));
+  const box = h('fieldset', { class: 'field documents', 'data-field': 'documents' },
+    h('legend', {}, '附件'), hint, list,
+    h('div', { class: 'upload-row' },
+      h('div', { class: 'field' }, h('label', { for: kind.id }, '附件类型'), kind),
+      h('div', { class: 'field' }, h('label', { for: file.id }, '附件文件'), file),
+      send),
+    err);
+  box.setListing = async (l) => { listing = l; await refresh().catch(fail); };
+  return box;
+}
 
 const yuanOf = (fen) => (fen === undefined || fen === null ? '' : (fen / 100).toFixed(2));
 
@@ -144,6 +235,8 @@ export async function listingForm(main, [id], query) {
       f('consent.members_total', '应到成员总数', { type: 'number', min: 1, value: l?.consent.members_total, required: true }),
       f('consent.commissions_received', '收到农户委托书（份）', { type: 'number', min: 0, value: l?.consent.commissions_received, required: true })),
   ];
+  const docs = relist ? null : documentsBox();
+  if (docs) fields.push(docs);
   const money = (v, name) => {
     try { return parseYuan(v[name]); } catch (e) { throw fieldError(name, e.message); }
   };
@@ -188,10 +281,12 @@ export async function listingForm(main, [id], query) {
         // the submit rules' errors come back beside their fields.
         l = l ? await patch(`/listings/${l.id}`, body) : await post('/listings', body);
         history.replaceState(null, '', `/app/listings/${l.id}/edit`);
+        await docs.setListing(l);
         if (intent === 'draft') { go(`/app/listings/${l.id}`); return; }
         await post(`/listings/${l.id}/submit`);
         go(`/app/listings/${l.id}`);
       },
     }),
     l ? h('p', {}, h('a', { href: `/app/listings/${l.id}` }, '返回项目页')) : null);
+  if (docs) await docs.setListing(l);
 }

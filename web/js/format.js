@@ -81,3 +81,12 @@ export function utcToShanghai(iso) {
 export function shanghaiDate(at = new Date()) {
   return new Date(at.getTime() + 8 * 3600 * 1000).toISOString().slice(0, 10);
 }
+
+/** A file size: 512 B, 12.3 KB, 4.5 MB. */
+export function fileSize(bytes) {
+  const n = Number(bytes);
+  if (!Number.isFinite(n)) return '—';
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}

@@ -43,6 +43,9 @@ export const SIGNAL = {
   low_win_few_bidders: '少人竞买低价成交', cover_bidding: '陪标', rotation_decline: '轮流放弃',
 };
 
+/** Kinds of a listing's documents (附件). */
+export const LISTING_DOC_KIND = { resolution: '村民会议决议', commission: '委托书', parcel_map: '地块图' };
+
 export const SEVERITY = { high: '高', medium: '中', low: '低' };
 
 /** What a refusal means for the person in front of the screen, by the problem's `code`. */

@@ -19,6 +19,7 @@ from conftest import PASSWORD
 
 SHANGHAI = timezone(timedelta(hours=8))
 AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text()
+PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 def local(t):
@@ -122,9 +123,32 @@ def test_collective_lists_a_parcel(new_console, world, server):
     expect(page.locator('[data-field="consent.commissions_received"] .field-error')).to_contain_text("委托书份数")
     expect(page.locator(".form-error strong")).to_have_attribute("data-code", "validation_failed")
     expect(page.get_by_label("同意人数")).to_have_attribute("aria-invalid", "true")
+    # No resolution or commission uploaded yet: that error sits beside the 附件 section.
+    docs = page.locator('fieldset[data-field="documents"]')
+    expect(docs.locator(".field-error")).to_contain_text("村民会议决议")
     c.shot("collective-listing-form-errors")
     page.get_by_label("同意人数").fill("27")
     page.get_by_label("收到农户委托书（份）").fill("12")
+    # The draft now exists: its scans are uploaded through the form's 附件 section.
+    for kind, name in (("resolution", "村民会议决议.pdf"), ("commission", "委托书.pdf"), ("parcel_map", "地块图.pdf")):
+        docs.get_by_label("附件类型").select_option(kind)
+        docs.get_by_label("附件文件").set_input_files({"name": name, "mimeType": "application/pdf", "buffer": PDF})
+        docs.get_by_role("button", name="上传附件").click()
+        expect(docs.get_by_role("cell", name=name, exact=True)).to_be_visible()
+    expect(docs.locator("tbody tr")).to_have_count(3)
+    expect(docs.locator("tbody")).to_contain_text("地块图")
+    axe_check(page, "listing form with documents")
+    # One filed by mistake is deleted again.
+    docs.get_by_role("button", name="删除 地块图.pdf").click()
+    expect(docs.locator("tbody tr")).to_have_count(2)
+    expect(docs.locator("tbody")).not_to_contain_text("地块图")
+    expect(docs.locator("tbody")).to_contain_text("村民会议决议")
+    expect(docs.locator("tbody")).to_contain_text("委托书")
+    # A document downloads through the session (a blob URL, no token in any URL).
+    with page.expect_download() as dl:
+        docs.get_by_role("button", name="下载 委托书.pdf").click()
+    assert dl.value.suggested_filename == "委托书.pdf"
+    assert Path(dl.value.path()).read_bytes() == PDF
     page.get_by_role("button", name="保存并提交审核").click()
     expect(page.locator(".meta .badge")).to_have_text("待审核")
     world.listing_url = page.url.replace(server.base, "")
