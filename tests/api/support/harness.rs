@@ -176,7 +176,7 @@ impl Client {
             Some(b) => req.set("Content-Type", "application/json").send_string(&b),
             None => req.call(),
         };
-        Self::answer(result)
+        Self::answer(method, path, result)
     }
 
     /// Sends raw bytes as the body with its own `Content-Type` (`None`: no such header);
@@ -200,7 +200,7 @@ impl Client {
         for (k, v) in headers {
             req = req.set(k, v);
         }
-        Self::answer(req.send_bytes(body))
+        Self::answer(method, path, req.send_bytes(body))
     }
 
     /// [`Client::try_send_bytes`]; a transport error fails the test.
@@ -248,7 +248,11 @@ impl Client {
         (status, headers, bytes)
     }
 
-    fn answer(result: Result<ureq::Response, ureq::Error>) -> Result<Resp, String> {
+    fn answer(
+        method: &str,
+        path: &str,
+        result: Result<ureq::Response, ureq::Error>,
+    ) -> Result<Resp, String> {
         let res = match result {
             Ok(r) => r,
             Err(ureq::Error::Status(_, r)) => r,
