@@ -48,6 +48,10 @@ fn outside_the_api(path: &str) -> bool {
         || path == "/docs"
         || path.starts_with("/docs/")
         || crate::support::internals::page_paths().contains(&path)
+        // The web console's screens and assets (HTML, JS, CSS; `src/api/console.rs`).
+        || path == "/"
+        || path == "/app"
+        || path.starts_with("/app/")
 }
 
 fn segments(path: &str) -> Vec<String> {
