@@ -452,13 +452,25 @@ impl Feed {
     }
 }
 
+/// One Server-Sent Event of a listing's live feed, as an SSE parser reads it.
+#[derive(Serialize, ToSchema)]
+pub struct SseEvent {
+    /// The bid's acceptance order (`bid`); `Last-Event-ID` resumes after it.
+    pub id: Option<String>,
+    /// `bid`, `extended` or `closed`.
+    pub event: String,
+    /// The event's JSON object, as text: a bid (`amount_fen`, `bidder_alias`, `placed_at`,
+    /// `current_ends_at`, …), the new end, or the outcome (`outcome`, `winning_price_fen`).
+    pub data: String,
+}
+
 /// Server-Sent Events for one listing: `bid`, `extended`, `closed`. Each bid event carries
 /// `id: <n>` (its acceptance order) so a reconnecting client resumes with `Last-Event-ID`.
 /// The feed reads the database, so it shows bids placed through any instance.
 #[utoipa::path(get, path = "/api/v1/listings/{id}/events", tag = "auction",
     params(("id" = uuid::Uuid, Path, description = "listing id"),
         ("Last-Event-ID" = Option<String>, Header, description = "resume after this bid")),
-    responses((status = 200, description = "text/event-stream", content_type = "text/event-stream", body = String),
+    responses((status = 200, description = "text/event-stream: one `SseEvent` per event", content_type = "text/event-stream", body = SseEvent),
         (status = 429, description = "too many live feeds open from this client", body = crate::error::Problem)))]
 pub async fn stream_listing_events(
     state: web::Data<AppState>,
