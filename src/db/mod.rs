@@ -161,17 +161,32 @@ pub fn connect(settings: &Settings) -> Result<Pool, StartupError> {
         conn.batch_execute("PRAGMA journal_mode = WAL;")
             .map_err(|e| StartupError::Database(e.to_string()))?;
     }
+    pool_builder(
+        settings.database.pool_size,
+        settings.database.pool_timeout_ms,
+    )
+    .build(manager)
+    .map(Pool::from)
+    .map_err(|e| StartupError::Database(e.to_string()))
+}
+
+/// How every pool of the process is built: its size, how long a request waits for a
+/// connection, no idle minimum, no test on checkout.
+fn pool_builder(size: u32, timeout_ms: u64) -> r2d2::Builder<Manager> {
     r2d2::Pool::builder()
-        .max_size(settings.database.pool_size)
+        .max_size(size)
         .min_idle(Some(0))
-        .connection_timeout(Duration::from_millis(settings.database.pool_timeout_ms))
+        .connection_timeout(Duration::from_millis(timeout_ms))
         .test_on_check_out(false)
-        .build(manager)
-        .map(|inner| Pool {
+}
+
+impl From<r2d2::Pool<Manager>> for Pool {
+    fn from(inner: r2d2::Pool<Manager>) -> Pool {
+        Pool {
             inner,
             waiting: Default::default(),
-        })
-        .map_err(|e| StartupError::Database(e.to_string()))
+        }
+    }
 }
 
 /// The read replica's pool, when `database.replica_url` is set. Built without connecting, so
@@ -185,16 +200,9 @@ pub fn connect_replica(
     let mut db = settings.database.clone();
     db.url = db.replica_url.clone();
     let manager = Manager::new(&db)?;
-    let inner = r2d2::Pool::builder()
-        .max_size(db.pool_size)
-        .min_idle(Some(0))
-        .connection_timeout(Duration::from_millis(db.pool_timeout_ms.min(1000)))
-        .test_on_check_out(false)
-        .build_unchecked(manager);
-    let pool = Pool {
-        inner,
-        waiting: Default::default(),
-    };
+    let pool = Pool::from(
+        pool_builder(db.pool_size, db.pool_timeout_ms.min(1000)).build_unchecked(manager),
+    );
     Ok(Some(replica::Replica::new(
         pool,
         Duration::from_millis(db.replica_retry_ms),

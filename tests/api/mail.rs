@@ -21,15 +21,7 @@ fn rfc2047_decoder_understands_both_encodings() {
 
 #[test]
 fn mail_is_relayed_over_smtp_with_retry() {
-    let port = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let app = TestApp::start_with(|s| {
-        s.mail.transport = "smtp".into();
-        s.mail.smtp_host = "127.0.0.1".into();
-        s.mail.smtp_port = port;
-    });
+    let (port, app) = smtp_app(|_| {});
     let id = register_ok(&app, "zhangwei@example.cn", "张伟");
     let token = app.mailed_token("zhangwei@example.cn", "Verify your e-mail");
 
@@ -96,16 +88,7 @@ fn a_mail_accepted_while_the_database_drops_is_not_sent_twice() {
     use crate::support::internals::pool_for;
     use crate::support::mail::start_smtp_calling;
 
-    let port = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let app = TestApp::start_with(|s| {
-        s.mail.transport = "smtp".into();
-        s.mail.smtp_host = "127.0.0.1".into();
-        s.mail.smtp_port = port;
-        s.database.sqlite_busy_timeout_ms = 100;
-    });
+    let (port, app) = smtp_app(|s| s.database.sqlite_busy_timeout_ms = 100);
     register_ok(&app, "lina@example.cn", "李娜");
     let outside = pool_for(&app.settings.database.url);
     let pg = is_postgres(&outside);
@@ -159,4 +142,20 @@ fn a_mail_accepted_while_the_database_drops_is_not_sent_twice() {
         mail_header(&headers, "message-id"),
         Some(format!("<{}@landx.local>", mail.id).as_str())
     );
+}
+
+/// An app relaying its mail over SMTP to 127.0.0.1 on a port nobody listens on yet (the
+/// test starts its SMTP server there when it wants), after `tweak`; the port.
+fn smtp_app(tweak: impl FnOnce(&mut landx::config::Settings)) -> (u16, TestApp) {
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let app = TestApp::start_with(|s| {
+        s.mail.transport = "smtp".into();
+        s.mail.smtp_host = "127.0.0.1".into();
+        s.mail.smtp_port = port;
+        tweak(s);
+    });
+    (port, app)
 }

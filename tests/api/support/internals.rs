@@ -18,6 +18,11 @@ pub fn page_paths() -> &'static [&'static str] {
 
 // ---- demo data -------------------------------------------------------------------------------
 
+/// The demo seed's sample PDF showing `label`.
+pub fn sample_pdf(label: &str) -> Vec<u8> {
+    landx::demo::sample_pdf(label)
+}
+
 pub const DEMO_PASSWORD: &str = landx::demo::DEMO_PASSWORD;
 
 /// Why `landx demo seed` refused: the error's stable code and its message.
