@@ -3,7 +3,8 @@
 //!   insert the bid, update the listing, append the audit record, commit), prepared
 //!   statements through the same driver, no rules, no HTTP;
 //! - the bid use case (`app::trading::place_bid`: the rules, the audit chain) called directly;
-//! - `POST /listings/{id}/bids` through HTTP (one client, then 16 racing clients);
+//! - `POST /listings/{id}/bids` through HTTP (one client, then 16 racing clients, each on its
+//!   own kept-alive connection as an app or a browser keeps it);
 //! - p50/p99 latency at a fixed offered rate (optionally with live-feed watchers).
 //!
 //! SQLite by default; PostgreSQL with LANDX_TEST_DATABASE_URL. Durability as in production:
@@ -141,6 +142,7 @@ fn raw_ceiling(
 ) -> f64 {
     use diesel::prelude::*;
     use landx::db::schema::{audit_log, bids, listings, registrations};
+    use landx::db::Cached;
     use sha2::Digest;
 
     let mut conn = app.pool().get().unwrap();
@@ -171,40 +173,39 @@ fn raw_ceiling(
                 landx::db::DbConn::Pg(c) => lock.for_update().first(c)?,
                 landx::db::DbConn::Sqlite(c) => lock.first(c)?,
             };
-            diesel::insert_into(bids::table)
-                .values((
-                    bids::id.eq(&bid_id),
-                    bids::listing_id.eq(listing),
-                    bids::registration_id.eq(reg),
-                    bids::seq.eq(seq),
-                    bids::bidder_no.eq(1 + (i % 2) as i64),
-                    bids::amount_fen.eq(amount),
-                    bids::priority.eq(false),
-                    bids::placed_at.eq(now),
-                ))
-                .execute(c)?;
-            diesel::update(listings::table.find(listing))
-                .set((
-                    listings::current_price_fen.eq(Some(amount)),
-                    listings::leading_registration_id.eq(Some(reg)),
-                    listings::bid_count.eq(seq),
-                    listings::updated_at.eq(now),
-                ))
-                .execute(c)?;
-            diesel::insert_into(audit_log::table)
-                .values((
-                    audit_log::id.eq(uuid::Uuid::now_v7().to_string()),
-                    audit_log::stream.eq(&stream),
-                    audit_log::seq.eq(seq),
-                    audit_log::prev_hash.eq(&prev),
-                    audit_log::hash.eq(&hash),
-                    audit_log::action.eq("bid.placed"),
-                    audit_log::entity_type.eq("bid"),
-                    audit_log::entity_id.eq(&bid_id),
-                    audit_log::created_at.eq(now),
-                    audit_log::amount_fen.eq(Some(amount)),
-                ))
-                .execute(c)?;
+            // Each statement prepared once and reused (`Cached`), as a hand-written client
+            // would keep them.
+            Cached(diesel::insert_into(bids::table).values((
+                bids::id.eq(&bid_id),
+                bids::listing_id.eq(listing),
+                bids::registration_id.eq(reg),
+                bids::seq.eq(seq),
+                bids::bidder_no.eq(1 + (i % 2) as i64),
+                bids::amount_fen.eq(amount),
+                bids::priority.eq(false),
+                bids::placed_at.eq(now),
+            )))
+            .execute(c)?;
+            Cached(diesel::update(listings::table.find(listing)).set((
+                listings::current_price_fen.eq(Some(amount)),
+                listings::leading_registration_id.eq(Some(reg)),
+                listings::bid_count.eq(seq),
+                listings::updated_at.eq(now),
+            )))
+            .execute(c)?;
+            Cached(diesel::insert_into(audit_log::table).values((
+                audit_log::id.eq(uuid::Uuid::now_v7().to_string()),
+                audit_log::stream.eq(&stream),
+                audit_log::seq.eq(seq),
+                audit_log::prev_hash.eq(&prev),
+                audit_log::hash.eq(&hash),
+                audit_log::action.eq("bid.placed"),
+                audit_log::entity_type.eq("bid"),
+                audit_log::entity_id.eq(&bid_id),
+                audit_log::created_at.eq(now),
+                audit_log::amount_fen.eq(Some(amount)),
+            )))
+            .execute(c)?;
             Ok(())
         };
         // The production transaction wrapper: BEGIN IMMEDIATE on SQLite, BEGIN on PostgreSQL.
@@ -265,12 +266,13 @@ fn main() {
         direct / raw * 100.0
     );
 
-    // 2. The same through HTTP.
+    // 2. The same through HTTP: one client on one kept-alive connection, as an app would.
     let (listing, bidders) = hot_auction(&app, 2, "B");
+    let client = app.keep_alive();
     let t = Instant::now();
     for i in 0..bids {
         let (_, tok) = &bidders[i % 2];
-        let r = app.post(
+        let r = client.post(
             &format!("/api/v1/listings/{listing}/bids"),
             Some(tok),
             json!({"amount_fen": RESERVE + INC * i as i64}),
@@ -295,9 +297,10 @@ fn main() {
         for (k, (_, tok)) in bidders.iter().enumerate() {
             let (app, listing, price, accepted) = (&app, &listing, &price, &accepted);
             s.spawn(move || {
+                let client = app.keep_alive();
                 for _ in 0..attempts / 16 {
                     let amount = price.load(Ordering::Relaxed) + INC * (1 + (k as i64 % 3));
-                    let r = app.post(
+                    let r = client.post(
                         &format!("/api/v1/listings/{listing}/bids"),
                         Some(tok),
                         json!({"amount_fen": amount}),
@@ -386,6 +389,7 @@ fn offer_bids(
     mut placed: impl FnMut(usize, Instant),
 ) -> Vec<Duration> {
     let mut lat = Vec::with_capacity(n);
+    let client = app.keep_alive();
     let start = Instant::now();
     for i in 0..n {
         let due = start + Duration::from_secs_f64(i as f64 / rate);
@@ -394,7 +398,7 @@ fn offer_bids(
         }
         let (_, tok) = &bidders[i % 2];
         let t = Instant::now();
-        let r = app.post(
+        let r = client.post(
             &format!("/api/v1/listings/{listing}/bids"),
             Some(tok),
             json!({"amount_fen": RESERVE + INC * i as i64}),

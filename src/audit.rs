@@ -220,6 +220,18 @@ pub fn expected_link(r: &AuditRecord, keys: Option<&AuditKeys>) -> Result<String
 /// stream's head row is locked (PostgreSQL `FOR UPDATE`; SQLite holds the write lock already)
 /// so concurrent appends to one stream serialise while other streams proceed.
 pub fn append(conn: &mut DbConn, e: &Entry<'_>, now: DateTime<Utc>) -> Result<(), ApiError> {
+    let rec = next_record(conn, e, now)?;
+    Ok(rows::insert_record(conn, &rec)?)
+}
+
+/// The record that appends `e` to its stream, linked and hashed, with the stream's head locked
+/// until commit; for the caller to write (with [`rows::insert_record`] or together with the
+/// write it records, as a bid does).
+pub fn next_record(
+    conn: &mut DbConn,
+    e: &Entry<'_>,
+    now: DateTime<Utc>,
+) -> Result<AuditRecord, ApiError> {
     if matches!(e.entity_type, "listing" | "deal" | "contract") {
         crate::db::commit_hook::mark(e.stream, now);
     }
@@ -254,7 +266,7 @@ pub fn append(conn: &mut DbConn, e: &Entry<'_>, now: DateTime<Utc>) -> Result<()
         }
         None => record_hash(&rec),
     };
-    Ok(rows::insert_record(conn, &rec)?)
+    Ok(rec)
 }
 
 /// The first broken link found by [`verify`].

@@ -317,41 +317,100 @@ impl Routes {
             .collect()
     }
 
+    /// Registers every path as one resource (its methods, else 405 with `Allow`), nested in
+    /// scopes by its static head (`/api/v1/listings`) and then by a first dynamic segment
+    /// (`/{id}`): actix tries the resources of a level one after the other, each dynamic one
+    /// by a regular expression, so a flat table of every path made each request run a few
+    /// dozen of them. Within a level, static paths come before the dynamic segment's scope, so
+    /// `/listings/mine` is never taken for a listing id.
     pub fn register(self, cfg: &mut web::ServiceConfig) {
-        let mut paths: Vec<String> = Vec::new();
-        let mut grouped: std::collections::HashMap<String, Vec<(Method, Route)>> =
-            Default::default();
-        for (p, m, r) in self.entries {
-            if !grouped.contains_key(&p) {
-                paths.push(p.clone());
-            }
-            grouped.entry(p).or_default().push((m, r));
+        let mut tree = RouteTree::default();
+        for (path, method, route) in self.entries {
+            tree.insert(&path, method, route);
         }
-        for p in paths {
-            let routes = grouped.remove(&p).unwrap_or_default();
-            let allow = routes
-                .iter()
-                .map(|(m, _)| m.as_str().to_string())
-                .collect::<Vec<_>>()
-                .join(", ");
-            let mut res = web::resource(p.as_str());
-            for (_, r) in routes {
-                res = res.route(r);
-            }
-            res = res.default_service(web::to(move || {
-                let allow = allow.clone();
-                async move {
-                    let mut r =
-                        actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed);
-                    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&allow) {
-                        r.headers_mut().insert(actix_web::http::header::ALLOW, v);
+        tree.register(cfg);
+    }
+}
+
+/// The paths of one level: resources by their path below the level, and scopes below it.
+#[derive(Default)]
+struct RouteTree {
+    /// Paths in order of first registration, with their methods.
+    resources: Vec<(String, Vec<(Method, Route)>)>,
+    /// Scopes in order: static heads first when registered.
+    scopes: Vec<(String, RouteTree)>,
+}
+
+impl RouteTree {
+    fn insert(&mut self, path: &str, method: Method, route: Route) {
+        match split_scope(path) {
+            Some((head, rest)) => {
+                let at = match self.scopes.iter().position(|(h, _)| h == head) {
+                    Some(i) => i,
+                    None => {
+                        self.scopes.push((head.to_string(), RouteTree::default()));
+                        self.scopes.len() - 1
                     }
-                    r
-                }
-            }));
-            cfg.service(res);
+                };
+                self.scopes[at].1.insert(rest, method, route);
+            }
+            None => match self.resources.iter_mut().find(|(p, _)| p == path) {
+                Some((_, routes)) => routes.push((method, route)),
+                None => self
+                    .resources
+                    .push((path.to_string(), vec![(method, route)])),
+            },
         }
     }
+
+    fn register(self, cfg: &mut web::ServiceConfig) {
+        for (path, routes) in self.resources {
+            cfg.service(resource(&path, routes));
+        }
+        // Static heads before dynamic ones (`/mine` before `/{id}`).
+        let (fixed, dynamic): (Vec<_>, Vec<_>) =
+            self.scopes.into_iter().partition(|(h, _)| !h.contains('{'));
+        for (head, tree) in fixed.into_iter().chain(dynamic) {
+            cfg.service(web::scope(&head).configure(|c| tree.register(c)));
+        }
+    }
+}
+
+/// The scope a path is registered under and the path below it: `/api/v1/<resource>` at the
+/// top, then a first segment that is a parameter (`/{id}`) with more below it. `None`: the
+/// path is a resource of its level.
+fn split_scope(path: &str) -> Option<(&str, &str)> {
+    if let Some(below) = path.strip_prefix("/api/v1/") {
+        let end = below.find('/').map_or(path.len(), |i| "/api/v1/".len() + i);
+        let head = &path[..end];
+        return (!head.contains('{')).then(|| (head, &path[end..]));
+    }
+    let below = path.strip_prefix("/{")?;
+    let end = 2 + below.find('}')? + 1;
+    (path.len() > end && path[end..].starts_with('/')).then(|| (&path[..end], &path[end..]))
+}
+
+/// One path's resource: its methods, and 405 with `Allow` for any other.
+fn resource(path: &str, routes: Vec<(Method, Route)>) -> actix_web::Resource {
+    let allow = routes
+        .iter()
+        .map(|(m, _)| m.as_str().to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut res = web::resource(path);
+    for (_, r) in routes {
+        res = res.route(r);
+    }
+    res.default_service(web::to(move || {
+        let allow = allow.clone();
+        async move {
+            let mut r = actix_web::ResponseError::error_response(&ApiError::MethodNotAllowed);
+            if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&allow) {
+                r.headers_mut().insert(actix_web::http::header::ALLOW, v);
+            }
+            r
+        }
+    }))
 }
 
 /// Every route of the service, in one table.

@@ -3,7 +3,10 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use super::models::{Bid, Deal};
+use super::audit::{head_update, record_insert};
+use super::cached::{write_pg, write_sqlite};
+use super::listings::bid_state_update;
+use super::models::{AuditRecord, Bid, Deal, Listing};
 use super::schema::{bids, deals};
 use super::DbConn;
 use crate::domain::auction::Accepted;
@@ -82,9 +85,23 @@ impl Deal {
     }
 }
 
-pub fn insert_bid(conn: &mut DbConn, b: &Bid) -> QResult<()> {
-    diesel::insert_into(bids::table).values(b).execute(conn)?;
-    Ok(())
+/// Writes an accepted bid: the bid row, what it changes on its locked listing (`l`, already
+/// updated) and its audit record `rec` with the stream's head. PostgreSQL: one statement, one
+/// round trip; SQLite (in process): the four statements, each kept prepared.
+pub fn record_bid(conn: &mut DbConn, b: &Bid, l: &Listing, rec: &AuditRecord) -> QResult<()> {
+    let bid = diesel::insert_into(bids::table).values(b);
+    let listing = bid_state_update(l);
+    let (record, head) = (record_insert(rec), head_update(rec));
+    match conn {
+        DbConn::Pg(c) => write_pg(c, &[&bid, &listing, &record, &head]),
+        DbConn::Sqlite(c) => {
+            write_sqlite(c, bid)?;
+            write_sqlite(c, listing)?;
+            write_sqlite(c, record)?;
+            write_sqlite(c, head)?;
+            Ok(())
+        }
+    }
 }
 
 /// The alias number of a registration's earlier bids on this listing, if any.
@@ -99,14 +116,6 @@ pub fn bidder_no(
         .select(bids::bidder_no)
         .first(conn)
         .optional()
-}
-
-pub fn max_bidder_no(conn: &mut DbConn, listing_id: &str) -> QResult<i64> {
-    let v: Option<i64> = bids::table
-        .filter(bids::listing_id.eq(listing_id))
-        .select(diesel::dsl::max(bids::bidder_no))
-        .first(conn)?;
-    Ok(v.unwrap_or(0))
 }
 
 /// Bids of a listing in acceptance order, newest first, before `before_seq`.

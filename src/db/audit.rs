@@ -6,6 +6,11 @@ use diesel::prelude::*;
 
 use super::models::AuditRecord;
 use super::schema::{audit_log, audit_streams};
+use diesel::pg::Pg;
+use diesel::query_builder::QueryFragment;
+use diesel::sqlite::Sqlite;
+
+use super::cached::{write_pg, write_sqlite};
 use super::{DbConn, QResult};
 
 /// The head (last sequence number and hash) of `stream`, created at `genesis` when the stream
@@ -41,18 +46,30 @@ fn locked_head(conn: &mut DbConn, stream: &str) -> QResult<Option<(i64, String)>
     }
 }
 
-/// Appends `rec` and moves its stream's head to it.
+/// Appends `rec` and moves its stream's head to it (one round trip on PostgreSQL).
 pub fn insert_record(conn: &mut DbConn, rec: &AuditRecord) -> QResult<()> {
-    diesel::insert_into(audit_log::table)
-        .values(rec)
-        .execute(conn)?;
-    diesel::update(audit_streams::table.find(&rec.stream))
-        .set((
-            audit_streams::last_seq.eq(rec.seq),
-            audit_streams::last_hash.eq(&rec.hash),
-        ))
-        .execute(conn)?;
-    Ok(())
+    let (record, head) = (record_insert(rec), head_update(rec));
+    match conn {
+        DbConn::Pg(c) => write_pg(c, &[&record, &head]),
+        DbConn::Sqlite(c) => {
+            write_sqlite(c, record)?;
+            write_sqlite(c, head)?;
+            Ok(())
+        }
+    }
+}
+
+/// The statement appending `rec`.
+pub fn record_insert(rec: &AuditRecord) -> impl QueryFragment<Pg> + QueryFragment<Sqlite> + '_ {
+    diesel::insert_into(audit_log::table).values(rec)
+}
+
+/// The statement moving `rec`'s stream head to it.
+pub fn head_update(rec: &AuditRecord) -> impl QueryFragment<Pg> + QueryFragment<Sqlite> + '_ {
+    diesel::update(audit_streams::table.find(&rec.stream)).set((
+        audit_streams::last_seq.eq(rec.seq),
+        audit_streams::last_hash.eq(&rec.hash),
+    ))
 }
 
 /// Runs `f` on one consistent, read-only snapshot (PostgreSQL repeatable read; a SQLite

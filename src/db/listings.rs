@@ -3,7 +3,10 @@
 use std::collections::HashMap;
 
 use chrono::{NaiveDate, NaiveDateTime};
+use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::QueryFragment;
+use diesel::sqlite::Sqlite;
 
 use super::models::{Listing, Parcel};
 use super::schema::{contract_parcels, contracts, counters, listing_parcels, listings, parcels};
@@ -342,20 +345,17 @@ pub fn save_listing(conn: &mut DbConn, l: &Listing) -> QResult<()> {
     Ok(())
 }
 
-/// Writes what an accepted bid changes on its (locked) listing row: the price, the leader,
-/// the end, the bid count and the update time; nothing else, so the statement is one
-/// prepared statement, the same for every bid.
-pub fn save_bid_state(conn: &mut DbConn, l: &Listing) -> QResult<()> {
-    diesel::update(listings::table.find(&l.id))
-        .set((
-            listings::current_price_fen.eq(l.current_price_fen),
-            listings::leading_registration_id.eq(&l.leading_registration_id),
-            listings::current_ends_at.eq(l.current_ends_at),
-            listings::bid_count.eq(l.bid_count),
-            listings::updated_at.eq(l.updated_at),
-        ))
-        .execute(conn)?;
-    Ok(())
+/// The statement writing what an accepted bid changes on its (locked) listing row: the price,
+/// the leader, the end, the bid count and the update time; nothing else, so the statement has
+/// one text, prepared once per connection.
+pub fn bid_state_update(l: &Listing) -> impl QueryFragment<Pg> + QueryFragment<Sqlite> + '_ {
+    diesel::update(listings::table.find(&l.id)).set((
+        listings::current_price_fen.eq(l.current_price_fen),
+        listings::leading_registration_id.eq(&l.leading_registration_id),
+        listings::current_ends_at.eq(l.current_ends_at),
+        listings::bid_count.eq(l.bid_count),
+        listings::updated_at.eq(l.updated_at),
+    ))
 }
 
 /// Moves a listing from `from` to the row's new state only if it is still in `from`: the

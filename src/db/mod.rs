@@ -7,6 +7,7 @@ pub mod auction;
 pub mod audit;
 pub mod audit_trail;
 pub mod business_counts;
+pub mod cached;
 pub mod clock;
 pub mod contracts;
 pub mod documents;
@@ -34,6 +35,8 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::config::{ConfigError, DatabaseUrl, Settings};
 use crate::error::ApiError;
+
+pub use cached::Cached;
 
 pub const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::models::Registration;
 use super::schema::registrations;
-use super::DbConn;
+use super::{Cached, DbConn};
 use crate::crypto::DataKey;
 use crate::domain::registration::{mask_id, DepositStatus, IdType, RegistrationStatus};
 
@@ -106,25 +106,55 @@ pub fn find_by_investor(
         .optional()
 }
 
-/// In one query: the registration of `investor_id` on `listing_id` and the registration
-/// `leader_id` (the auction's leader), either possibly missing.
+/// The bidder's registration and its public alias number (竞买人 n).
+#[derive(Debug, Clone)]
+pub struct BidderRow {
+    pub registration: Registration,
+    /// The number of the bidder's earlier bids on the listing, else the next free one (what a
+    /// first bid is given).
+    pub bidder_no: i64,
+}
+
+/// In one query: the registration of `investor_id` on `listing_id` with its bidder number,
+/// and the registration `leader_id` (the auction's leader), either possibly missing. Run under
+/// the listing's lock, the next free number is the bid's if it is the bidder's first.
 pub fn find_bidder_and_leader(
     conn: &mut DbConn,
     listing_id: &str,
     investor_id: &str,
     leader_id: Option<&str>,
-) -> QResult<(Option<Registration>, Option<Registration>)> {
-    let rows: Vec<Registration> = registrations::table
-        .filter(registrations::listing_id.eq(listing_id))
-        .filter(
-            registrations::investor_id
-                .eq(investor_id)
-                .or(registrations::id.eq(leader_id.unwrap_or_default())),
-        )
-        .select(Registration::as_select())
-        .load(conn)?;
-    let mine = rows.iter().find(|r| r.investor_id == investor_id).cloned();
-    let leader = leader_id.and_then(|id| rows.into_iter().find(|r| r.id == id));
+) -> QResult<(Option<BidderRow>, Option<Registration>)> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::BigInt;
+    // Correlated to the row; COALESCE reads the listing's highest number only when the
+    // bidder has none yet. Plain SQL, the same on both databases, no binds of its own.
+    let bidder_no = sql::<BigInt>(
+        "COALESCE(\
+         (SELECT b.bidder_no FROM bids b WHERE b.listing_id = registrations.listing_id \
+          AND b.registration_id = registrations.id LIMIT 1), \
+         (SELECT COALESCE(MAX(b.bidder_no), 0) + 1 FROM bids b \
+          WHERE b.listing_id = registrations.listing_id))",
+    );
+    let rows: Vec<(Registration, i64)> = Cached(
+        registrations::table
+            .filter(registrations::listing_id.eq(listing_id))
+            .filter(
+                registrations::investor_id
+                    .eq(investor_id)
+                    .or(registrations::id.eq(leader_id.unwrap_or_default())),
+            )
+            .select((Registration::as_select(), bidder_no)),
+    )
+    .load(conn)?;
+    let mine = rows
+        .iter()
+        .find(|(r, _)| r.investor_id == investor_id)
+        .map(|(r, n)| BidderRow {
+            registration: r.clone(),
+            bidder_no: *n,
+        });
+    let leader =
+        leader_id.and_then(|id| rows.into_iter().find(|(r, _)| r.id == id).map(|(r, _)| r));
     Ok((mine, leader))
 }
 

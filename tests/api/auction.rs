@@ -828,3 +828,82 @@ fn live_feed_streams_bids_resumes_after_last_event_id_and_ends_with_the_close() 
     assert_eq!(e.data["winning_price_fen"], Value::Null);
     assert!(next_event(&mut *feed).is_none());
 }
+
+/// The statements of one bid through HTTP, as the database sees them (transaction control
+/// included): at most this many, so a change that adds a round trip to the hot path fails.
+/// PostgreSQL: the account, BEGIN, the listing's lock, the registrations, the audit head's lock,
+/// the four writes as one statement, COMMIT. SQLite (in process, no round trips): the four
+/// writes apart.
+fn bid_statements(app: &TestApp) -> usize {
+    if crate::support::db::is_postgres(app.pool()) {
+        7
+    } else {
+        10
+    }
+}
+
+/// The hot path reuses what the connection prepared: after a bidder's first bid, none of a bid's
+/// statements is parsed and planned afresh (diesel leaves every UPDATE and, on PostgreSQL,
+/// every INSERT of a row out of its statement cache unless told otherwise), and a bid takes at
+/// most [`bid_statements`] statements.
+#[test]
+fn a_bid_reuses_prepared_statements() {
+    use crate::support::internals::{log_statements, Statement};
+    let app = TestApp::start_with(|s| {
+        s.database.pool_size = 1;
+        s.auth.access_token_minutes = 60 * 24 * 90;
+        s.auth.ip_attempts_per_minute = 1_000_000;
+    });
+    let w = World::new(&app);
+    let a = listing(&app, &w, "50.00", RESERVE);
+    let zhang = enrol(&app, &w, &a, Plan::person("张伟"));
+    let li = enrol(&app, &w, &a, Plan::person("李娜"));
+    app.set_now(a.starts);
+    let log = log_statements(app.pool());
+    // Each bidder's first bid (it numbers the bidder), then one more: everything is prepared.
+    let mut price = RESERVE;
+    for b in [&zhang, &li, &zhang] {
+        bid_ok(&app, b, &a, price);
+        price += INCREMENT;
+    }
+    let warm = log.take();
+    let prepared: HashSet<String> = warm
+        .iter()
+        .filter_map(|s| match s {
+            Statement::Prepared(sql) => Some(sql.clone()),
+            Statement::Run(_) => None,
+        })
+        .collect();
+    assert!(!prepared.is_empty(), "no statement was prepared: {warm:#?}");
+
+    for b in [&li, &zhang, &li] {
+        bid_ok(&app, b, &a, price);
+        price += INCREMENT;
+    }
+    let hot = log.take();
+    let control = |sql: &str| {
+        let head = sql.trim_start().to_ascii_uppercase();
+        ["BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE"]
+            .iter()
+            .any(|k| head.starts_with(k))
+    };
+    let mut runs = 0;
+    for s in &hot {
+        match s {
+            Statement::Prepared(sql) => panic!("a warm bid prepared a statement again: {sql}"),
+            Statement::Run(sql) if control(sql) => runs += 1,
+            Statement::Run(sql) => {
+                runs += 1;
+                assert!(
+                    prepared.contains(sql),
+                    "a bid's statement is not kept prepared: {sql}"
+                );
+            }
+        }
+    }
+    let most = bid_statements(&app);
+    assert!(
+        runs <= 3 * most,
+        "3 bids took {runs} statements (at most {most} each): {hot:#?}"
+    );
+}

@@ -49,12 +49,16 @@ pub fn place_bid(
             .map_err(|e| ApiError::Validation(vec![e]))?;
         let now = ctx.clock.now();
         settle_locked(conn, &mut l, now, ctx.rules())?;
-        let (reg, leader) = rq::find_bidder_and_leader(
+        let (mine, leader) = rq::find_bidder_and_leader(
             conn,
             &l.id,
             &caller.id,
             l.leading_registration_id.as_deref(),
         )?;
+        let (reg, bidder_no) = match mine {
+            Some(m) => (Some(m.registration), m.bidder_no),
+            None => (None, 0),
+        };
         let leader = leader.map(|r| Leader {
             registration_id: r.id,
             member_verified: r.member_verified,
@@ -81,19 +85,13 @@ pub fn place_bid(
             BidRefusal::TooLow(m) => ApiError::BidTooLow(format!("bid too low: {m}")),
         })?;
         let reg = reg.ok_or_else(|| ApiError::internal("accepted bid without registration"))?;
-        let bidder_no = match aq::bidder_no(conn, &l.id, &reg.id)? {
-            Some(n) => n,
-            None => aq::max_bidder_no(conn, &l.id)? + 1,
-        };
         let bid = Bid::accepted(&l.id, &reg.id, l.bid_count + 1, bidder_no, &accepted, now);
-        aq::insert_bid(conn, &bid)?;
         l.current_price_fen = Some(accepted.price_fen);
         l.leading_registration_id = Some(reg.id.clone());
         l.current_ends_at = Some(accepted.current_ends_at.naive_utc());
         l.bid_count += 1;
         l.updated_at = now.naive_utc();
-        q::save_bid_state(conn, &l)?;
-        audit::append(
+        let record = audit::next_record(
             conn,
             &Entry {
                 stream: &listing_stream(&l.id),
@@ -113,6 +111,8 @@ pub fn place_bid(
             },
             now,
         )?;
+        // The bid, the listing's new state and the audit record: one write.
+        aq::record_bid(conn, &bid, &l, &record)?;
         Ok(PlacedBid {
             bid,
             listing: l,

@@ -134,10 +134,12 @@ pub fn t0() -> DateTime<Utc> {
 
 // ---- HTTP -----------------------------------------------------------------------------------
 
-/// Requests against one server (an in-process [`TestApp`] or a `landx` process).
+/// Requests against one server (an in-process [`TestApp`] or a `landx` process). Each request
+/// on its own connection, unless made by a [`Client::keep_alive`] client.
 #[derive(Debug, Clone)]
 pub struct Client {
     pub base: String,
+    agent: Option<ureq::Agent>,
 }
 
 /// A request that hangs this long is a failure, not a wait.
@@ -145,7 +147,29 @@ const REQUEST_TIMEOUT: StdDuration = StdDuration::from_secs(60);
 
 impl Client {
     pub fn new(base: impl Into<String>) -> Client {
-        Client { base: base.into() }
+        Client {
+            base: base.into(),
+            agent: None,
+        }
+    }
+
+    /// A client that keeps its connection open between requests, as a browser or an app does
+    /// (the benchmarks' clients).
+    #[allow(dead_code)] // only the benchmarks use it
+    pub fn keep_alive(&self) -> Client {
+        Client {
+            base: self.base.clone(),
+            agent: Some(ureq::AgentBuilder::new().max_idle_connections(4).build()),
+        }
+    }
+
+    fn request(&self, method: &str, path: &str) -> ureq::Request {
+        let url = self.url(path);
+        match &self.agent {
+            Some(agent) => agent.request(method, &url),
+            None => ureq::request(method, &url),
+        }
+        .timeout(REQUEST_TIMEOUT)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -161,7 +185,7 @@ impl Client {
         body: Option<String>,
         headers: &[(&str, &str)],
     ) -> Result<Resp, String> {
-        let mut req = ureq::request(method, &self.url(path)).timeout(REQUEST_TIMEOUT);
+        let mut req = self.request(method, path);
         if let Some(t) = token {
             req = req.set("Authorization", &format!("Bearer {t}"));
         }
@@ -190,7 +214,7 @@ impl Client {
         body: &[u8],
         headers: &[(&str, &str)],
     ) -> Result<Resp, String> {
-        let mut req = ureq::request(method, &self.url(path)).timeout(REQUEST_TIMEOUT);
+        let mut req = self.request(method, path);
         if let Some(t) = token {
             req = req.set("Authorization", &format!("Bearer {t}"));
         }
@@ -222,7 +246,7 @@ impl Client {
         token: Option<&str>,
         headers: &[(&str, &str)],
     ) -> (u16, Vec<(String, String)>, Vec<u8>) {
-        let mut req = ureq::get(&self.url(path)).timeout(REQUEST_TIMEOUT);
+        let mut req = self.request("GET", path);
         if let Some(t) = token {
             req = req.set("Authorization", &format!("Bearer {t}"));
         }

@@ -162,3 +162,61 @@ pub fn password_verifications() -> u64 {
 pub fn idempotency_fingerprint(path: &str, body: &str) -> String {
     landx::idempotency::fingerprint("POST", path, body.as_bytes())
 }
+
+// ---- the statements a connection runs --------------------------------------------------------
+
+/// One event of a connection's statement log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Statement {
+    /// A statement run: its SQL text (binds left out).
+    Run(String),
+    /// A statement prepared and put in the connection's cache (for later runs to reuse).
+    Prepared(String),
+}
+
+/// What the connections given to [`log_statements`] run, until dropped.
+#[derive(Clone, Default)]
+pub struct StatementLog(std::sync::Arc<std::sync::Mutex<Vec<Statement>>>);
+
+impl StatementLog {
+    /// The events since the last call, oldest first.
+    pub fn take(&self) -> Vec<Statement> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl diesel::connection::Instrumentation for StatementLog {
+    fn on_connection_event(&mut self, event: diesel::connection::InstrumentationEvent<'_>) {
+        use diesel::connection::InstrumentationEvent as E;
+        let text = |sql: &str| {
+            sql.split(" -- binds:")
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        };
+        let entry = match event {
+            E::StartQuery { query, .. } => Statement::Run(text(&query.to_string())),
+            E::CacheQuery { sql, .. } => Statement::Prepared(text(sql)),
+            _ => return,
+        };
+        self.0.lock().unwrap().push(entry);
+    }
+}
+
+/// Logs every statement of the pool's one connection (an app started with `pool_size = 1`),
+/// whose statement cache starts empty: what it prepares from now on shows in the log.
+pub fn log_statements(pool: &Pool) -> StatementLog {
+    use diesel::connection::{CacheSize, Connection};
+    assert_eq!(
+        pool.max_size(),
+        1,
+        "log_statements needs a pool of one connection"
+    );
+    let log = StatementLog::default();
+    let mut conn = pool.get().unwrap();
+    conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+    conn.set_prepared_statement_cache_size(CacheSize::Unbounded);
+    conn.set_instrumentation(log.clone());
+    log
+}
