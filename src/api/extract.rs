@@ -43,7 +43,7 @@ fn verify_token(state: &AppState, token: &str) -> Result<Claims, ApiError> {
 
 /// The account check of [`authenticate`] on a connection the request already holds.
 pub fn caller_on(conn: &mut db::DbConn, claims: &Claims) -> Result<Caller, ApiError> {
-    match queries::find_user(conn, &claims.sub)? {
+    match queries::find_account(conn, &claims.sub)? {
         Some(u) if !u.disabled && u.token_version == claims.ver => Ok(Caller {
             id: u.id,
             role: u.role,

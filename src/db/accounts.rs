@@ -95,6 +95,15 @@ pub fn find_user(conn: &mut DbConn, id: &str) -> QResult<Option<User>> {
         .optional()
 }
 
+/// The account behind an access token (a primary-key read of the few columns a caller needs).
+pub fn find_account(conn: &mut DbConn, id: &str) -> QResult<Option<Account>> {
+    users::table
+        .find(id)
+        .select(Account::as_select())
+        .first(conn)
+        .optional()
+}
+
 pub fn find_user_by_email(conn: &mut DbConn, email: &str) -> QResult<Option<User>> {
     users::table
         .filter(users::email.eq(email.to_string()))

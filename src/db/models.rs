@@ -69,6 +69,23 @@ pub struct User {
     pub updated_at: NaiveDateTime,
 }
 
+/// What checking an access token's account reads (every signed-in request): who it is, and
+/// whether the token still holds. Not the password hash, the profile or the counters.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct Account {
+    pub id: String,
+    pub email: String,
+    #[diesel(deserialize_as = String)]
+    pub role: Role,
+    pub village_id: Option<String>,
+    pub township_id: Option<String>,
+    pub insurer_id: Option<String>,
+    pub email_verified: bool,
+    pub disabled: bool,
+    pub token_version: i64,
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = refresh_tokens)]
 pub struct RefreshToken {
@@ -199,6 +216,19 @@ pub struct Listing {
     pub bid_count: i64,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+}
+
+/// What a bid needs of a registration: whose it is and whether it may bid (the leader's too).
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = registrations)]
+pub struct BidderRegistration {
+    pub id: String,
+    pub investor_id: String,
+    pub member_verified: bool,
+    #[diesel(deserialize_as = String)]
+    pub status: RegistrationStatus,
+    #[diesel(deserialize_as = String)]
+    pub deposit_status: DepositStatus,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]

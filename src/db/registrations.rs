@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use super::models::Registration;
+use super::models::{BidderRegistration, Registration};
 use super::schema::registrations;
 use super::{Cached, DbConn};
 use crate::crypto::DataKey;
@@ -109,7 +109,7 @@ pub fn find_by_investor(
 /// The bidder's registration and its public alias number (竞买人 n).
 #[derive(Debug, Clone)]
 pub struct BidderRow {
-    pub registration: Registration,
+    pub registration: BidderRegistration,
     /// The number of the bidder's earlier bids on the listing, else the next free one (what a
     /// first bid is given).
     pub bidder_no: i64,
@@ -123,7 +123,7 @@ pub fn find_bidder_and_leader(
     listing_id: &str,
     investor_id: &str,
     leader_id: Option<&str>,
-) -> QResult<(Option<BidderRow>, Option<Registration>)> {
+) -> QResult<(Option<BidderRow>, Option<BidderRegistration>)> {
     use diesel::dsl::sql;
     use diesel::sql_types::BigInt;
     // Correlated to the row; COALESCE reads the listing's highest number only when the
@@ -135,7 +135,7 @@ pub fn find_bidder_and_leader(
          (SELECT COALESCE(MAX(b.bidder_no), 0) + 1 FROM bids b \
           WHERE b.listing_id = registrations.listing_id))",
     );
-    let rows: Vec<(Registration, i64)> = Cached(
+    let rows: Vec<(BidderRegistration, i64)> = Cached(
         registrations::table
             .filter(registrations::listing_id.eq(listing_id))
             .filter(
@@ -143,7 +143,7 @@ pub fn find_bidder_and_leader(
                     .eq(investor_id)
                     .or(registrations::id.eq(leader_id.unwrap_or_default())),
             )
-            .select((Registration::as_select(), bidder_no)),
+            .select((BidderRegistration::as_select(), bidder_no)),
     )
     .load(conn)?;
     let mine = rows

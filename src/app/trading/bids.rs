@@ -2,7 +2,6 @@
 
 use chrono::NaiveDateTime;
 
-use super::registration_eligible;
 use super::settle::{settle_for_read, settle_locked};
 use crate::app::Ctx;
 use crate::audit::{self, listing_stream, Entry};
@@ -14,6 +13,7 @@ use crate::db::{write_tx, DbConn};
 use crate::domain::access::listing_visible;
 use crate::domain::auction::{self, AuctionState, BidRefusal, Bidder, Leader, BID_ACCEPTED};
 use crate::domain::listing::ListingStatus;
+use crate::domain::registration::is_eligible;
 use crate::domain::roles::Role;
 use crate::error::ApiError;
 
@@ -75,7 +75,9 @@ pub fn place_bid(
         };
         let bidder = Bidder {
             registration_id: reg.as_ref().map(|r| r.id.clone()),
-            eligible: reg.as_ref().is_some_and(registration_eligible),
+            eligible: reg
+                .as_ref()
+                .is_some_and(|r| is_eligible(r.status, r.deposit_status)),
             member_verified: reg.as_ref().is_some_and(|r| r.member_verified),
         };
         let accepted = auction::place_bid(&state, &bidder, amount_fen, now).map_err(|e| match e {
