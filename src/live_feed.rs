@@ -1,7 +1,8 @@
 //! The live feed's fan-out on one instance (`GET /api/v1/listings/{id}/events`): one poller
 //! per watched listing reads the database every [`POLL_EVERY`] and hands what it found to every
-//! watcher of that listing on this instance through a broadcast channel, so the database sees
-//! one read per listing and tick however many watch it.
+//! watcher of that listing on this instance through broadcast channels (a group of watchers
+//! each, served one after the other), so the database sees one read per listing and tick
+//! however many watch it.
 //!
 //! Nothing here is the only copy of a fact: the poller reads the database (so bids placed
 //! through any instance show up), and a watcher that can't follow the shared stream — a gap
@@ -34,6 +35,15 @@ const LINGER_TICKS: u32 = 4;
 
 /// Updates a watcher may fall behind before it reads the database itself.
 const BUFFER: usize = 256;
+
+/// Watchers per broadcast channel. A read is handed to one group of watchers at a time,
+/// [`PACE`] apart: waking a thousand watchers at once would queue a thousand tasks ahead of
+/// whatever request the workers take next (a bid), while a group's share is a fraction of a
+/// millisecond. The last group hears of a read ≈ `watchers / GROUP` ms after the first.
+const GROUP: usize = 64;
+
+/// The pause between two groups' share of a read.
+const PACE: Duration = Duration::from_millis(1);
 
 /// What one read of a poller found.
 #[derive(Debug)]
@@ -92,9 +102,9 @@ impl Drop for Subscription {
     }
 }
 
-/// One listing's channel and the poller feeding it.
+/// One listing's channels (one per group of [`GROUP`] watchers) and the poller feeding them.
 struct Channel {
-    sender: broadcast::Sender<Update>,
+    groups: Vec<broadcast::Sender<Update>>,
     latest: Option<Arc<Tick>>,
     /// Which poller feeds it (a stopped poller never touches its successor's channel).
     poller: u64,
@@ -143,28 +153,47 @@ impl Hub {
             let guard = PollerGuard::new(self.clone(), listing_id.to_string(), poller);
             actix_web::rt::spawn(poll(guard));
             Channel {
-                sender: broadcast::channel(BUFFER).0,
+                groups: Vec::new(),
                 latest: None,
                 poller,
             }
         });
+        let updates = match channel.groups.iter().find(|g| g.receiver_count() < GROUP) {
+            Some(group) => group.subscribe(),
+            None => {
+                let group = broadcast::channel(BUFFER).0;
+                let updates = group.subscribe();
+                channel.groups.push(group);
+                updates
+            }
+        };
         self.metrics.feed_watchers_add(1);
         Subscription {
-            updates: channel.sender.subscribe(),
+            updates,
             latest: channel.latest.clone(),
             metrics: self.metrics.clone(),
         }
     }
 
-    /// Hands `update` to the watchers of the listing, if `poller` still feeds its channel.
-    fn publish(&self, listing_id: &str, poller: u64, update: Update) {
-        let mut channels = self.channels();
-        if let Some(channel) = channels.get_mut(listing_id).filter(|c| c.poller == poller) {
+    /// Hands `update` to the watchers of the listing, if `poller` still feeds its channel: to
+    /// one group at a time, [`PACE`] apart.
+    async fn publish(&self, listing_id: &str, poller: u64, update: Update) {
+        let groups = {
+            let mut channels = self.channels();
+            let Some(channel) = channels.get_mut(listing_id).filter(|c| c.poller == poller) else {
+                return;
+            };
             if let Update::Polled(tick) = &update {
                 channel.latest = Some(tick.clone());
             }
+            channel.groups.clone()
+        };
+        for (i, group) in groups.iter().enumerate() {
+            if i > 0 {
+                actix_web::rt::time::sleep(PACE).await;
+            }
             // Fails only without receivers: nobody to tell.
-            let _ = channel.sender.send(update);
+            let _ = group.send(update.clone());
         }
     }
 
@@ -176,7 +205,7 @@ impl Hub {
         let Some(channel) = channels.get(listing_id).filter(|c| c.poller == poller) else {
             return true;
         };
-        if channel.sender.receiver_count() > 0 {
+        if channel.groups.iter().any(|g| g.receiver_count() > 0) {
             *unwatched = 0;
             return false;
         }
@@ -265,14 +294,15 @@ async fn poll(guard: PollerGuard) {
                         listing: read.listing,
                         rendered: OnceLock::new(),
                     };
-                    hub.publish(listing_id, poller, Update::Polled(Arc::new(tick)));
+                    hub.publish(listing_id, poller, Update::Polled(Arc::new(tick)))
+                        .await;
                 }
                 through = Some(through_seq);
                 status = new_status;
             }
             Err(e) => {
                 tracing::warn!(listing_id = %listing_id, error = %e, "live feed poll failed");
-                hub.publish(listing_id, poller, Update::Unavailable);
+                hub.publish(listing_id, poller, Update::Unavailable).await;
             }
         }
         if !more {

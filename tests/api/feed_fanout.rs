@@ -14,7 +14,8 @@ use crate::support::trading::*;
 use crate::support::*;
 
 /// Watchers of the crowded auction.
-const WATCHERS: usize = 50;
+/// More than two of the fan-out's groups of 64 watchers (the third one partly filled).
+const WATCHERS: usize = 150;
 
 /// The trading settings, with room for every watcher (they all connect from 127.0.0.1).
 fn start() -> TestApp {
@@ -73,7 +74,7 @@ fn wait_for_metric(app: &TestApp, series: &str, value: i64) {
     }
 }
 
-/// Fifty watchers of one auction while bids are placed: each gets every bid once, in
+/// 150 watchers of one auction (three groups of the fan-out) while bids are placed: each gets every bid once, in
 /// acceptance order; the database is read by one poller (a read per 500 ms tick, not one per
 /// watcher and tick), no watcher reads it after connecting, and no request waits for the pool.
 #[test]
