@@ -27,6 +27,7 @@ if ((${#missing[@]})); then
   exit 2
 fi
 
-target="${CARGO_TARGET_DIR:-target}"
 cargo build --release --quiet
+# Absolute: the instances run in their own directories.
+target="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)"
 exec python3 scripts/faults/driver.py --bin "$target/release/landx" "$@"

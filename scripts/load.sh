@@ -14,6 +14,7 @@ command -v hey >/dev/null || { echo "load.sh: missing hey (apt-get install -y he
 command -v haproxy >/dev/null || { echo "load.sh: missing haproxy (apt-get install -y haproxy)" >&2; exit 2; }
 python3 -c 'import aiohttp, aiosmtpd' 2>/dev/null \
   || { echo "load.sh: missing python3 aiohttp aiosmtpd (pip install aiohttp aiosmtpd)" >&2; exit 2; }
-target="${CARGO_TARGET_DIR:-target}"
 cargo build --release --quiet
+# Absolute: the instances run in their own directories.
+target="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)"
 exec python3 scripts/faults/load.py --bin "$target/release/landx" "$@"

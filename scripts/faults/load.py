@@ -196,6 +196,7 @@ async def more_listings(api, world, count):
             "auction_ends_at": "2030-01-02T02:00:00Z",
             "consent": {"resolution_date": world["t0"].date().isoformat(),
                         "members_agreeing": 20, "members_total": 30, "commissions_received": 12}})
+        await api.attach_listing_documents(l["id"], coll)
         await api.call("POST", f"/api/v1/listings/{l['id']}/submit", coll, {})
         await api.call("POST", f"/api/v1/listings/{l['id']}/approve", staff, {})
 

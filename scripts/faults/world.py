@@ -57,6 +57,32 @@ class Api:
             await asyncio.sleep(0.5)
         raise RuntimeError(f"{method} {path}: {last}")
 
+    async def upload(self, path, token, content_type, data, tries=5):
+        """POSTs raw bytes (a document); the answer's body."""
+        h = {"Authorization": f"Bearer {token}", "Content-Type": content_type}
+        last = None
+        for _ in range(tries):
+            try:
+                async with self.s.post(self.base + path, headers=h, data=data,
+                                       timeout=aiohttp.ClientTimeout(total=30)) as r:
+                    text = await r.text()
+                    if r.status == 201:
+                        return await r.json(content_type=None)
+                    last = f"{r.status} {text[:300]}"
+                    if r.status < 500:
+                        break
+            except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+                last = repr(e)
+            await asyncio.sleep(0.5)
+        raise RuntimeError(f"POST {path}: {last}")
+
+    async def attach_listing_documents(self, listing_id, token):
+        """The villagers' resolution and the commission letters, which submitting needs."""
+        for kind in ("resolution", "commission"):
+            pdf = f"%PDF-1.4\n% {kind} scan\n%%EOF\n".encode()
+            await self.upload(f"/api/v1/listings/{listing_id}/documents?kind={kind}"
+                              f"&filename={kind}.pdf", token, "application/pdf", pdf)
+
     async def login(self, email, password=PASSWORD):
         _, b = await self.call("POST", "/api/v1/auth/login", body={"email": email, "password": password})
         return b["access_token"]
@@ -105,6 +131,7 @@ async def build(api, cluster, listings, bidders, tag="f"):
             "auction_ends_at": rfc(ends), "extension_secs": 60,
             "consent": {"resolution_date": (t0 - dt.timedelta(days=3)).astimezone(SHANGHAI).date().isoformat(),
                         "members_agreeing": 20, "members_total": 30, "commissions_received": 12}})
+        await api.attach_listing_documents(l["id"], coll)
         await api.call("POST", f"/api/v1/listings/{l['id']}/submit", coll, {})
         await api.call("POST", f"/api/v1/listings/{l['id']}/approve", staff, {})
         for email, tok, i in investors:
