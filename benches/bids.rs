@@ -14,10 +14,12 @@
 //!     LANDX_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench --bench bids
 //!
 //! Options (environment): BENCH_BIDS (default 2000) sets the bids of each section (the latency
-//! section places half as many, at least 200); BENCH_WATCHERS=n (e.g. 1000) repeats the latency
-//! section on a fresh auction with n live-feed (SSE) watchers connected, and reports the bid
-//! latency with and without them, whether every watcher saw every bid once and in order, how
-//! long bids took to reach the watchers, and the feed's database polls per second.
+//! section places half as many, at least 200); BENCH_ROUNDS (default 10): the raw ceiling, the
+//! use case and HTTP run in that many interleaved rounds; BENCH_WATCHERS=n (e.g. 1000) repeats
+//! the latency section on a fresh auction with n live-feed (SSE) watchers connected, and
+//! reports the bid latency with and without them, whether every watcher saw every bid once and
+//! in order, how long bids took to reach the watchers, and the feed's database polls per
+//! second; the watchers' thread runs at SCHED_IDLE unless BENCH_WATCHERS_PRIORITY=normal.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
