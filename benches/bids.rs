@@ -217,12 +217,16 @@ impl RawCeiling {
                     bids::priority.eq(false),
                     bids::placed_at.eq(now),
                 ));
-                let update = diesel::update(listings::table.find(listing)).set((
-                    listings::current_price_fen.eq(Some(amount)),
-                    listings::leading_registration_id.eq(Some(reg)),
-                    listings::bid_count.eq(seq),
-                    listings::updated_at.eq(now),
-                ));
+                let update = landx::db::cached::update(
+                    listings::table,
+                    listings::id.eq(listing),
+                    (
+                        listings::current_price_fen.eq(Some(amount)),
+                        listings::leading_registration_id.eq(Some(reg)),
+                        listings::bid_count.eq(seq),
+                        listings::updated_at.eq(now),
+                    ),
+                );
                 let record = diesel::insert_into(audit_log::table).values((
                     audit_log::id.eq(uuid::Uuid::now_v7().to_string()),
                     audit_log::stream.eq(&stream),

@@ -98,6 +98,13 @@ fn hot_auction(app: &common::TestApp, n: usize, tag: &str) -> (String, Vec<(Stri
         "reserve_price_fen": RESERVE, "min_increment_fen": INC, "deposit_fen": 100000,
         "registration_closes_at": rfc(closes), "auction_starts_at": rfc(closes), "auction_ends_at": rfc(ends), "extension_secs": 60,
         "consent": {"resolution_date": now.date_naive().to_string(), "members_agreeing": 2, "members_total": 3, "commissions_received": 10}})).id();
+    // Submitting needs the villagers' resolution and the commission letters.
+    for kind in ["resolution", "commission"] {
+        let path = format!("/api/v1/listings/{listing}/documents?kind={kind}&filename={kind}.pdf");
+        let body = format!("%PDF-1.4\n% {kind} scan\n%%EOF\n");
+        let r = app.send_bytes(&path, Some(&coll), Some("application/pdf"), body.as_bytes());
+        assert_eq!(r.status, 201, "upload {kind}: {}", r.text);
+    }
     for (action, tok) in [("submit", &coll), ("approve", &staff)] {
         let r = app.post(
             &format!("/api/v1/listings/{listing}/{action}"),

@@ -77,17 +77,22 @@ pub fn build_app(
                 })
                 .map(String::from)
                 .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-            let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
             let private = is_private(req.path(), req.headers().contains_key(header::AUTHORIZATION));
             let method = req.method().to_string();
             let metrics = metrics.clone();
-            let span = tracing::info_span!("http", request_id = %request_id, method = %method, route = %route);
+            let span = tracing::info_span!("http", request_id = %request_id, method = %method, route = tracing::field::Empty);
             let fut = {
                 let _entered = span.enter();
                 srv.call(req)
             };
             async move {
                 let mut res = fut.await?;
+                // The route's pattern, as its resource was given it (no second matching).
+                let route = res
+                    .request()
+                    .app_data::<api::RouteLabel>()
+                    .map_or_else(|| "unmatched".into(), |r| r.0.clone());
+                tracing::Span::current().record("route", &*route);
                 let status = res.status().as_u16();
                 let secs = start.elapsed().as_secs_f64();
                 metrics.observe(&method, &route, status, secs);

@@ -102,9 +102,22 @@ fn console() -> &'static Console {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/").route(web::get().to(index)))
-        .service(web::resource("/app").route(web::get().to(index)))
-        .service(web::resource("/app/{tail:.*}").route(web::get().to(app_path)));
+    let label = |p: &str| super::RouteLabel(p.into());
+    cfg.service(
+        web::resource("/")
+            .app_data(label("/"))
+            .route(web::get().to(index)),
+    )
+    .service(
+        web::resource("/app")
+            .app_data(label("/app"))
+            .route(web::get().to(index)),
+    )
+    .service(
+        web::resource("/app/{tail:.*}")
+            .app_data(label("/app/{tail:.*}"))
+            .route(web::get().to(app_path)),
+    );
 }
 
 async fn index(req: HttpRequest) -> HttpResponse {

@@ -326,7 +326,7 @@ impl Routes {
     pub fn register(self, cfg: &mut web::ServiceConfig) {
         let mut tree = RouteTree::default();
         for (path, method, route) in self.entries {
-            tree.insert(&path, method, route);
+            tree.insert(&path, &path, method, route);
         }
         tree.register(cfg);
     }
@@ -335,14 +335,14 @@ impl Routes {
 /// The paths of one level: resources by their path below the level, and scopes below it.
 #[derive(Default)]
 struct RouteTree {
-    /// Paths in order of first registration, with their methods.
-    resources: Vec<(String, Vec<(Method, Route)>)>,
+    /// Paths in order of first registration (below the level, and whole), with their methods.
+    resources: Vec<(String, String, Vec<(Method, Route)>)>,
     /// Scopes in order: static heads first when registered.
     scopes: Vec<(String, RouteTree)>,
 }
 
 impl RouteTree {
-    fn insert(&mut self, path: &str, method: Method, route: Route) {
+    fn insert(&mut self, path: &str, whole: &str, method: Method, route: Route) {
         match split_scope(path) {
             Some((head, rest)) => {
                 let at = match self.scopes.iter().position(|(h, _)| h == head) {
@@ -352,20 +352,22 @@ impl RouteTree {
                         self.scopes.len() - 1
                     }
                 };
-                self.scopes[at].1.insert(rest, method, route);
+                self.scopes[at].1.insert(rest, whole, method, route);
             }
-            None => match self.resources.iter_mut().find(|(p, _)| p == path) {
-                Some((_, routes)) => routes.push((method, route)),
-                None => self
-                    .resources
-                    .push((path.to_string(), vec![(method, route)])),
+            None => match self.resources.iter_mut().find(|(p, _, _)| p == path) {
+                Some((_, _, routes)) => routes.push((method, route)),
+                None => self.resources.push((
+                    path.to_string(),
+                    whole.to_string(),
+                    vec![(method, route)],
+                )),
             },
         }
     }
 
     fn register(self, cfg: &mut web::ServiceConfig) {
-        for (path, routes) in self.resources {
-            cfg.service(resource(&path, routes));
+        for (path, whole, routes) in self.resources {
+            cfg.service(resource(&path, routes).app_data(RouteLabel(whole.into())));
         }
         // Static heads before dynamic ones (`/mine` before `/{id}`).
         let (fixed, dynamic): (Vec<_>, Vec<_>) =
@@ -377,7 +379,8 @@ impl RouteTree {
 }
 
 /// The scope a path is registered under and the path below it: `/api/v1/<resource>` at the
-/// top, then a first segment that is a parameter (`/{id}`) with more below it. `None`: the
+/// top, then a first segment that is a parameter (`/{id}`: the path itself becomes the scope's
+/// `""`, so a request runs one regular expression for it, not one per resource). `None`: the
 /// path is a resource of its level.
 fn split_scope(path: &str) -> Option<(&str, &str)> {
     if let Some(below) = path.strip_prefix("/api/v1/") {
@@ -387,8 +390,15 @@ fn split_scope(path: &str) -> Option<(&str, &str)> {
     }
     let below = path.strip_prefix("/{")?;
     let end = 2 + below.find('}')? + 1;
-    (path.len() > end && path[end..].starts_with('/')).then(|| (&path[..end], &path[end..]))
+    (path.len() == end || path[end..].starts_with('/')).then(|| (&path[..end], &path[end..]))
 }
+
+/// The route a request was answered by (its path pattern, e.g. `/api/v1/listings/{id}/bids`),
+/// set on every resource as its data: the metrics' `route` label, read after the answer
+/// without matching the path again (actix's `match_pattern` runs the routes' regular
+/// expressions once more).
+#[derive(Debug, Clone)]
+pub struct RouteLabel(pub std::sync::Arc<str>);
 
 /// One path's resource: its methods, and 405 with `Allow` for any other.
 fn resource(path: &str, routes: Vec<(Method, Route)>) -> actix_web::Resource {

@@ -97,10 +97,11 @@ pub fn find_user(conn: &mut DbConn, id: &str) -> QResult<Option<User>> {
 
 /// The account behind an access token (a primary-key read of the few columns a caller needs).
 pub fn find_account(conn: &mut DbConn, id: &str) -> QResult<Option<Account>> {
+    // By primary key: no `LIMIT ?` (see `db::listings::find_listing`).
     users::table
         .find(id)
         .select(Account::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

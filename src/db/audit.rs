@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use super::models::AuditRecord;
 use super::schema::{audit_log, audit_streams};
 use diesel::pg::Pg;
-use diesel::query_builder::QueryFragment;
+use diesel::query_builder::{QueryFragment, QueryId};
 use diesel::sqlite::Sqlite;
 
 use super::cached::{write_pg, write_sqlite};
@@ -40,9 +40,10 @@ fn locked_head(conn: &mut DbConn, stream: &str) -> QResult<Option<(i64, String)>
     let query = audit_streams::table
         .find(stream)
         .select((audit_streams::last_seq, audit_streams::last_hash));
+    // By primary key: no `LIMIT ?` (see `db::listings::find_listing`).
     match conn {
-        DbConn::Pg(c) => query.for_update().first(c).optional(),
-        DbConn::Sqlite(c) => query.first(c).optional(),
+        DbConn::Pg(c) => query.for_update().get_result(c).optional(),
+        DbConn::Sqlite(c) => query.get_result(c).optional(),
     }
 }
 
@@ -60,16 +61,24 @@ pub fn insert_record(conn: &mut DbConn, rec: &AuditRecord) -> QResult<()> {
 }
 
 /// The statement appending `rec`.
-pub fn record_insert(rec: &AuditRecord) -> impl QueryFragment<Pg> + QueryFragment<Sqlite> + '_ {
+pub fn record_insert(
+    rec: &AuditRecord,
+) -> impl QueryFragment<Pg> + QueryFragment<Sqlite> + QueryId + '_ {
     diesel::insert_into(audit_log::table).values(rec)
 }
 
 /// The statement moving `rec`'s stream head to it.
-pub fn head_update(rec: &AuditRecord) -> impl QueryFragment<Pg> + QueryFragment<Sqlite> + '_ {
-    diesel::update(audit_streams::table.find(&rec.stream)).set((
-        audit_streams::last_seq.eq(rec.seq),
-        audit_streams::last_hash.eq(&rec.hash),
-    ))
+pub fn head_update(
+    rec: &AuditRecord,
+) -> impl QueryFragment<Pg> + QueryFragment<Sqlite> + QueryId + '_ {
+    super::cached::update(
+        audit_streams::table,
+        audit_streams::stream.eq(&rec.stream),
+        (
+            audit_streams::last_seq.eq(rec.seq),
+            audit_streams::last_hash.eq(&rec.hash),
+        ),
+    )
 }
 
 /// Runs `f` on one consistent, read-only snapshot (PostgreSQL repeatable read; a SQLite

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::query_builder::QueryFragment;
+use diesel::query_builder::{QueryFragment, QueryId};
 use diesel::sqlite::Sqlite;
 
 use super::models::{Listing, Parcel};
@@ -348,14 +348,20 @@ pub fn save_listing(conn: &mut DbConn, l: &Listing) -> QResult<()> {
 /// The statement writing what an accepted bid changes on its (locked) listing row: the price,
 /// the leader, the end, the bid count and the update time; nothing else, so the statement has
 /// one text, prepared once per connection.
-pub fn bid_state_update(l: &Listing) -> impl QueryFragment<Pg> + QueryFragment<Sqlite> + '_ {
-    diesel::update(listings::table.find(&l.id)).set((
-        listings::current_price_fen.eq(l.current_price_fen),
-        listings::leading_registration_id.eq(&l.leading_registration_id),
-        listings::current_ends_at.eq(l.current_ends_at),
-        listings::bid_count.eq(l.bid_count),
-        listings::updated_at.eq(l.updated_at),
-    ))
+pub fn bid_state_update(
+    l: &Listing,
+) -> impl QueryFragment<Pg> + QueryFragment<Sqlite> + QueryId + '_ {
+    super::cached::update(
+        listings::table,
+        listings::id.eq(&l.id),
+        (
+            listings::current_price_fen.eq(l.current_price_fen),
+            listings::leading_registration_id.eq(&l.leading_registration_id),
+            listings::current_ends_at.eq(l.current_ends_at),
+            listings::bid_count.eq(l.bid_count),
+            listings::updated_at.eq(l.updated_at),
+        ),
+    )
 }
 
 /// Moves a listing from `from` to the row's new state only if it is still in `from`: the
@@ -371,11 +377,14 @@ pub fn save_listing_if(conn: &mut DbConn, l: &Listing, from: ListingStatus) -> Q
     Ok(n == 1)
 }
 
+/// By primary key, so without diesel's `LIMIT ?` (`first`): SQLite (3.50) re-prepares a
+/// statement whose LIMIT is a bound parameter every time the parameter is bound, as its value
+/// may change the plan — a full compile per run.
 pub fn find_listing(conn: &mut DbConn, id: &str) -> QResult<Option<Listing>> {
     listings::table
         .find(id)
         .select(Listing::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -387,7 +396,7 @@ pub fn find_listing_for_update(conn: &mut DbConn, id: &str) -> QResult<Option<Li
             .find(id)
             .select(Listing::as_select())
             .for_update()
-            .first(c)
+            .get_result(c)
             .optional()?),
         DbConn::Sqlite(_) => find_listing(conn, id),
     }
