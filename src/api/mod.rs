@@ -332,11 +332,14 @@ impl Routes {
     }
 }
 
+/// One path of a level: below the level, whole, and its methods.
+type PathRoutes = (String, String, Vec<(Method, Route)>);
+
 /// The paths of one level: resources by their path below the level, and scopes below it.
 #[derive(Default)]
 struct RouteTree {
-    /// Paths in order of first registration (below the level, and whole), with their methods.
-    resources: Vec<(String, String, Vec<(Method, Route)>)>,
+    /// Paths in order of first registration.
+    resources: Vec<PathRoutes>,
     /// Scopes in order: static heads first when registered.
     scopes: Vec<(String, RouteTree)>,
 }
