@@ -17,9 +17,11 @@
 //! *executed* (`execute`), and a reference doesn't forward the question: [`Cached`] only works
 //! for statements *loaded* (run by value). So writes take other roads: [`write_pg`] loads its
 //! statements as one `WITH … SELECT 1`; [`write_sqlite`] executes an INSERT (cacheable as it is
-//! on SQLite) or an [`Update`] (diesel's UPDATE without the refusal). Not `RETURNING`: on SQLite
-//! a statement with `RETURNING` was re-prepared on every run (`sqlite3Reprepare`, measured with
-//! callgrind), which cost more than preparing it afresh.
+//! on SQLite) or an [`Update`] (diesel's UPDATE without the refusal).
+//!
+//! SQLite itself re-prepares a cached statement whose `LIMIT` is a bound parameter every time
+//! that parameter is bound (3.50: the value may change the plan), so hot reads by primary key
+//! use `get_result`, not diesel's `first` (`LIMIT ?`).
 
 use diesel::backend::Backend;
 use diesel::pg::Pg;
