@@ -91,7 +91,7 @@ pub fn find_user(conn: &mut DbConn, id: &str) -> QResult<Option<User>> {
     users::table
         .find(id)
         .select(User::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

@@ -197,7 +197,7 @@ pub fn find_deal(conn: &mut DbConn, id: &str) -> QResult<Option<Deal>> {
     deals::table
         .find(id)
         .select(Deal::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

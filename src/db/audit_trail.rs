@@ -13,7 +13,7 @@ pub fn stream_head(conn: &mut DbConn, stream: &str) -> QResult<Option<(i64, Stri
     audit_streams::table
         .find(stream)
         .select((audit_streams::last_seq, audit_streams::last_hash))
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

@@ -37,7 +37,7 @@ pub fn find_contract(conn: &mut DbConn, id: &str) -> QResult<Option<Contract>> {
     contracts::table
         .find(id)
         .select(Contract::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -49,7 +49,7 @@ pub fn find_contract_for_update(conn: &mut DbConn, id: &str) -> QResult<Option<C
             .find(id)
             .select(Contract::as_select())
             .for_update()
-            .first(c)
+            .get_result(c)
             .optional(),
         DbConn::Sqlite(_) => find_contract(conn, id),
     }
@@ -217,7 +217,7 @@ pub fn find_installment(conn: &mut DbConn, id: &str) -> QResult<Option<Installme
     installments::table
         .find(id)
         .select(Installment::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

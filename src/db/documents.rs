@@ -46,7 +46,7 @@ pub fn find(conn: &mut DbConn, id: &str) -> QResult<Option<Document>> {
     documents::table
         .find(id)
         .select(Document::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -115,7 +115,7 @@ pub fn find_blob_locked(conn: &mut DbConn, sha256: &str) -> QResult<Option<Blob>
             .find(sha256)
             .select(Blob::as_select())
             .for_key_share()
-            .first(c)
+            .get_result(c)
             .optional(),
         DbConn::Sqlite(_) => find_blob(conn, sha256),
     }
@@ -125,7 +125,7 @@ pub fn find_blob(conn: &mut DbConn, sha256: &str) -> QResult<Option<Blob>> {
     document_blobs::table
         .find(sha256)
         .select(Blob::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -155,7 +155,7 @@ pub fn read_chunk(conn: &mut DbConn, sha256: &str, seq: i64) -> QResult<Option<V
     document_chunks::table
         .find((sha256, seq))
         .select(document_chunks::bytes)
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

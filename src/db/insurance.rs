@@ -30,7 +30,7 @@ pub fn find_policy(conn: &mut DbConn, id: &str) -> QResult<Option<Policy>> {
     policies::table
         .find(id)
         .select(Policy::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -166,7 +166,7 @@ pub fn find_claim(conn: &mut DbConn, id: &str) -> QResult<Option<Claim>> {
     claims::table
         .find(id)
         .select(Claim::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

@@ -204,7 +204,7 @@ pub fn find_parcel(conn: &mut DbConn, id: &str) -> QResult<Option<Parcel>> {
     parcels::table
         .find(id)
         .select(Parcel::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -379,7 +379,8 @@ pub fn save_listing_if(conn: &mut DbConn, l: &Listing, from: ListingStatus) -> Q
 
 /// By primary key, so without diesel's `LIMIT ?` (`first`): SQLite (3.50) re-prepares a
 /// statement whose LIMIT is a bound parameter every time the parameter is bound, as its value
-/// may change the plan — a full compile per run.
+/// may change the plan — a full compile per run. Every read by primary key in `db` is written
+/// so (`get_result`).
 pub fn find_listing(conn: &mut DbConn, id: &str) -> QResult<Option<Listing>> {
     listings::table
         .find(id)

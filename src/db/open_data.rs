@@ -30,7 +30,7 @@ pub fn find(conn: &mut DbConn, listing_id: &str) -> QResult<Option<OpenDealRow>>
     open_deals::table
         .find(listing_id)
         .select(OpenDealRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

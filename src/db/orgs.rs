@@ -60,7 +60,7 @@ pub fn find_township(conn: &mut DbConn, id: &str) -> QResult<Option<Township>> {
     townships::table
         .find(id)
         .select(Township::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -108,7 +108,7 @@ pub fn find_village(conn: &mut DbConn, id: &str) -> QResult<Option<Village>> {
     villages::table
         .find(id)
         .select(Village::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
@@ -136,7 +136,7 @@ pub fn find_insurer(conn: &mut DbConn, id: &str) -> QResult<Option<Insurer>> {
     insurers::table
         .find(id)
         .select(Insurer::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

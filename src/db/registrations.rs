@@ -89,7 +89,7 @@ pub fn find(conn: &mut DbConn, id: &str) -> QResult<Option<Registration>> {
     registrations::table
         .find(id)
         .select(Registration::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 

@@ -51,7 +51,7 @@ pub fn listing(conn: &mut DbConn, id: &str) -> QResult<Option<ListingRow>> {
     listings::table
         .find(id)
         .select(ListingRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
 }
 
