@@ -106,18 +106,21 @@ pub fn find_by_investor(
         .optional()
 }
 
-/// The bidder's registration and its public alias number (竞买人 n).
+/// The bidder's registration and what numbers its public alias (竞买人 n): see
+/// [`crate::domain::auction::bidder_number`].
 #[derive(Debug, Clone)]
 pub struct BidderRow {
     pub registration: BidderRegistration,
-    /// The number of the bidder's earlier bids on the listing, else the next free one (what a
-    /// first bid is given).
-    pub bidder_no: i64,
+    /// The number of the bidder's earlier bids on the listing, if it has bid.
+    pub earlier_no: Option<i64>,
+    /// The highest number given on the listing so far (`None`: none yet); read only when the
+    /// bidder has no number yet.
+    pub highest_no: Option<i64>,
 }
 
-/// In one query: the registration of `investor_id` on `listing_id` with its bidder number,
-/// and the registration `leader_id` (the auction's leader), either possibly missing. Run under
-/// the listing's lock, the next free number is the bid's if it is the bidder's first.
+/// In one query: the registration of `investor_id` on `listing_id` with the facts that number
+/// its alias, and the registration `leader_id` (the auction's leader), either possibly
+/// missing. Run under the listing's lock, so the highest number can't move before the bid.
 pub fn find_bidder_and_leader(
     conn: &mut DbConn,
     listing_id: &str,
@@ -125,17 +128,18 @@ pub fn find_bidder_and_leader(
     leader_id: Option<&str>,
 ) -> QResult<(Option<BidderRow>, Option<BidderRegistration>)> {
     use diesel::dsl::sql;
-    use diesel::sql_types::BigInt;
-    // Correlated to the row; COALESCE reads the listing's highest number only when the
-    // bidder has none yet. Plain SQL, the same on both databases, no binds of its own.
-    let bidder_no = sql::<BigInt>(
-        "COALESCE(\
-         (SELECT b.bidder_no FROM bids b WHERE b.listing_id = registrations.listing_id \
-          AND b.registration_id = registrations.id LIMIT 1), \
-         (SELECT COALESCE(MAX(b.bidder_no), 0) + 1 FROM bids b \
-          WHERE b.listing_id = registrations.listing_id))",
-    );
-    let rows: Vec<(BidderRegistration, i64)> = Cached(
+    use diesel::sql_types::{BigInt, Nullable};
+    // Correlated to the row; plain SQL, the same on both databases, no binds of its own. The
+    // listing's highest number (a scan of its bids) is read only for a bidder without one.
+    const EARLIER: &str = "(SELECT b.bidder_no FROM bids b \
+         WHERE b.listing_id = registrations.listing_id \
+         AND b.registration_id = registrations.id LIMIT 1)";
+    let earlier = sql::<Nullable<BigInt>>(EARLIER);
+    let highest = sql::<Nullable<BigInt>>(&format!(
+        "CASE WHEN {EARLIER} IS NULL THEN (SELECT MAX(b.bidder_no) FROM bids b \
+         WHERE b.listing_id = registrations.listing_id) END"
+    ));
+    let rows: Vec<(BidderRegistration, Option<i64>, Option<i64>)> = Cached(
         registrations::table
             .filter(registrations::listing_id.eq(listing_id))
             .filter(
@@ -143,18 +147,22 @@ pub fn find_bidder_and_leader(
                     .eq(investor_id)
                     .or(registrations::id.eq(leader_id.unwrap_or_default())),
             )
-            .select((BidderRegistration::as_select(), bidder_no)),
+            .select((BidderRegistration::as_select(), earlier, highest)),
     )
     .load(conn)?;
     let mine = rows
         .iter()
-        .find(|(r, _)| r.investor_id == investor_id)
-        .map(|(r, n)| BidderRow {
+        .find(|(r, _, _)| r.investor_id == investor_id)
+        .map(|(r, earlier_no, highest_no)| BidderRow {
             registration: r.clone(),
-            bidder_no: *n,
+            earlier_no: *earlier_no,
+            highest_no: *highest_no,
         });
-    let leader =
-        leader_id.and_then(|id| rows.into_iter().find(|(r, _)| r.id == id).map(|(r, _)| r));
+    let leader = leader_id.and_then(|id| {
+        rows.into_iter()
+            .find(|(r, _, _)| r.id == id)
+            .map(|(r, _, _)| r)
+    });
     Ok((mine, leader))
 }
 

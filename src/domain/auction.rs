@@ -70,6 +70,13 @@ pub fn check_bid_amount(amount_fen: i64, max_price_fen: i64) -> Result<(), Field
     Ok(())
 }
 
+/// The n of a bidder's public alias 竞买人 n: the number of its earlier bids on the listing,
+/// else the next after the highest given so far (`highest`: `None` when nobody has bid), so
+/// bidders are numbered in the order of their first accepted bid.
+pub fn bidder_number(earlier: Option<i64>, highest: Option<i64>) -> i64 {
+    earlier.unwrap_or_else(|| highest.unwrap_or(0).saturating_add(1))
+}
+
 /// Decides a bid, checking in the contract's order: window, eligibility, leader, amount.
 pub fn place_bid(
     a: &AuctionState,
@@ -164,6 +171,15 @@ mod tests {
 
     fn t(s: i64) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2027, 2, 1, 2, 0, 0).unwrap() + Duration::seconds(s)
+    }
+
+    #[test]
+    fn a_bidder_keeps_its_number_and_a_new_one_takes_the_next() {
+        assert_eq!(bidder_number(None, None), 1);
+        assert_eq!(bidder_number(None, Some(3)), 4);
+        assert_eq!(bidder_number(Some(2), Some(3)), 2);
+        assert_eq!(bidder_number(Some(2), None), 2);
+        assert_eq!(bidder_number(None, Some(i64::MAX)), i64::MAX);
     }
 
     fn state() -> AuctionState {

@@ -56,7 +56,10 @@ pub fn place_bid(
             l.leading_registration_id.as_deref(),
         )?;
         let (reg, bidder_no) = match mine {
-            Some(m) => (Some(m.registration), m.bidder_no),
+            Some(m) => (
+                Some(m.registration),
+                auction::bidder_number(m.earlier_no, m.highest_no),
+            ),
             None => (None, 0),
         };
         let leader = leader.map(|r| Leader {
