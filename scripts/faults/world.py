@@ -34,8 +34,9 @@ class Api:
         self.s = session
 
     async def call(self, method, path, token=None, body=None, expect=(200, 201, 204), tries=5,
-                   headers=None):
-        h = dict(J)
+                   headers=None, data=None, content_type=None):
+        """JSON `body`, or raw bytes `data` with their `content_type` (a document)."""
+        h = dict(J) if data is None else {"Content-Type": content_type}
         if token:
             h["Authorization"] = f"Bearer {token}"
         if headers:
@@ -44,7 +45,7 @@ class Api:
         for _ in range(tries):
             try:
                 async with self.s.request(method, self.base + path, headers=h,
-                                          json=body if body is not None else None,
+                                          json=body if data is None else None, data=data,
                                           timeout=aiohttp.ClientTimeout(total=30)) as r:
                     text = await r.text()
                     if r.status in expect:
@@ -57,31 +58,13 @@ class Api:
             await asyncio.sleep(0.5)
         raise RuntimeError(f"{method} {path}: {last}")
 
-    async def upload(self, path, token, content_type, data, tries=5):
-        """POSTs raw bytes (a document); the answer's body."""
-        h = {"Authorization": f"Bearer {token}", "Content-Type": content_type}
-        last = None
-        for _ in range(tries):
-            try:
-                async with self.s.post(self.base + path, headers=h, data=data,
-                                       timeout=aiohttp.ClientTimeout(total=30)) as r:
-                    text = await r.text()
-                    if r.status == 201:
-                        return await r.json(content_type=None)
-                    last = f"{r.status} {text[:300]}"
-                    if r.status < 500:
-                        break
-            except (aiohttp.ClientError, asyncio.TimeoutError) as e:
-                last = repr(e)
-            await asyncio.sleep(0.5)
-        raise RuntimeError(f"POST {path}: {last}")
-
     async def attach_listing_documents(self, listing_id, token):
         """The villagers' resolution and the commission letters, which submitting needs."""
         for kind in ("resolution", "commission"):
             pdf = f"%PDF-1.4\n% {kind} scan\n%%EOF\n".encode()
-            await self.upload(f"/api/v1/listings/{listing_id}/documents?kind={kind}"
-                              f"&filename={kind}.pdf", token, "application/pdf", pdf)
+            await self.call("POST", f"/api/v1/listings/{listing_id}/documents?kind={kind}"
+                            f"&filename={kind}.pdf", token, expect=(201,), data=pdf,
+                            content_type="application/pdf")
 
     async def login(self, email, password=PASSWORD):
         _, b = await self.call("POST", "/api/v1/auth/login", body={"email": email, "password": password})
