@@ -37,13 +37,22 @@ const LINGER_TICKS: u32 = 4;
 const BUFFER: usize = 256;
 
 /// Watchers per broadcast channel. A read is handed to one group of watchers at a time,
-/// [`PACE`] apart: waking a thousand watchers at once would queue a thousand tasks ahead of
-/// whatever request the workers take next (a bid), while a group's share is a fraction of a
-/// millisecond. The last group hears of a read ≈ `watchers / GROUP` ms after the first.
-const GROUP: usize = 64;
+/// spread over [`SPREAD`]: waking a thousand watchers at once would queue a thousand socket
+/// writes ahead of whatever the workers (and the database's processes, on the same cores) do
+/// next, such as a bid; a group's share is a fraction of a millisecond, followed by a pause.
+const GROUP: usize = 32;
 
-/// The pause between two groups' share of a read.
-const PACE: Duration = Duration::from_millis(1);
+/// The groups' shares of one read are spread over this long (at most [`MAX_PACE`] apart): the
+/// last group hears of a read at most this much after the first.
+const SPREAD: Duration = Duration::from_millis(250);
+
+/// The longest pause between two groups' shares (few groups: no need to wait long).
+const MAX_PACE: Duration = Duration::from_millis(20);
+
+/// The pause between two groups' shares of a read when there are `groups` groups.
+fn pace(groups: usize) -> Duration {
+    (SPREAD / groups.max(1) as u32).min(MAX_PACE)
+}
 
 /// What one read of a poller found.
 #[derive(Debug)]
@@ -176,7 +185,7 @@ impl Hub {
     }
 
     /// Hands `update` to the watchers of the listing, if `poller` still feeds its channel: to
-    /// one group at a time, [`PACE`] apart.
+    /// one group at a time, [`pace`] apart.
     async fn publish(&self, listing_id: &str, poller: u64, update: Update) {
         let groups = {
             let mut channels = self.channels();
@@ -188,9 +197,10 @@ impl Hub {
             }
             channel.groups.clone()
         };
+        let pause = pace(groups.len());
         for (i, group) in groups.iter().enumerate() {
             if i > 0 {
-                actix_web::rt::time::sleep(PACE).await;
+                actix_web::rt::time::sleep(pause).await;
             }
             // Fails only without receivers: nobody to tell.
             let _ = group.send(update.clone());

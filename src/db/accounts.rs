@@ -98,11 +98,15 @@ pub fn find_user(conn: &mut DbConn, id: &str) -> QResult<Option<User>> {
 /// The account behind an access token (a primary-key read of the few columns a caller needs).
 pub fn find_account(conn: &mut DbConn, id: &str) -> QResult<Option<Account>> {
     // By primary key: no `LIMIT ?` (see `db::listings::find_listing`).
-    users::table
-        .find(id)
-        .select(Account::as_select())
-        .get_result(conn)
-        .optional()
+    // On the backend's own connection, as `db::listings::find_listing` (every signed-in
+    // request runs it).
+    crate::db_run!(conn: {
+        users::table
+            .find(id)
+            .select(Account::as_select())
+            .get_result(conn)
+            .optional()
+    })
 }
 
 pub fn find_user_by_email(conn: &mut DbConn, email: &str) -> QResult<Option<User>> {

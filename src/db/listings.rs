@@ -382,11 +382,15 @@ pub fn save_listing_if(conn: &mut DbConn, l: &Listing, from: ListingStatus) -> Q
 /// may change the plan — a full compile per run. Every read by primary key in `db` is written
 /// so (`get_result`).
 pub fn find_listing(conn: &mut DbConn, id: &str) -> QResult<Option<Listing>> {
-    listings::table
-        .find(id)
-        .select(Listing::as_select())
-        .get_result(conn)
-        .optional()
+    // On the backend's own connection (the bid path's): diesel's multi-connection wrapper
+    // writes a statement's whole SQL text on every run, even one kept prepared.
+    crate::db_run!(conn: {
+        listings::table
+            .find(id)
+            .select(Listing::as_select())
+            .get_result(conn)
+            .optional()
+    })
 }
 
 /// The listing row locked for update (PostgreSQL); SQLite is already serialised by the

@@ -3,9 +3,10 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
+use super::cached::keyed;
 use super::models::{BidderRegistration, Registration};
 use super::schema::registrations;
-use super::{Cached, DbConn};
+use super::DbConn;
 use crate::crypto::DataKey;
 use crate::domain::registration::{mask_id, DepositStatus, IdType, RegistrationStatus};
 
@@ -131,25 +132,36 @@ pub fn find_bidder_and_leader(
     use diesel::sql_types::{BigInt, Nullable};
     // Correlated to the row; plain SQL, the same on both databases, no binds of its own. The
     // listing's highest number (a scan of its bids) is read only for a bidder without one.
-    const EARLIER: &str = "(SELECT b.bidder_no FROM bids b \
-         WHERE b.listing_id = registrations.listing_id \
-         AND b.registration_id = registrations.id LIMIT 1)";
-    let earlier = sql::<Nullable<BigInt>>(EARLIER);
-    let highest = sql::<Nullable<BigInt>>(&format!(
-        "CASE WHEN {EARLIER} IS NULL THEN (SELECT MAX(b.bidder_no) FROM bids b \
+    macro_rules! earlier {
+        () => {
+            "(SELECT b.bidder_no FROM bids b \
+             WHERE b.listing_id = registrations.listing_id \
+             AND b.registration_id = registrations.id LIMIT 1)"
+        };
+    }
+    /// The key this statement is kept prepared under (see `cached::Keyed`).
+    struct BidderAndLeader;
+    let earlier = sql::<Nullable<BigInt>>(earlier!());
+    let highest = sql::<Nullable<BigInt>>(concat!(
+        "CASE WHEN ",
+        earlier!(),
+        " IS NULL THEN (SELECT MAX(b.bidder_no) FROM bids b \
          WHERE b.listing_id = registrations.listing_id) END"
     ));
-    let rows: Vec<(BidderRegistration, Option<i64>, Option<i64>)> = Cached(
-        registrations::table
-            .filter(registrations::listing_id.eq(listing_id))
-            .filter(
-                registrations::investor_id
-                    .eq(investor_id)
-                    .or(registrations::id.eq(leader_id.unwrap_or_default())),
-            )
-            .select((BidderRegistration::as_select(), earlier, highest)),
-    )
-    .load(conn)?;
+    // On the backend's own connection: the hot path's statements build no SQL text.
+    let rows: Vec<(BidderRegistration, Option<i64>, Option<i64>)> = crate::db_run!(conn: {
+        keyed::<BidderAndLeader, _>(
+            registrations::table
+                .filter(registrations::listing_id.eq(listing_id))
+                .filter(
+                    registrations::investor_id
+                        .eq(investor_id)
+                        .or(registrations::id.eq(leader_id.unwrap_or_default())),
+                )
+                .select((BidderRegistration::as_select(), earlier, highest)),
+        )
+        .load(conn)?
+    });
     let mine = rows
         .iter()
         .find(|(r, _, _)| r.investor_id == investor_id)

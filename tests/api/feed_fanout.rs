@@ -14,7 +14,7 @@ use crate::support::trading::*;
 use crate::support::*;
 
 /// Watchers of the crowded auction.
-/// More than two of the fan-out's groups of 64 watchers (the third one partly filled).
+/// More than four of the fan-out's groups of 32 watchers (the fifth one partly filled).
 const WATCHERS: usize = 150;
 
 /// The trading settings, with room for every watcher (they all connect from 127.0.0.1).
@@ -74,7 +74,7 @@ fn wait_for_metric(app: &TestApp, series: &str, value: i64) {
     }
 }
 
-/// 150 watchers of one auction (three groups of the fan-out) while bids are placed: each gets every bid once, in
+/// 150 watchers of one auction (five groups of the fan-out) while bids are placed: each gets every bid once, in
 /// acceptance order; the database is read by one poller (a read per 500 ms tick, not one per
 /// watcher and tick), no watcher reads it after connecting, and no request waits for the pool.
 #[test]
