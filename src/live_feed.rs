@@ -274,7 +274,8 @@ impl Drop for PollerGuard {
 
 /// The poller of one listing: reads the bids after the last one it handed out (starting after
 /// the listing's last bid) and the listing, every [`POLL_EVERY`] (at once again after a full
-/// page), and hands out each read that found something new.
+/// page), and hands out each read that found something new (spread over [`SPREAD`], within the
+/// tick).
 async fn poll(guard: PollerGuard) {
     let (hub, listing_id, poller) = (&guard.hub, &guard.listing_id, guard.poller);
     let mut through: Option<i64> = None;
@@ -284,6 +285,8 @@ async fn poll(guard: PollerGuard) {
         if hub.should_stop(listing_id, poller, &mut unwatched) {
             return;
         }
+        // Ticks [`POLL_EVERY`] apart from start to start, however long handing out a read took.
+        let next_tick = actix_web::rt::time::Instant::now() + POLL_EVERY;
         let ctx = hub.ctx();
         let lid = listing_id.clone();
         let polled = db::run(&hub.pool, move |conn| {
@@ -316,7 +319,7 @@ async fn poll(guard: PollerGuard) {
             }
         }
         if !more {
-            actix_web::rt::time::sleep(POLL_EVERY).await;
+            actix_web::rt::time::sleep_until(next_tick).await;
         }
     }
 }

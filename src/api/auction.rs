@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast::error::RecvError;
 use utoipa::{IntoParams, ToSchema};
 
-use super::extract::{caller_on, MaybeCaller, SignedToken};
+use super::extract::{MaybeCaller, SignedToken};
 use super::{parse_body, parse_empty, parse_id, Routes};
 use crate::app::trading::{self, DealView};
 use crate::auth::Caller;
@@ -18,7 +18,6 @@ use crate::db;
 use crate::db::models::{Bid, Listing};
 use crate::domain::listing::ListingStatus;
 use crate::domain::registration::{mask_person_name, IdType};
-use crate::domain::roles::Role;
 use crate::error::ApiError;
 use crate::live_feed;
 use crate::state::AppState;
@@ -95,16 +94,14 @@ pub async fn place_bid(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let listing_id = parse_id(&id)?;
-    let app = state.clone();
+    let ctx = state.ctx(None);
     // The hot path: the account check, the rules and the bid on one connection in one trip to
-    // the blocking pool, in the order of the other routes (401, 403, 422, then the auction's
-    // own checks; visibility inside the bid's transaction, on the locked row).
+    // the blocking pool (on PostgreSQL the account comes with the listing's lock), in the order
+    // of the other routes (401, 403, 422, then the auction's own checks; visibility inside the
+    // bid's transaction, on the locked row).
     let placed = db::run(&state.pool, move |conn| {
-        let caller = caller_on(conn, &token.0)?;
-        caller.require(&[Role::Investor])?;
-        let b: BidBody = parse_body(&body)?;
-        let ctx = app.ctx(Some(caller));
-        trading::place_bid(&ctx, conn, &listing_id, b.amount_fen)
+        let amount = || parse_body::<BidBody>(&body).map(|b| b.amount_fen);
+        trading::place_signed_bid(ctx, conn, &token.0, &listing_id, amount)
     })
     .await?;
     let l = &placed.listing;

@@ -6,7 +6,7 @@ use futures_util::future::LocalBoxFuture;
 
 use crate::auth::tokens::Claims;
 use crate::auth::Caller;
-use crate::db::{self, queries};
+use crate::db;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -41,26 +41,10 @@ fn verify_token(state: &AppState, token: &str) -> Result<Claims, ApiError> {
         .ok_or_else(|| ApiError::Unauthorized("invalid or expired access token".into()))
 }
 
-/// The account check of [`authenticate`] on a connection the request already holds.
-pub fn caller_on(conn: &mut db::DbConn, claims: &Claims) -> Result<Caller, ApiError> {
-    match queries::find_account(conn, &claims.sub)? {
-        Some(u) if !u.disabled && u.token_version == claims.ver => Ok(Caller {
-            id: u.id,
-            role: u.role,
-            email: u.email,
-            village_id: u.village_id,
-            township_id: u.township_id,
-            insurer_id: u.insurer_id,
-            email_verified: u.email_verified,
-        }),
-        _ => Err(ApiError::Unauthorized(
-            "invalid or expired access token".into(),
-        )),
-    }
-}
+pub use crate::auth::caller::caller_on;
 
 /// A signed, unexpired access token whose account is not checked yet: for the hot routes
-/// (bids) that check the account with [`caller_on`] on the connection of their own database
+/// (bids) that check the account (`app::trading::place_signed_bid`) on the connection of their own database
 /// work, saving a hop to the blocking pool and a second connection per request. 401 like
 /// [`Caller`] for a missing or bad token.
 pub struct SignedToken(pub Claims);

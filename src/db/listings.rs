@@ -8,8 +8,11 @@ use diesel::prelude::*;
 use diesel::query_builder::{QueryFragment, QueryId};
 use diesel::sqlite::Sqlite;
 
-use super::models::{Listing, Parcel};
-use super::schema::{contract_parcels, contracts, counters, listing_parcels, listings, parcels};
+use super::cached::keyed;
+use super::models::{Account, Listing, Parcel};
+use super::schema::{
+    contract_parcels, contracts, counters, listing_parcels, listings, parcels, users,
+};
 use super::DbConn;
 use crate::domain::contract::ContractStatus;
 use crate::domain::listing::{Consent, IntendedUse, ListingStatus, ListingTerms};
@@ -405,6 +408,39 @@ pub fn find_listing_for_update(conn: &mut DbConn, id: &str) -> QResult<Option<Li
             .optional()?),
         DbConn::Sqlite(_) => find_listing(conn, id),
     }
+}
+
+/// PostgreSQL: the listing row locked for update and, in the same round trip, the account of
+/// `user_id` (read, not locked): a bid's first statement. `None` if either is missing.
+pub fn lock_listing_with_account(
+    conn: &mut diesel::PgConnection,
+    id: &str,
+    user_id: &str,
+) -> QResult<Option<(Listing, Account)>> {
+    /// The key this statement is kept prepared under (see `cached::Keyed`).
+    struct ListingWithAccount;
+    let query = listings::table
+        .inner_join(users::table.on(users::id.eq(user_id)))
+        .filter(listings::id.eq(id))
+        .select((Listing::as_select(), Account::as_select()));
+    keyed::<ListingWithAccount, _>(LockListing(query))
+        .get_result(conn)
+        .optional()
+}
+
+/// `query FOR UPDATE OF listings`: locks the listing's row, not the rows joined to it.
+struct LockListing<Q>(Q);
+
+impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for LockListing<Q> {
+    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, Pg>) -> QResult<()> {
+        self.0.walk_ast(out.reborrow())?;
+        out.push_sql(" FOR UPDATE OF listings");
+        Ok(())
+    }
+}
+
+impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for LockListing<Q> {
+    type SqlType = Q::SqlType;
 }
 
 pub fn listing_parcel_ids(conn: &mut DbConn, listing_id: &str) -> QResult<Vec<String>> {

@@ -5,6 +5,8 @@ use chrono::NaiveDateTime;
 use super::settle::{settle_for_read, settle_locked};
 use crate::app::Ctx;
 use crate::audit::{self, listing_stream, Entry};
+use crate::auth::caller::{caller_of, caller_on};
+use crate::auth::tokens::Claims;
 use crate::db::auction as aq;
 use crate::db::listings as q;
 use crate::db::models::{Bid, Listing};
@@ -37,92 +39,138 @@ pub fn place_bid(
 ) -> Result<PlacedBid, ApiError> {
     let caller = ctx.caller()?;
     caller.require(&[Role::Investor])?;
-    let actor = ctx.actor();
     write_tx(conn, |conn| {
-        let mut l = q::find_listing_for_update(conn, listing_id)?.ok_or(ApiError::NotFound)?;
-        // Only investors bid, and they see public listings only.
-        if !l.status.is_public() {
-            return Err(ApiError::NotFound);
-        }
-        // The body (an amount above the maximum price) before the auction's state.
-        auction::check_bid_amount(amount_fen, ctx.rules().max_price_fen)
-            .map_err(|e| ApiError::Validation(vec![e]))?;
-        let now = ctx.clock.now();
-        settle_locked(conn, &mut l, now, ctx.rules())?;
-        let (mine, leader) = rq::find_bidder_and_leader(
-            conn,
-            &l.id,
-            &caller.id,
-            l.leading_registration_id.as_deref(),
-        )?;
-        let (reg, bidder_no) = match mine {
-            Some(m) => (
-                Some(m.registration),
-                auction::bidder_number(m.earlier_no, m.highest_no),
-            ),
-            None => (None, 0),
+        let l = q::find_listing_for_update(conn, listing_id)?.ok_or(ApiError::NotFound)?;
+        bid_on_locked(ctx, conn, l, amount_fen)
+    })
+}
+
+/// The bid as `POST /listings/{id}/bids` places it, its caller known by a signed token whose
+/// account is not checked yet (`ctx` without a caller): the account is read with the listing's
+/// lock, on PostgreSQL in the same round trip. The checks keep the order of every route: the
+/// account (401), the role (403), the body (`amount`, 422), then [`place_bid`]'s.
+pub fn place_signed_bid(
+    mut ctx: Ctx,
+    conn: &mut DbConn,
+    claims: &Claims,
+    listing_id: &str,
+    amount: impl FnOnce() -> Result<i64, ApiError>,
+) -> Result<PlacedBid, ApiError> {
+    write_tx(conn, |conn| {
+        let locked = match conn {
+            DbConn::Pg(c) => q::lock_listing_with_account(c, listing_id, &claims.sub)?,
+            DbConn::Sqlite(_) => None,
         };
-        let leader = leader.map(|r| Leader {
-            registration_id: r.id,
-            member_verified: r.member_verified,
-        });
-        let state = AuctionState {
-            reserve_fen: l.reserve_price_fen,
-            increment_fen: l.min_increment_fen,
-            starts_at: l.auction_starts_at.and_utc(),
-            current_ends_at: l.current_ends_at.unwrap_or(l.auction_ends_at).and_utc(),
-            extension_secs: l.extension_secs,
-            current_price_fen: l.current_price_fen,
-            leader,
-            open: l.status == ListingStatus::Auction,
+        let (caller, listing) = match locked {
+            Some((l, account)) => (caller_of(Some(account), claims)?, Some(l)),
+            // SQLite, or a missing account or listing: which one, in the routes' order.
+            None => (caller_on(conn, claims)?, None),
         };
-        let bidder = Bidder {
-            registration_id: reg.as_ref().map(|r| r.id.clone()),
-            eligible: reg
-                .as_ref()
-                .is_some_and(|r| is_eligible(r.status, r.deposit_status)),
-            member_verified: reg.as_ref().is_some_and(|r| r.member_verified),
+        caller.require(&[Role::Investor])?;
+        let amount_fen = amount()?;
+        let l = match listing {
+            Some(l) => l,
+            None => q::find_listing_for_update(conn, listing_id)?.ok_or(ApiError::NotFound)?,
         };
-        let accepted = auction::place_bid(&state, &bidder, amount_fen, now).map_err(|e| match e {
-            BidRefusal::Closed => ApiError::AuctionClosed("the auction is not open for bids".into()),
-            BidRefusal::NotEligible => ApiError::NotEligible("you are not an eligible bidder for this listing (qualified, with a confirmed deposit)".into()),
-            BidRefusal::AlreadyLeading => ApiError::AlreadyLeading,
-            BidRefusal::TooLow(m) => ApiError::BidTooLow(format!("bid too low: {m}")),
-        })?;
-        let reg = reg.ok_or_else(|| ApiError::internal("accepted bid without registration"))?;
-        let bid = Bid::accepted(&l.id, &reg.id, l.bid_count + 1, bidder_no, &accepted, now);
-        l.current_price_fen = Some(accepted.price_fen);
-        l.leading_registration_id = Some(reg.id.clone());
-        l.current_ends_at = Some(accepted.current_ends_at.naive_utc());
-        l.bid_count += 1;
-        l.updated_at = now.naive_utc();
-        let record = audit::next_record(
-            conn,
-            &Entry {
-                stream: &listing_stream(&l.id),
-                actor_id: actor.id,
-                actor_role: actor.role,
-                action: if accepted.priority {
-                    "bid.placed_priority"
-                } else {
-                    "bid.placed"
-                },
-                entity_type: "bid",
-                entity_id: &bid.id,
-                from_state: None,
-                to_state: Some(BID_ACCEPTED),
-                reason: Some(&format!("{} fen/mu/year", bid.amount_fen)),
-                amount_fen: Some(bid.amount_fen),
+        ctx.caller = Some(caller);
+        bid_on_locked(&ctx, conn, l, amount_fen)
+    })
+}
+
+/// The bid on the locked listing `l`, inside the transaction holding the lock.
+fn bid_on_locked(
+    ctx: &Ctx,
+    conn: &mut DbConn,
+    mut l: Listing,
+    amount_fen: i64,
+) -> Result<PlacedBid, ApiError> {
+    let caller = ctx.caller()?;
+    let actor = ctx.actor();
+    // Only investors bid, and they see public listings only.
+    if !l.status.is_public() {
+        return Err(ApiError::NotFound);
+    }
+    // The body (an amount above the maximum price) before the auction's state.
+    auction::check_bid_amount(amount_fen, ctx.rules().max_price_fen)
+        .map_err(|e| ApiError::Validation(vec![e]))?;
+    let now = ctx.clock.now();
+    settle_locked(conn, &mut l, now, ctx.rules())?;
+    let (mine, leader) = rq::find_bidder_and_leader(
+        conn,
+        &l.id,
+        &caller.id,
+        l.leading_registration_id.as_deref(),
+    )?;
+    let (reg, bidder_no) = match mine {
+        Some(m) => (
+            Some(m.registration),
+            auction::bidder_number(m.earlier_no, m.highest_no),
+        ),
+        None => (None, 0),
+    };
+    let leader = leader.map(|r| Leader {
+        registration_id: r.id,
+        member_verified: r.member_verified,
+    });
+    let state = AuctionState {
+        reserve_fen: l.reserve_price_fen,
+        increment_fen: l.min_increment_fen,
+        starts_at: l.auction_starts_at.and_utc(),
+        current_ends_at: l.current_ends_at.unwrap_or(l.auction_ends_at).and_utc(),
+        extension_secs: l.extension_secs,
+        current_price_fen: l.current_price_fen,
+        leader,
+        open: l.status == ListingStatus::Auction,
+    };
+    let bidder = Bidder {
+        registration_id: reg.as_ref().map(|r| r.id.clone()),
+        eligible: reg
+            .as_ref()
+            .is_some_and(|r| is_eligible(r.status, r.deposit_status)),
+        member_verified: reg.as_ref().is_some_and(|r| r.member_verified),
+    };
+    let accepted = auction::place_bid(&state, &bidder, amount_fen, now).map_err(|e| match e {
+        BidRefusal::Closed => ApiError::AuctionClosed("the auction is not open for bids".into()),
+        BidRefusal::NotEligible => ApiError::NotEligible(
+            "you are not an eligible bidder for this listing (qualified, with a confirmed deposit)"
+                .into(),
+        ),
+        BidRefusal::AlreadyLeading => ApiError::AlreadyLeading,
+        BidRefusal::TooLow(m) => ApiError::BidTooLow(format!("bid too low: {m}")),
+    })?;
+    let reg = reg.ok_or_else(|| ApiError::internal("accepted bid without registration"))?;
+    let bid = Bid::accepted(&l.id, &reg.id, l.bid_count + 1, bidder_no, &accepted, now);
+    l.current_price_fen = Some(accepted.price_fen);
+    l.leading_registration_id = Some(reg.id.clone());
+    l.current_ends_at = Some(accepted.current_ends_at.naive_utc());
+    l.bid_count += 1;
+    l.updated_at = now.naive_utc();
+    let record = audit::next_record(
+        conn,
+        &Entry {
+            stream: &listing_stream(&l.id),
+            actor_id: actor.id,
+            actor_role: actor.role,
+            action: if accepted.priority {
+                "bid.placed_priority"
+            } else {
+                "bid.placed"
             },
-            now,
-        )?;
-        // The bid, the listing's new state and the audit record: one write.
-        aq::record_bid(conn, &bid, &l, &record)?;
-        Ok(PlacedBid {
-            bid,
-            listing: l,
-            extended: accepted.extended,
-        })
+            entity_type: "bid",
+            entity_id: &bid.id,
+            from_state: None,
+            to_state: Some(BID_ACCEPTED),
+            reason: Some(&format!("{} fen/mu/year", bid.amount_fen)),
+            amount_fen: Some(bid.amount_fen),
+        },
+        now,
+    )?;
+    // The bid, the listing's new state and the audit record: one write.
+    aq::record_bid(conn, &bid, &l, &record)?;
+    Ok(PlacedBid {
+        bid,
+        listing: l,
+        extended: accepted.extended,
     })
 }
 

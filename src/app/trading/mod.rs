@@ -17,8 +17,8 @@ pub mod deals;
 pub mod settle;
 
 pub use bids::{
-    list_bids, place_bid, poll_feed, poll_shared_feed, watch, BidList, FeedPoll, PlacedBid,
-    SharedPoll, FEED_PAGE,
+    list_bids, place_bid, place_signed_bid, poll_feed, poll_shared_feed, watch, BidList, FeedPoll,
+    PlacedBid, SharedPoll, FEED_PAGE,
 };
 pub use deals::{confirm_deal, decline_deal, get_deal, DealParty, DealView};
 pub use settle::{settle, settle_due, settle_for_read, settle_locked};
