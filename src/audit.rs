@@ -232,10 +232,20 @@ pub fn next_record(
     e: &Entry<'_>,
     now: DateTime<Utc>,
 ) -> Result<AuditRecord, ApiError> {
+    let head = rows::lock_stream_head(conn, e.stream, GENESIS_HASH)?;
+    Ok(record_after(head, e, now))
+}
+
+/// The record that appends `e` to its stream after `(last_seq, last_hash)`, the stream's head
+/// as the caller has locked it (see [`next_record`]).
+pub fn record_after(
+    (last_seq, last_hash): (i64, String),
+    e: &Entry<'_>,
+    now: DateTime<Utc>,
+) -> AuditRecord {
     if matches!(e.entity_type, "listing" | "deal" | "contract") {
         crate::db::commit_hook::mark(e.stream, now);
     }
-    let (last_seq, last_hash) = rows::lock_stream_head(conn, e.stream, GENESIS_HASH)?;
     let mut rec = AuditRecord {
         id: uuid::Uuid::now_v7().to_string(),
         stream: e.stream.into(),
@@ -266,7 +276,7 @@ pub fn next_record(
         }
         None => record_hash(&rec),
     };
-    Ok(rec)
+    rec
 }
 
 /// The first broken link found by [`verify`].

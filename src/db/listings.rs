@@ -14,6 +14,7 @@ use super::schema::{
     contract_parcels, contracts, counters, listing_parcels, listings, parcels, users,
 };
 use super::DbConn;
+use super::ForUpdateOf;
 use crate::domain::contract::ContractStatus;
 use crate::domain::listing::{Consent, IntendedUse, ListingStatus, ListingTerms};
 use crate::domain::parcel::LandType;
@@ -423,24 +424,9 @@ pub fn lock_listing_with_account(
         .inner_join(users::table.on(users::id.eq(user_id)))
         .filter(listings::id.eq(id))
         .select((Listing::as_select(), Account::as_select()));
-    keyed::<ListingWithAccount, _>(LockListing(query))
+    keyed::<ListingWithAccount, _>(ForUpdateOf(query, "listings"))
         .get_result(conn)
         .optional()
-}
-
-/// `query FOR UPDATE OF listings`: locks the listing's row, not the rows joined to it.
-struct LockListing<Q>(Q);
-
-impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for LockListing<Q> {
-    fn walk_ast<'b>(&'b self, mut out: diesel::query_builder::AstPass<'_, 'b, Pg>) -> QResult<()> {
-        self.0.walk_ast(out.reborrow())?;
-        out.push_sql(" FOR UPDATE OF listings");
-        Ok(())
-    }
-}
-
-impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for LockListing<Q> {
-    type SqlType = Q::SqlType;
 }
 
 pub fn listing_parcel_ids(conn: &mut DbConn, listing_id: &str) -> QResult<Vec<String>> {

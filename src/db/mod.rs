@@ -65,6 +65,27 @@ macro_rules! db_run {
     };
 }
 
+/// PostgreSQL: `query FOR UPDATE OF table`, locking the rows of `table` only, not those joined
+/// to them (diesel's `for_update` locks every table of the query).
+pub struct ForUpdateOf<Q>(pub Q, pub &'static str);
+
+impl<Q: diesel::query_builder::QueryFragment<diesel::pg::Pg>>
+    diesel::query_builder::QueryFragment<diesel::pg::Pg> for ForUpdateOf<Q>
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QResult<()> {
+        self.0.walk_ast(out.reborrow())?;
+        out.push_sql(" FOR UPDATE OF ");
+        out.push_identifier(self.1)
+    }
+}
+
+impl<Q: diesel::query_builder::Query> diesel::query_builder::Query for ForUpdateOf<Q> {
+    type SqlType = Q::SqlType;
+}
+
 /// What every query returns: diesel's own error. Its meaning for a client (404, 409, 503…)
 /// is decided once, in `crate::error`.
 pub type QResult<T> = Result<T, diesel::result::Error>;

@@ -5,8 +5,8 @@ use diesel::prelude::*;
 
 use super::cached::keyed;
 use super::models::{BidderRegistration, Registration};
-use super::schema::registrations;
-use super::DbConn;
+use super::schema::{audit_streams, registrations};
+use super::{DbConn, ForUpdateOf};
 use crate::crypto::DataKey;
 use crate::domain::registration::{mask_id, DepositStatus, IdType, RegistrationStatus};
 
@@ -119,15 +119,33 @@ pub struct BidderRow {
     pub highest_no: Option<i64>,
 }
 
+/// An audit stream's head: its last record's `(seq, hash)`.
+type StreamHead = (i64, String);
+
+/// What a bid reads of the registrations (see [`find_bidder_and_leader`]).
+#[derive(Debug, Clone)]
+pub struct BidderAndLeader {
+    pub mine: Option<BidderRow>,
+    pub leader: Option<BidderRegistration>,
+    /// The audit stream's head `(last_seq, last_hash)`, locked, when it was asked for and read
+    /// in the same statement (PostgreSQL, a stream that has a head).
+    pub head: Option<StreamHead>,
+}
+
 /// In one query: the registration of `investor_id` on `listing_id` with the facts that number
 /// its alias, and the registration `leader_id` (the auction's leader), either possibly
 /// missing. Run under the listing's lock, so the highest number can't move before the bid.
+/// On PostgreSQL, with `head_of`, the same statement locks that audit stream's head and reads
+/// it (one round trip less for the bid, which appends to it next); if that finds nothing (no
+/// registration, or a stream with no record yet) the registrations are read alone and `head`
+/// is `None`.
 pub fn find_bidder_and_leader(
     conn: &mut DbConn,
     listing_id: &str,
     investor_id: &str,
     leader_id: Option<&str>,
-) -> QResult<(Option<BidderRow>, Option<BidderRegistration>)> {
+    head_of: Option<&str>,
+) -> QResult<BidderAndLeader> {
     use diesel::dsl::sql;
     use diesel::sql_types::{BigInt, Nullable};
     // Correlated to the row; plain SQL, the same on both databases, no binds of its own. The
@@ -139,8 +157,9 @@ pub fn find_bidder_and_leader(
              AND b.registration_id = registrations.id LIMIT 1)"
         };
     }
-    /// The key this statement is kept prepared under (see `cached::Keyed`).
-    struct BidderAndLeader;
+    /// The keys these statements are kept prepared under (see `cached::Keyed`).
+    struct Registrations;
+    struct RegistrationsAndHead;
     let earlier = sql::<Nullable<BigInt>>(earlier!());
     let highest = sql::<Nullable<BigInt>>(concat!(
         "CASE WHEN ",
@@ -148,20 +167,54 @@ pub fn find_bidder_and_leader(
         " IS NULL THEN (SELECT MAX(b.bidder_no) FROM bids b \
          WHERE b.listing_id = registrations.listing_id) END"
     ));
-    // On the backend's own connection: the hot path's statements build no SQL text.
-    let rows: Vec<(BidderRegistration, Option<i64>, Option<i64>)> = crate::db_run!(conn: {
-        keyed::<BidderAndLeader, _>(
-            registrations::table
-                .filter(registrations::listing_id.eq(listing_id))
-                .filter(
-                    registrations::investor_id
-                        .eq(investor_id)
-                        .or(registrations::id.eq(leader_id.unwrap_or_default())),
-                )
-                .select((BidderRegistration::as_select(), earlier, highest)),
-        )
-        .load(conn)?
-    });
+    let mine_or_leader = registrations::listing_id.eq(listing_id).and(
+        registrations::investor_id
+            .eq(investor_id)
+            .or(registrations::id.eq(leader_id.unwrap_or_default())),
+    );
+    let mut head = None;
+    let mut rows: Vec<(BidderRegistration, Option<i64>, Option<i64>)> = Vec::new();
+    let mut read = false;
+    if let (DbConn::Pg(c), Some(stream)) = (&mut *conn, head_of) {
+        let found: Vec<(BidderRegistration, Option<i64>, Option<i64>, StreamHead)> =
+            keyed::<RegistrationsAndHead, _>(ForUpdateOf(
+                registrations::table
+                    .inner_join(audit_streams::table.on(audit_streams::stream.eq(stream)))
+                    .filter(mine_or_leader)
+                    .select((
+                        BidderRegistration::as_select(),
+                        earlier,
+                        highest,
+                        (audit_streams::last_seq, audit_streams::last_hash),
+                    )),
+                "audit_streams",
+            ))
+            .load(c)?;
+        // No row: no registration, or no head yet; the registrations alone tell which.
+        if let Some((_, _, _, h)) = found.first() {
+            head = Some(h.clone());
+            read = true;
+            rows = found.into_iter().map(|(r, e, h, _)| (r, e, h)).collect();
+        }
+    }
+    if !read {
+        // On the backend's own connection: the hot path's statements build no SQL text.
+        let earlier = sql::<Nullable<BigInt>>(earlier!());
+        let highest = sql::<Nullable<BigInt>>(concat!(
+            "CASE WHEN ",
+            earlier!(),
+            " IS NULL THEN (SELECT MAX(b.bidder_no) FROM bids b \
+             WHERE b.listing_id = registrations.listing_id) END"
+        ));
+        rows = crate::db_run!(conn: {
+            keyed::<Registrations, _>(
+                registrations::table
+                    .filter(mine_or_leader)
+                    .select((BidderRegistration::as_select(), earlier, highest)),
+            )
+            .load(conn)?
+        });
+    }
     let mine = rows
         .iter()
         .find(|(r, _, _)| r.investor_id == investor_id)
@@ -175,7 +228,7 @@ pub fn find_bidder_and_leader(
             .find(|(r, _, _)| r.id == id)
             .map(|(r, _, _)| r)
     });
-    Ok((mine, leader))
+    Ok(BidderAndLeader { mine, leader, head })
 }
 
 /// The registration on `listing_id` of the legal person whose ID number hashes to `id_hash`.

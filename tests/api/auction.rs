@@ -831,12 +831,12 @@ fn live_feed_streams_bids_resumes_after_last_event_id_and_ends_with_the_close() 
 
 /// The statements of one bid through HTTP, as the database sees them (transaction control
 /// included): at most this many, so a change that adds a round trip to the hot path fails.
-/// PostgreSQL: BEGIN, the listing's lock with the caller's account, the registrations, the audit
-/// head's lock, the four writes as one statement, COMMIT. SQLite (in process, no round trips):
-/// the account apart, the four writes apart.
+/// PostgreSQL: BEGIN, the listing's lock with the caller's account, the registrations with the
+/// audit head's lock, the four writes as one statement, COMMIT. SQLite (in process, no round
+/// trips): the account and the audit head apart, the four writes apart.
 fn bid_statements(app: &TestApp) -> usize {
     if crate::support::db::is_postgres(app.pool()) {
-        6
+        5
     } else {
         10
     }

@@ -95,11 +95,13 @@ fn bid_on_locked(
         .map_err(|e| ApiError::Validation(vec![e]))?;
     let now = ctx.clock.now();
     settle_locked(conn, &mut l, now, ctx.rules())?;
-    let (mine, leader) = rq::find_bidder_and_leader(
+    let stream = listing_stream(&l.id);
+    let rq::BidderAndLeader { mine, leader, head } = rq::find_bidder_and_leader(
         conn,
         &l.id,
         &caller.id,
         l.leading_registration_id.as_deref(),
+        Some(&stream),
     )?;
     let (reg, bidder_no) = match mine {
         Some(m) => (
@@ -145,26 +147,28 @@ fn bid_on_locked(
     l.current_ends_at = Some(accepted.current_ends_at.naive_utc());
     l.bid_count += 1;
     l.updated_at = now.naive_utc();
-    let record = audit::next_record(
-        conn,
-        &Entry {
-            stream: &listing_stream(&l.id),
-            actor_id: actor.id,
-            actor_role: actor.role,
-            action: if accepted.priority {
-                "bid.placed_priority"
-            } else {
-                "bid.placed"
-            },
-            entity_type: "bid",
-            entity_id: &bid.id,
-            from_state: None,
-            to_state: Some(BID_ACCEPTED),
-            reason: Some(&format!("{} fen/mu/year", bid.amount_fen)),
-            amount_fen: Some(bid.amount_fen),
+    let reason = format!("{} fen/mu/year", bid.amount_fen);
+    let entry = Entry {
+        stream: &stream,
+        actor_id: actor.id,
+        actor_role: actor.role,
+        action: if accepted.priority {
+            "bid.placed_priority"
+        } else {
+            "bid.placed"
         },
-        now,
-    )?;
+        entity_type: "bid",
+        entity_id: &bid.id,
+        from_state: None,
+        to_state: Some(BID_ACCEPTED),
+        reason: Some(&reason),
+        amount_fen: Some(bid.amount_fen),
+    };
+    // The stream's head as the registrations' read locked it (PostgreSQL), else locked now.
+    let record = match head {
+        Some(head) => audit::record_after(head, &entry, now),
+        None => audit::next_record(conn, &entry, now)?,
+    };
     // The bid, the listing's new state and the audit record: one write.
     aq::record_bid(conn, &bid, &l, &record)?;
     Ok(PlacedBid {
