@@ -160,13 +160,18 @@ pub fn find_bidder_and_leader(
     /// The keys these statements are kept prepared under (see `cached::Keyed`).
     struct Registrations;
     struct RegistrationsAndHead;
-    let earlier = sql::<Nullable<BigInt>>(earlier!());
-    let highest = sql::<Nullable<BigInt>>(concat!(
-        "CASE WHEN ",
-        earlier!(),
-        " IS NULL THEN (SELECT MAX(b.bidder_no) FROM bids b \
-         WHERE b.listing_id = registrations.listing_id) END"
-    ));
+    // The bidder's earlier number and the listing's highest, as columns of a registration row.
+    let numbers = || {
+        (
+            sql::<Nullable<BigInt>>(earlier!()),
+            sql::<Nullable<BigInt>>(concat!(
+                "CASE WHEN ",
+                earlier!(),
+                " IS NULL THEN (SELECT MAX(b.bidder_no) FROM bids b \
+                 WHERE b.listing_id = registrations.listing_id) END"
+            )),
+        )
+    };
     let mine_or_leader = registrations::listing_id.eq(listing_id).and(
         registrations::investor_id
             .eq(investor_id)
@@ -176,6 +181,7 @@ pub fn find_bidder_and_leader(
     let mut rows: Vec<(BidderRegistration, Option<i64>, Option<i64>)> = Vec::new();
     let mut read = false;
     if let (DbConn::Pg(c), Some(stream)) = (&mut *conn, head_of) {
+        let (earlier, highest) = numbers();
         let found: Vec<(BidderRegistration, Option<i64>, Option<i64>, StreamHead)> =
             keyed::<RegistrationsAndHead, _>(ForUpdateOf(
                 registrations::table
@@ -199,13 +205,7 @@ pub fn find_bidder_and_leader(
     }
     if !read {
         // On the backend's own connection: the hot path's statements build no SQL text.
-        let earlier = sql::<Nullable<BigInt>>(earlier!());
-        let highest = sql::<Nullable<BigInt>>(concat!(
-            "CASE WHEN ",
-            earlier!(),
-            " IS NULL THEN (SELECT MAX(b.bidder_no) FROM bids b \
-             WHERE b.listing_id = registrations.listing_id) END"
-        ));
+        let (earlier, highest) = numbers();
         rows = crate::db_run!(conn: {
             keyed::<Registrations, _>(
                 registrations::table
