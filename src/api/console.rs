@@ -102,22 +102,15 @@ fn console() -> &'static Console {
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let label = |p: &str| super::RouteLabel(p.into());
-    cfg.service(
-        web::resource("/")
-            .app_data(label("/"))
-            .route(web::get().to(index)),
-    )
-    .service(
-        web::resource("/app")
-            .app_data(label("/app"))
-            .route(web::get().to(index)),
-    )
-    .service(
-        web::resource("/app/{tail:.*}")
-            .app_data(label("/app/{tail:.*}"))
-            .route(web::get().to(app_path)),
-    );
+    cfg.service(page("/").route(web::get().to(index)))
+        .service(page("/app").route(web::get().to(index)))
+        .service(page("/app/{tail:.*}").route(web::get().to(app_path)));
+}
+
+/// The console's resource at `path`, labelled with it for the metrics (as `Routes` labels the
+/// API's).
+fn page(path: &str) -> actix_web::Resource {
+    web::resource(path).app_data(super::RouteLabel(path.into()))
 }
 
 async fn index(req: HttpRequest) -> HttpResponse {

@@ -5,7 +5,7 @@ use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 
 use crate::auth::tokens::Claims;
-use crate::auth::Caller;
+use crate::auth::{caller_on, Caller};
 use crate::db;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -41,12 +41,10 @@ fn verify_token(state: &AppState, token: &str) -> Result<Claims, ApiError> {
         .ok_or_else(|| ApiError::Unauthorized("invalid or expired access token".into()))
 }
 
-pub use crate::auth::caller::caller_on;
-
 /// A signed, unexpired access token whose account is not checked yet: for the hot routes
-/// (bids) that check the account (`app::trading::place_signed_bid`) on the connection of their own database
-/// work, saving a hop to the blocking pool and a second connection per request. 401 like
-/// [`Caller`] for a missing or bad token.
+/// (bids) that check the account on the connection of their own database work
+/// (`app::trading::place_signed_bid`), saving a hop to the blocking pool and a second
+/// connection per request. 401 like [`Caller`] for a missing or bad token.
 pub struct SignedToken(pub Claims);
 
 impl FromRequest for SignedToken {

@@ -5,4 +5,4 @@ pub mod password;
 pub mod ratelimit;
 pub mod tokens;
 
-pub use caller::{caller_of, listing_visible, Caller};
+pub use caller::{caller_of, caller_on, listing_visible, Caller};

@@ -97,9 +97,8 @@ pub fn find_user(conn: &mut DbConn, id: &str) -> QResult<Option<User>> {
 
 /// The account behind an access token (a primary-key read of the few columns a caller needs).
 pub fn find_account(conn: &mut DbConn, id: &str) -> QResult<Option<Account>> {
-    // By primary key: no `LIMIT ?` (see `db::listings::find_listing`).
-    // On the backend's own connection, as `db::listings::find_listing` (every signed-in
-    // request runs it).
+    // As `db::listings::find_listing`: by primary key (no `LIMIT ?`), on the backend's own
+    // connection (every signed-in request runs it).
     crate::db_run!(conn: {
         users::table
             .find(id)

@@ -135,16 +135,16 @@ pub struct BidderAndLeader {
 /// In one query: the registration of `investor_id` on `listing_id` with the facts that number
 /// its alias, and the registration `leader_id` (the auction's leader), either possibly
 /// missing. Run under the listing's lock, so the highest number can't move before the bid.
-/// On PostgreSQL, with `head_of`, the same statement locks that audit stream's head and reads
-/// it (one round trip less for the bid, which appends to it next); if that finds nothing (no
+/// On PostgreSQL the same statement locks the head of the audit stream `head_of` and reads it
+/// (one round trip less for the bid, which appends to it next); if that finds nothing (no
 /// registration, or a stream with no record yet) the registrations are read alone and `head`
-/// is `None`.
+/// is `None`, as it always is on SQLite.
 pub fn find_bidder_and_leader(
     conn: &mut DbConn,
     listing_id: &str,
     investor_id: &str,
     leader_id: Option<&str>,
-    head_of: Option<&str>,
+    head_of: &str,
 ) -> QResult<BidderAndLeader> {
     use diesel::dsl::sql;
     use diesel::sql_types::{BigInt, Nullable};
@@ -179,13 +179,12 @@ pub fn find_bidder_and_leader(
     );
     let mut head = None;
     let mut rows: Vec<(BidderRegistration, Option<i64>, Option<i64>)> = Vec::new();
-    let mut read = false;
-    if let (DbConn::Pg(c), Some(stream)) = (&mut *conn, head_of) {
+    if let DbConn::Pg(c) = &mut *conn {
         let (earlier, highest) = numbers();
         let found: Vec<(BidderRegistration, Option<i64>, Option<i64>, StreamHead)> =
             keyed::<RegistrationsAndHead, _>(ForUpdateOf(
                 registrations::table
-                    .inner_join(audit_streams::table.on(audit_streams::stream.eq(stream)))
+                    .inner_join(audit_streams::table.on(audit_streams::stream.eq(head_of)))
                     .filter(mine_or_leader)
                     .select((
                         BidderRegistration::as_select(),
@@ -199,11 +198,10 @@ pub fn find_bidder_and_leader(
         // No row: no registration, or no head yet; the registrations alone tell which.
         if let Some((_, _, _, h)) = found.first() {
             head = Some(h.clone());
-            read = true;
             rows = found.into_iter().map(|(r, e, h, _)| (r, e, h)).collect();
         }
     }
-    if !read {
+    if head.is_none() {
         // On the backend's own connection: the hot path's statements build no SQL text.
         let (earlier, highest) = numbers();
         rows = crate::db_run!(conn: {

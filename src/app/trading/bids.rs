@@ -5,8 +5,8 @@ use chrono::NaiveDateTime;
 use super::settle::{settle_for_read, settle_locked};
 use crate::app::Ctx;
 use crate::audit::{self, listing_stream, Entry};
-use crate::auth::caller::{caller_of, caller_on};
 use crate::auth::tokens::Claims;
+use crate::auth::{caller_of, caller_on};
 use crate::db::auction as aq;
 use crate::db::listings as q;
 use crate::db::models::{Bid, Listing};
@@ -101,7 +101,7 @@ fn bid_on_locked(
         &l.id,
         &caller.id,
         l.leading_registration_id.as_deref(),
-        Some(&stream),
+        &stream,
     )?;
     let (reg, bidder_no) = match mine {
         Some(m) => (
