@@ -16,6 +16,52 @@ use crate::support::records::*;
 use crate::support::trading::*;
 use crate::support::*;
 
+/// Who bids is settled before anything of the listing, on a listing that exists (on
+/// PostgreSQL the account comes with the listing's lock) and on one that doesn't (the account
+/// read apart): every other role 403, a disabled investor 401, then a body that isn't a bid
+/// 422, and only then the listing's 404.
+#[test]
+fn a_bid_settles_who_bids_before_the_listing() {
+    let app = TestApp::start_for_trading();
+    let w = World::new(&app);
+    let a = listing(&app, &w, "50.00", RESERVE);
+    let zhang = enrol(&app, &w, &a, Plan::person("张伟"));
+    let wang = enrol(&app, &w, &a, Plan::person("王芳"));
+    app.set_now(a.starts);
+    let nowhere = Auction {
+        id: uuid::Uuid::new_v4().to_string(),
+        ..a.clone()
+    };
+    for t in [&w.cj_staff.token, &w.ht.token, &w.insurer.token, &w.admin] {
+        bid(&app, t, &a, RESERVE).assert_problem(403, "forbidden");
+        bid(&app, t, &nowhere, RESERVE).assert_problem(403, "forbidden");
+    }
+    for target in [&a, &nowhere] {
+        app.post(
+            &target.path("/bids"),
+            Some(zhang.token()),
+            json!({"amount_fen": "十二万"}),
+        )
+        .assert_problem(422, "validation_failed");
+    }
+    bid(&app, zhang.token(), &nowhere, RESERVE).assert_problem(404, "not_found");
+    let r = app.post(
+        &format!("/api/v1/users/{}/disable", wang.inv.id),
+        Some(&w.admin),
+        json!({}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    for target in [&a, &nowhere] {
+        bid(&app, wang.token(), target, RESERVE).assert_problem(401, "unauthorized");
+    }
+    assert_eq!(
+        view(&app, &a)["bid_count"],
+        0,
+        "refused bids leave no trace"
+    );
+    bid_ok(&app, &zhang, &a, RESERVE);
+}
+
 #[test]
 fn bids_are_checked_in_the_contract_order() {
     let app = TestApp::start_for_trading();
